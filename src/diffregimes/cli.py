@@ -1,0 +1,256 @@
+"""Command-line interface: thin parsing and validation around theory, experiments and report.
+
+Bad input prints one line ``diffregimes: error: ...`` on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A bad command-line value (reported in one line, exit code 2)."""
+
+
+# ----------------------------------------------------------------------------- theory commands
+def _model_from_args(args: argparse.Namespace):
+    from .theory import CoupledOU
+
+    if args.coupling == "symmetric":
+        if args.sigma_x2 is not None or args.sigma_y2 is not None:
+            if args.sigma_x2 != args.sigma_y2:
+                raise UsageError("the symmetric case needs equal variances: use --sigma2 "
+                                 f"(got --sigma-x2={args.sigma_x2}, --sigma-y2={args.sigma_y2})")
+        sigma2 = args.sigma2 if args.sigma_x2 is None else args.sigma_x2
+        return CoupledOU.symmetric(args.beta, args.g, args.sigma_w2, sigma2, args.m_plus2, args.m_minus2)
+    sx2 = args.sigma_x2 if args.sigma_x2 is not None else args.sigma2
+    sy2 = args.sigma_y2 if args.sigma_y2 is not None else args.sigma2
+    return CoupledOU.anisotropic(args.beta, args.g, args.sigma_w2, sx2, sy2, args.mx2, args.my2, args.theta)
+
+
+def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
+    from .theory import kappa0, single_mode_speciation_time, speciation_time, stability, symmetric_eigenvalues
+
+    model = _model_from_args(args)
+    t_s = speciation_time(model, args.convention, args.d, T=args.T)
+    stab = stability(model, T=args.T)
+    out: dict[str, Any] = {"coupling": args.coupling, "convention": args.convention,
+                           "t_s": None if t_s is None else (t_s if math.isfinite(t_s) else "beyond T"),
+                           "kappa0": kappa0(model, args.convention, args.d), "stable": stab.stable,
+                           "stability_margins": dict(zip(stab.modes, stab.margins))}
+    if args.coupling == "symmetric":
+        factor = 1.0 if args.convention == "per-dim" else float(args.d)
+        sigma2 = float(model.sigma0[0, 0])
+        for key, lam, m2 in zip(("t_s_plus", "t_s_minus"), symmetric_eigenvalues(args.beta, args.g),
+                                (args.m_plus2, args.m_minus2)):
+            out[key] = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
+        out["sufficient_bound_60"] = stab.sufficient
+    return out
+
+
+def _alpha(args: argparse.Namespace) -> float:
+    if args.n is not None:
+        if args.d is None:
+            raise UsageError("--n needs --d to form alpha = log(n) / (2 d) (33)")
+        if args.n < 2:
+            raise UsageError(f"--n must be >= 2: n={args.n}")
+        return math.log(args.n) / (2 * args.d)
+    return args.alpha
+
+
+def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
+    from .theory import (collapse_time, collapse_upper_bound, conditional_collapse_time,
+                         symmetric_collapse_time, symmetric_mode_collapse_times)
+
+    model = _model_from_args(args)
+    alpha = _alpha(args)
+    out: dict[str, Any] = {"coupling": args.coupling, "alpha": alpha}
+    if args.coupling == "symmetric":
+        sigma2 = float(model.sigma0[0, 0])
+        out["t_c"] = symmetric_collapse_time(args.beta, args.g, sigma2, args.sigma_w2, alpha)
+        out["t_c_plus"], out["t_c_minus"] = symmetric_mode_collapse_times(args.beta, args.g, sigma2,
+                                                                          args.sigma_w2, alpha)
+        out["t_max"] = collapse_upper_bound(sigma2, args.sigma_w2, alpha)
+    else:
+        out["t_c"] = collapse_time(model, alpha)
+        out["t_c_cond"] = conditional_collapse_time(model, alpha)
+    return out
+
+
+def _print_theory(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else ("none" if v is None else str(v))  # noqa: E731
+    print(", ".join(f"{k} = {fmt(v) if not isinstance(v, dict) else '{' + ', '.join(f'{a}: {fmt(b)}' for a, b in v.items()) + '}'}"
+                    for k, v in result.items()))
+
+
+# ----------------------------------------------------------------------------- experiment commands
+def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--set expects KEY=VALUE: got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _device(name: str) -> str | None:
+    if name == "auto":
+        return None
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is visible (valid: auto, cpu, cuda)")
+    return name
+
+
+def cmd_run_one(args: argparse.Namespace, name: str) -> None:
+    from .experiments import registry
+    from .report import produce
+
+    if name not in registry.REGISTRY:
+        kind = "table" if name.startswith("table") else "fig"
+        valid = [n.removeprefix(kind) for n in registry.names() if n.startswith(kind)]
+        raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
+    overrides = _parse_overrides(args.set) | getattr(args, "extra_overrides", {})
+    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
+                              not args.no_progress, overrides)
+    print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .report import reproduce
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress)
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from .experiments import registry
+
+    for name, exp in registry.REGISTRY.items():
+        print(f"{name:10s} [{exp.section}] {exp.title}")
+
+
+# ----------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit code 2) instead of the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
+    return value
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coupling", choices=("symmetric", "anisotropic"), default="symmetric",
+                   help="relaxation matrix: symmetric (2) or lower-triangular anisotropic (3)")
+    p.add_argument("--beta", type=_finite, default=1.0, help="relaxation rate beta (default 1)")
+    p.add_argument("--g", type=_finite, default=0.0, help="coupling strength g (default 0)")
+    p.add_argument("--sigma-w2", type=_finite, default=2.0, help="noise variance sigma_W^2 (default 2)")
+    p.add_argument("--sigma2", type=_finite, default=1.0, help="data variance sigma^2 of both modalities (default 1)")
+    p.add_argument("--sigma-x2", type=_finite, default=None, help="data variance of X (anisotropic)")
+    p.add_argument("--sigma-y2", type=_finite, default=None, help="data variance of Y (anisotropic)")
+    p.add_argument("--m-plus2", type=_finite, default=2.0, help="symmetric: per-dim common-mode norm m_+^2 (default 2)")
+    p.add_argument("--m-minus2", type=_finite, default=0.0, help="symmetric: per-dim difference-mode norm m_-^2 (default 0)")
+    p.add_argument("--mx2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_x^2 (default 1)")
+    p.add_argument("--my2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_y^2 (default 1)")
+    p.add_argument("--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)")
+    p.add_argument("--d", type=int, default=None, help="dimension d (needed by --convention total and --n)")
+    p.add_argument("--T", type=_finite, default=10.0, help="time horizon searched for t_S (default 10)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of one line")
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--out", default="runs", help="output directory (default ./runs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--force", action="store_true", help="recompute even if a finished run with this config exists")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="torch device for simulations (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="diffregimes", description="Dynamical regimes of coupled (multimodal) diffusion models: "
+                     "theory values, paper figures and the reproduction report.")
+    parser.add_argument("--version", action="version", version=f"diffregimes {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    theory = sub.add_parser("theory", help="one value of the coupled-OU theory")
+    tsub = theory.add_subparsers(dest="quantity", required=True)
+    spec = tsub.add_parser("speciation", help="speciation time t_S (30), kappa(0) and stability (59-60)")
+    _add_model_flags(spec)
+    spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
+                      help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
+    spec.set_defaults(func=lambda a: _print_theory(cmd_speciation(a), a.json))
+    col = tsub.add_parser("collapse", help="collapse times t_C (72/86), per mode (78), conditional (87), bound (75)")
+    _add_model_flags(col)
+    col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
+    col.add_argument("--n", type=int, default=None, help="number of training points (with --d, sets alpha)")
+    col.set_defaults(func=lambda a: _print_theory(cmd_collapse(a), a.json))
+
+    fig = sub.add_parser("fig", help="run one figure's experiment and draw it (runs/<figN>/)")
+    fig.add_argument("number", help="figure number, e.g. 4")
+    _add_run_flags(fig)
+    fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one experiment parameter (see config.json for the names)")
+    fig.set_defaults(func=lambda a: cmd_run_one(a, f"fig{a.number}"))
+
+    table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")
+    table.add_argument("number", help="table number, e.g. 1")
+    _add_run_flags(table)
+    table.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    table.set_defaults(func=lambda a: cmd_run_one(a, f"table{a.number}"))
+
+    rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
+    _add_run_flags(rep)
+    rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
+    rep.set_defaults(func=cmd_reproduce)
+
+    lst = sub.add_parser("list", help="list the experiments")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"diffregimes: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("diffregimes: interrupted; finished experiments are kept and reused next time", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The experiment skeleton: parameters -> results on disk -> (report layer) figure -> report section.
+
+An :class:`Experiment` is a name, a title, a function from a preset to its parameters and a pure
+``run(params, ctx) -> Result``. :func:`run_experiment` owns the run directory: it reuses a finished
+run whose cache key matches, otherwise runs, then writes data.csv, optional data.npz, config.json
+and finally summary.json (the "finished" marker), each atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from .. import __version__
+from .runstore import RunDir, atomic_write_bytes, cache_key, git_hash, read_json, write_csv, write_json
+
+PRESETS = ("smoke", "quick", "paper")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of the report's "paper claim -> our value -> holds?" table."""
+
+    claim: str
+    paper: str
+    ours: str
+    holds: bool | None  # None: informative row, nothing to hold or fail
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim, "paper": self.paper, "ours": self.ours, "holds": self.holds}
+
+
+@dataclass
+class Result:
+    """What an experiment returns: the table (data.csv), headline numbers and claims (summary.json)."""
+
+    columns: Mapping[str, Sequence[Any]]
+    headline: Mapping[str, Any]
+    claims: Sequence[Claim] = ()
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    notes: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a running experiment may use: its directory (for checkpoints), seed, device and progress bars."""
+
+    run_dir: RunDir
+    seed: int
+    device: str
+    show_progress: bool = True
+
+    def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
+        """Wrap a long loop in a progress bar with an ETA (tqdm), unless progress is off."""
+        if not self.show_progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=f"{self.run_dir.name}: {desc}", total=total, leave=False, dynamic_ncols=True)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment (one paper figure/table or one validation figure)."""
+
+    name: str
+    title: str
+    section: str
+    params: Callable[[str], dict[str, Any]]
+    run: Callable[[dict[str, Any], RunContext], Result]
+    figures: tuple[str, ...] = ("figure",)
+    description: str = ""
+
+
+def check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
+    return preset
+
+
+def default_device() -> str:
+    """'cuda' when a GPU is visible to torch, else 'cpu' (torch is imported only when asked)."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force: bool = False,
+                   device: str | None = None, show_progress: bool = True,
+                   overrides: Mapping[str, Any] | None = None) -> tuple[RunDir, bool]:
+    """Run (or reuse) one experiment into ``out/<name>/``; returns (run dir, reused?)."""
+    check_preset(preset)
+    params = dict(exp.params(preset))
+    for key, value in (overrides or {}).items():
+        if key not in params:
+            raise ValueError(f"unknown parameter {key!r} for {exp.name}: valid are {', '.join(sorted(params))}")
+        params[key] = value
+    key = cache_key(exp.name, {"params": params, "seed": seed})
+    run_dir = RunDir(out, exp.name)
+    if not force and run_dir.is_finished(key):
+        return run_dir, True
+    run_dir.invalidate()
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    config = {"name": exp.name, "title": exp.title, "preset": preset, "params": params, "seed": seed,
+              "device": device or default_device(), "version": __version__, "git": git_hash(),
+              "cache_key": key, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    ctx = RunContext(run_dir, seed, config["device"], show_progress)
+    start = time.perf_counter()
+    result = exp.run(params, ctx)
+    wall = time.perf_counter() - start
+    write_csv(run_dir.file(RunDir.DATA), result.columns)
+    if result.arrays:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **result.arrays)
+        atomic_write_bytes(run_dir.file("data.npz"), buffer.getvalue())
+    write_json(run_dir.file(RunDir.CONFIG), config)
+    summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": preset,
+               "wall_s": wall, "headline": dict(result.headline),
+               "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
+    write_json(run_dir.file(RunDir.SUMMARY), summary)
+    return run_dir, False
+
+
+def load_summary(run_dir: RunDir) -> dict[str, Any]:
+    return read_json(run_dir.file(RunDir.SUMMARY))
+
+
+def load_config(run_dir: RunDir) -> dict[str, Any]:
+    return read_json(run_dir.file(RunDir.CONFIG))
