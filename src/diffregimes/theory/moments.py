@@ -127,8 +127,9 @@ def symmetric_modes_to_block(c_plus: np.ndarray, c_minus: np.ndarray) -> np.ndar
     return np.stack([np.stack([half_sum, half_diff], -1), np.stack([half_diff, half_sum], -1)], -2)
 
 
-def anisotropic_q(beta: float, g: np.ndarray | float, sigma_w2: float, t: np.ndarray | float) -> np.ndarray:
-    """Closed-form Q(t) of the anisotropic case (121-126) as a (..., 2, 2) block."""
+def anisotropic_q_entries(beta: float, g: np.ndarray | float, sigma_w2: float,
+                          t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q11, q12, q22) of the anisotropic case, (121-126)."""
     g = np.asarray(g, dtype=float)
     t = np.asarray(t, dtype=float)
     bt = beta * t
@@ -139,21 +140,36 @@ def anisotropic_q(beta: float, g: np.ndarray | float, sigma_w2: float, t: np.nda
     q11 = sigma_w2 * u / (2 * beta)                         # (124)
     q12 = sigma_w2 * g * k / (4 * beta**2)                  # (125)
     q22 = sigma_w2 * (u / (2 * beta) + g**2 * h / (4 * beta**3))  # (126)
-    q11, q12, q22 = np.broadcast_arrays(q11, q12, q22)
-    return np.stack([np.stack([q11, q12], -1), np.stack([q12, q22], -1)], -2)
+    return q11, q12, q22
+
+
+def anisotropic_c_entries(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
+                          t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(C11, C12, C22) of the anisotropic case, (127-129)."""
+    g = np.asarray(g, dtype=float)
+    t = np.asarray(t, dtype=float)
+    decay = np.exp(-2 * beta * t)
+    q11, q12, q22 = anisotropic_q_entries(beta, g, sigma_w2, t)
+    c11 = decay * sigma_x2 + q11                                    # (127)
+    c12 = decay * g * t * sigma_x2 + q12                            # (128)
+    c22 = decay * sigma_y2 + decay * g**2 * t**2 * sigma_x2 + q22   # (129)
+    return c11, c12, c22
+
+
+def _symmetric_block(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    a, b, c = np.broadcast_arrays(a, b, c)
+    return np.stack([np.stack([a, b], -1), np.stack([b, c], -1)], -2)
+
+
+def anisotropic_q(beta: float, g: np.ndarray | float, sigma_w2: float, t: np.ndarray | float) -> np.ndarray:
+    """Closed-form Q(t) of the anisotropic case (121-126) as a (..., 2, 2) block."""
+    return _symmetric_block(*anisotropic_q_entries(beta, g, sigma_w2, t))
 
 
 def anisotropic_c(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
                   t: np.ndarray | float) -> np.ndarray:
     """Closed-form C(t) of the anisotropic case (127-129) as a (..., 2, 2) block."""
-    g = np.asarray(g, dtype=float)
-    t = np.asarray(t, dtype=float)
-    decay = np.exp(-2 * beta * t)
-    Q = anisotropic_q(beta, g, sigma_w2, t)
-    c11 = decay * sigma_x2 + Q[..., 0, 0]                                   # (127)
-    c12 = decay * g * t * sigma_x2 + Q[..., 0, 1]                           # (128)
-    c22 = decay * sigma_y2 + decay * g**2 * t**2 * sigma_x2 + Q[..., 1, 1]  # (129)
-    return np.stack([np.stack([c11, c12], -1), np.stack([c12, c22], -1)], -2)
+    return _symmetric_block(*anisotropic_c_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t))
 
 
 def anisotropic_transition_matrix(beta: float, g: np.ndarray | float, t: np.ndarray | float) -> np.ndarray:

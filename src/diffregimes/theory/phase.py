@@ -7,8 +7,23 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validate import require, require_nonnegative, require_positive
-from .moments import anisotropic_c
+from .moments import anisotropic_c_entries
 from .roots import default_time_grid, refine_crossing
+
+
+def anisotropic_kernel_entries(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float,
+                               sigma_y2: float, t: np.ndarray | float) -> tuple[np.ndarray, ...]:
+    """(K11, K12, K21, K22) of K(t) = N / (Delta D), (130-137)."""
+    c11, c12, c22 = anisotropic_c_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t)
+    g = np.asarray(g, dtype=float)
+    delta = c11 * c22 - c12**2                                                        # Delta(t)
+    D = beta**2 * delta - beta * sigma_w2 * (c11 + c22) + g * sigma_w2 * c12 + sigma_w2**2  # (132)
+    n11 = sigma_w2 * c22 - beta * (c22**2 + c12**2) + g * c12 * c22                   # (134)
+    n12 = c12 * (beta * (c11 + c22) - g * c12 - sigma_w2)                             # (135)
+    n21 = beta * c12 * (c11 + c22) - sigma_w2 * c12 - g * c11 * c22                   # (136)
+    n22 = sigma_w2 * c11 - beta * (c11**2 + c12**2) + g * c11 * c12                   # (137)
+    scale = 1.0 / (delta * D)                                                          # (133)
+    return n11 * scale, n12 * scale, n21 * scale, n22 * scale
 
 
 def anisotropic_kernel(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
@@ -18,17 +33,8 @@ def anisotropic_kernel(beta: float, g: np.ndarray | float, sigma_w2: float, sigm
     (79) prints (M + sigma_W^2 C)^{-1}; (130) and this function use the consistent C^{-1}
     (DESIGN errata 2). kappa = sigma_W^2 mu(t)^T K mu(t).
     """
-    C = anisotropic_c(beta, g, sigma_w2, sigma_x2, sigma_y2, t)
-    c11, c12, c22 = C[..., 0, 0], C[..., 0, 1], C[..., 1, 1]
-    g = np.asarray(g, dtype=float)
-    delta = c11 * c22 - c12**2                                                        # Delta(t)
-    D = beta**2 * delta - beta * sigma_w2 * (c11 + c22) + g * sigma_w2 * c12 + sigma_w2**2  # (132)
-    n11 = sigma_w2 * c22 - beta * (c22**2 + c12**2) + g * c12 * c22                   # (134)
-    n12 = c12 * (beta * (c11 + c22) - g * c12 - sigma_w2)                             # (135)
-    n21 = beta * c12 * (c11 + c22) - sigma_w2 * c12 - g * c11 * c22                   # (136)
-    n22 = sigma_w2 * c11 - beta * (c11**2 + c12**2) + g * c11 * c12                   # (137)
-    N = np.stack([np.stack([n11, n12], -1), np.stack([n21, n22], -1)], -2)
-    return N / (delta * D)[..., None, None]                                            # (133)
+    k11, k12, k21, k22 = np.broadcast_arrays(*anisotropic_kernel_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t))
+    return np.stack([np.stack([k11, k12], -1), np.stack([k21, k22], -1)], -2)
 
 
 class AnisotropicKappa(NamedTuple):
@@ -47,8 +53,9 @@ class AnisotropicKappa(NamedTuple):
 
     def coefficients(self, t: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) with kappa = a + b cos(theta), using mu_x(t), mu_y(t) of (80-81)."""
-        K = anisotropic_kernel(self.beta, g, self.sigma_w2, self.sigma_x2, self.sigma_y2, t)
-        k11, k22, ks = K[..., 0, 0], K[..., 1, 1], K[..., 0, 1] + K[..., 1, 0]
+        k11, k12, k21, k22 = anisotropic_kernel_entries(self.beta, g, self.sigma_w2, self.sigma_x2,
+                                                        self.sigma_y2, t)
+        ks = k12 + k21
         gt = np.asarray(g) * np.asarray(t)
         mxmy = np.sqrt(self.mx2 * self.my2)
         # per-dimension |mu_x|^2, mu_x.mu_y and |mu_y|^2 at time t, split into theta-free and cos-theta parts

@@ -1,0 +1,69 @@
+"""Run directories, caching, atomic results and the report, on the cheap theory figures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from diffregimes.cli import main
+from diffregimes.experiments import get, run_experiment
+from diffregimes.experiments.runstore import RunDir, read_csv
+from diffregimes.report import produce, reproduce
+
+
+def test_fig2_run_writes_everything_and_values_match_hand_formula(tmp_path):
+    run_dir, reused = produce("fig2", "smoke", tmp_path, show_progress=False)
+    assert not reused
+    for name in ("config.json", "data.csv", "summary.json", "figure.png", "figure.pdf"):
+        assert run_dir.file(name).stat().st_size > 0
+    config = json.loads(run_dir.file("config.json").read_text())
+    assert {"params", "seed", "version", "cache_key"} <= set(config)
+    data = read_csv(run_dir.file("data.csv"))
+    # g = 0, sigma^2/sigma_W^2 = 1, alpha = 1: t_C = (1/2) log(1 + 2/(e^2 - 1)) (hand, see test_cli)
+    assert data["t_c"][0] == pytest.approx(0.5 * math.log(1 + 2 / (math.e**2 - 1)), abs=1e-12)
+    assert np.allclose(data["t_max"], 1 / (math.e**2 - 1), atol=1e-14)
+
+
+def test_rerun_reuses_and_changed_config_recomputes(tmp_path):
+    produce("fig2", "smoke", tmp_path, show_progress=False)
+    _, reused = produce("fig2", "smoke", tmp_path, show_progress=False)
+    assert reused
+    _, reused = produce("fig2", "smoke", tmp_path, show_progress=False, overrides={"alpha": 0.5})
+    assert not reused
+
+
+def test_unknown_override_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown parameter 'nope' for fig2"):
+        run_experiment(get("fig2"), "smoke", tmp_path, overrides={"nope": 1}, show_progress=False)
+
+
+def test_interrupted_run_is_not_reused(tmp_path, monkeypatch):
+    exp = get("fig2")
+
+    def crash(params, ctx):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(type(exp)(exp.name, exp.title, exp.section, exp.params, crash), "smoke", tmp_path,
+                       show_progress=False)
+    assert not RunDir(tmp_path, "fig2").file("summary.json").exists()
+    _, reused = run_experiment(exp, "smoke", tmp_path, show_progress=False)
+    assert not reused
+
+
+def test_reproduce_writes_report_with_claims_and_embedded_figures(tmp_path):
+    md, page = reproduce(["fig1", "fig2"], "smoke", tmp_path, show_progress=False, log=lambda s: None)
+    text = md.read_text()
+    assert "Paper claims against our numbers" in text and "fig1/figure.png" in text
+    html = page.read_text()
+    assert html.count("data:image/png;base64,") == 2 and "src='fig" not in html
+
+
+def test_cli_fig_command(tmp_path, capsys):
+    assert main(["fig", "3", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "fig3" / "figure.png").exists()
+    # Fig. 3 at g = 0 is uncoupled with mu_x = 0, m_y^2 = 2, c(t) = 1: t_S = ln 2 (hand, see test_cli).
+    assert read_csv(tmp_path / "fig3" / "data.csv")["t_s"][0] == pytest.approx(math.log(2), abs=1e-10)
