@@ -8,6 +8,12 @@ Pure math: this package never imports torch, matplotlib, or touches files.
 0.7526
 """
 
+from .cloning import (
+    cloning_agreement,
+    mode_posterior_snr,
+    posterior_snr,
+    posterior_speciation_time,
+)
 from .collapse import (
     cgf,
     cgf_derivative,

@@ -75,7 +75,10 @@ def symmetric_collapse_time(beta: float, g: float, sigma2: float, sigma_w2: floa
 def mode_collapse_time(tau: float, sigma2: float, sigma_w2: float, alpha: float) -> float:
     """Per-mode collapse time (78): t = (1/tau) log(1 + (sigma^2/sigma_W^2) tau / (n^{1/d} - 1)).
 
-    tau = -2 lambda is the mode's decay rate of the variance and n^{1/d} = e^{2 alpha}.
+    tau = -2 lambda is the mode's decay rate of the variance and n^{1/d} = e^{2 alpha}, the paper's
+    (77). Note: a single mode is d-dimensional, so with the *same* n as the joint system its own REM
+    condition is (1/2) log(1 + chi) = log(n)/d, i.e. 1 + chi = n^{2/d}: pass ``2 * alpha`` for that
+    (the paper's Fig. 2 plugs the joint alpha into (77), as its Fig. 5 does for (87)).
     """
     _check_collapse_inputs(sigma2=sigma2, sigma_w2=sigma_w2, alpha=alpha)
     require(tau > 0, f"decay rate tau must be > 0: tau={tau}")
