@@ -89,10 +89,12 @@ class CoupledOU:
         sigma0, gram = np.asarray(sigma0, float), np.asarray(gram, float)
         require(sigma0.shape == (k, k) and gram.shape == (k, k),
                 f"sigma0 and gram must be {k} x {k}: shapes {sigma0.shape}, {gram.shape}")
-        require(np.allclose(sigma0, sigma0.T) and float(np.linalg.eigvalsh(sigma0).min()) > 0,
-                "sigma0 must be symmetric positive definite")
-        require(np.allclose(gram, gram.T) and float(np.linalg.eigvalsh(gram).min()) >= -1e-12,
-                "gram must be symmetric positive semi-definite")
+        require(np.allclose(sigma0, sigma0.T), "sigma0 must be symmetric")
+        require(np.allclose(gram, gram.T), "gram must be symmetric")
+        low = float(np.linalg.eigvalsh(sigma0).min())
+        require(low > 0, f"sigma0 must be positive definite: smallest eigenvalue={low:.6g}, valid > 0")
+        low = float(np.linalg.eigvalsh(gram).min())
+        require(low >= -1e-12, f"gram must be positive semi-definite: smallest eigenvalue={low:.6g}, valid >= 0")
         return cls(M, np.zeros_like(M), 0.0, float(sigma_w2), sigma0, gram, "general")
 
     # ------------------------------------------------------------------ queries
@@ -117,14 +119,19 @@ class CoupledOU:
 
     def with_coupling(self, g: float | CouplingSchedule) -> "CoupledOU":
         """The same model with another coupling (validated like the constructors)."""
-        if self.kind == "symmetric":
-            for g_value in _coupling_values(g):
-                relaxation.symmetric(-self.base[0, 0], g_value)
+        makers = {"symmetric": relaxation.symmetric, "anisotropic": relaxation.anisotropic}
+        for g_value in _coupling_values(g):
+            if self.kind in makers:
+                makers[self.kind](-self.base[0, 0], g_value)
+            else:
+                relaxation.check_stable(self.base + g_value * self.direction)
         return CoupledOU(self.base, self.direction, _freeze(g), self.sigma_w2, self.sigma0, self.gram, self.kind)
 
     def moments(self, t: np.ndarray | float) -> Moments:
         """Phi, S, Q, C and M at forward times t (exact: matrix exponentials, Van Loan, piecewise)."""
         t = np.asarray(t, dtype=float)
+        require(bool(np.all(np.isfinite(t))) and bool(np.all(t >= 0)),
+                f"times must be finite and >= 0: min t={float(np.min(t)) if t.size else 0.0}")
         if self.scheduled:
             Phi, Q = propagate(self.base, self.direction, self.coupling, self.sigma_w2, t)
         else:

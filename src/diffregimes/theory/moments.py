@@ -64,21 +64,40 @@ def transition_matrix(M: np.ndarray, t: np.ndarray | float) -> np.ndarray:
     return expm(M * t[..., None, None])
 
 
-def transition_cov(M: np.ndarray, sigma_w2: float, t: np.ndarray | float) -> np.ndarray:
-    """Q(t) = int_0^t e^{M s} sigma_W^2 e^{M^T s} ds (8-9) by Van Loan's block exponential.
-
-    exp([[M, D], [0, -M^T]] t) = [[e^{Mt}, F], [0, e^{-M^T t}]] with F e^{M^T t} = Q(t);
-    exact for any M (defective ones such as the anisotropic case (3) included).
-    """
-    M, t = _as_batch(M, t)
+def _van_loan(M: np.ndarray, sigma_w2: float, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(e^{Mt}, Q(t)) from one block exponential; accurate while |t| ||M|| is O(1)."""
     k = M.shape[-1]
     H = np.zeros(M.shape[:-2] + (2 * k, 2 * k))
     H[..., :k, :k] = M
     H[..., :k, k:] = sigma_w2 * np.eye(k)
     H[..., k:, k:] = -np.swapaxes(M, -1, -2)
     E = expm(H * t[..., None, None])
-    Q = E[..., :k, k:] @ np.swapaxes(E[..., :k, :k], -1, -2)
-    return 0.5 * (Q + np.swapaxes(Q, -1, -2))
+    return E[..., :k, :k], E[..., :k, k:] @ np.swapaxes(E[..., :k, :k], -1, -2)
+
+
+def transition_cov(M: np.ndarray, sigma_w2: float, t: np.ndarray | float) -> np.ndarray:
+    """Q(t) = int_0^t e^{M s} sigma_W^2 e^{M^T s} ds (8-9): Van Loan's block exponential plus doubling.
+
+    exp([[M, D], [0, -M^T]] h) = [[e^{Mh}, F], [0, e^{-M^T h}]] with F e^{M^T h} = Q(h), exact for any M
+    (defective ones such as the anisotropic case (3) included). At large t the growing block
+    e^{-M^T t} costs about eps * e^{t (max - min Re eig)} of accuracy, so Q is computed at
+    h = t / 2^s with h ||M|| <= 1/2 and doubled s times with the semigroup identity
+    Q(2h) = Q(h) + e^{Mh} Q(h) e^{M^T h}, which only adds positive semi-definite terms.
+    """
+    M, t = _as_batch(M, t)
+    shape, k = t.shape, M.shape[-1]
+    M, t = M.reshape(-1, k, k), t.reshape(-1)
+    norm = np.abs(M).sum(axis=-2).max(axis=-1)
+    with np.errstate(divide="ignore"):
+        s = np.where(np.abs(t) * norm > 0.5, np.ceil(np.log2(np.abs(t) * norm / 0.5)), 0).astype(int)
+    E, Q = _van_loan(M, sigma_w2, t / 2.0 ** s)
+    for i in range(int(s.max(initial=0))):
+        grow = s > i
+        Eg = E[grow]
+        Q[grow] = Q[grow] + Eg @ Q[grow] @ np.swapaxes(Eg, -1, -2)
+        E[grow] = Eg @ Eg
+    Q = 0.5 * (Q + np.swapaxes(Q, -1, -2))
+    return Q.reshape(shape + (k, k))
 
 
 def stationary_cov(M: np.ndarray, sigma_w2: float) -> np.ndarray:

@@ -49,7 +49,7 @@ def check_stable(M: np.ndarray) -> np.ndarray:
     M = np.asarray(M, dtype=float)
     require(M.ndim == 2 and M.shape[0] == M.shape[1] and M.shape[0] >= 1,
             f"relaxation matrix must be square k x k: shape={M.shape}")
-    require(bool(np.all(np.isfinite(M))), "relaxation matrix must be finite")
+    require(bool(np.all(np.isfinite(M))), f"relaxation matrix must be finite: M={M.tolist()}")
     worst = float(np.max(np.linalg.eigvals(M).real))
     require(worst < 0, f"relaxation matrix needs eigenvalues with negative real part: max Re(eig)={worst:.6g}, valid < 0")
     return M

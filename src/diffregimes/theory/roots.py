@@ -71,12 +71,8 @@ def refine_crossing(f: CellFunction, a: np.ndarray, b: np.ndarray, level: float 
         a[sel], fa[sel] = np.where(up, c, a_s), np.where(up, fc, fa_s)
         b[sel], fb[sel] = np.where(up, b_s, c), np.where(up, fb_s, fc)
         last[sel] = 0 if bisect else np.where(up, 1, -1)
-        # Done when the bracket is narrow or the secant estimate |f(c)| / |slope| of the distance
-        # from c to the root is below tolerance (regula falsi shrinks one side only, slowly).
-        slope = np.abs(fb_s - fa_s) / np.maximum(np.abs(b_s - a_s), np.finfo(float).tiny)
-        tol = xtol + 4 * np.finfo(float).eps * np.abs(c)
-        done = (fc == 0) | (np.abs(fc) < 0.5 * tol * slope)
-        a[sel[done]] = b[sel[done]] = c[done]
+        exact = fc == 0
+        a[sel[exact]] = b[sel[exact]] = c[exact]
         width = np.abs(b[sel] - a[sel])
         active[sel] = width > xtol + 4 * np.finfo(float).eps * np.abs(b[sel])
     return 0.5 * (a + b)

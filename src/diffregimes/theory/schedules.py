@@ -21,13 +21,16 @@ from .moments import transition_cov, transition_matrix
 
 @dataclass(frozen=True)
 class CouplingSchedule:
-    """g(t) = values[j] for breakpoints[j-1] <= t < breakpoints[j] (forward OU time).
+    """g(t) = values[j] on the j-th segment between breakpoints (forward OU time).
 
-    ``breakpoints`` are strictly increasing and positive; ``values`` has one more entry.
+    Segments are [b_{j-1}, b_j) by default and (b_{j-1}, b_j] with ``right_closed`` (which decides
+    only the value exactly at a breakpoint: g_late = g0 1{t <= t0} needs it). ``breakpoints`` are
+    strictly increasing and positive; ``values`` has one more entry.
     """
 
     breakpoints: tuple[float, ...]
     values: tuple[float, ...]
+    right_closed: bool = False
 
     def __post_init__(self) -> None:
         require(len(self.values) == len(self.breakpoints) + 1,
@@ -47,7 +50,7 @@ class CouplingSchedule:
     def late(cls, g0: float, t0: float) -> "CouplingSchedule":
         """g_late(t) = g0 1{t <= t0} (144): coupling acts late in the reverse process (small t)."""
         require(t0 > 0, f"schedule switch time must be > 0: t0={t0}")
-        return cls((float(t0),), (float(g0), 0.0))
+        return cls((float(t0),), (float(g0), 0.0), right_closed=True)
 
     @classmethod
     def early(cls, g0: float, t0: float) -> "CouplingSchedule":
@@ -65,7 +68,8 @@ class CouplingSchedule:
 
     def __call__(self, t: np.ndarray | float) -> np.ndarray:
         """g(t), vectorised."""
-        idx = np.searchsorted(np.asarray(self.breakpoints, float), np.asarray(t, float), side="right")
+        side = "left" if self.right_closed else "right"
+        idx = np.searchsorted(np.asarray(self.breakpoints, float), np.asarray(t, float), side=side)
         return np.asarray(self.values, float)[idx]
 
 
@@ -77,7 +81,7 @@ def propagate(base: np.ndarray, direction: np.ndarray, schedule: CouplingSchedul
     accumulated noise covariance. Returns arrays of shape t.shape + (k, k).
     """
     t = np.asarray(t, dtype=float)
-    require(bool(np.all(t >= 0)), "times must be >= 0")
+    require(bool(np.all(t >= 0)), f"times must be >= 0: min t={float(np.min(t)) if t.size else 0.0}")
     k = base.shape[-1]
     flat = t.ravel()
     Phi = np.empty(flat.shape + (k, k))

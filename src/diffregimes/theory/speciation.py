@@ -18,7 +18,7 @@ import numpy as np
 from ._validate import require, require_positive
 from .model import CoupledOU, Moments
 from .moments import symmetric_mode_c
-from .relaxation import symmetric_eigenvalues
+from .relaxation import symmetric, symmetric_eigenvalues
 from .roots import default_time_grid, last_crossing
 
 CONVENTIONS = ("per-dim", "total")
@@ -82,6 +82,7 @@ def symmetric_mode_kappa(lam: float, m2: float, sigma2: float, sigma_w2: float,
 def symmetric_kappa(beta: float, g: float, sigma2: float, sigma_w2: float, m_plus2: float, m_minus2: float,
                     t: np.ndarray | float) -> np.ndarray:
     """Closed-form kappa(t) of the symmetric case (62), per dimension."""
+    symmetric(beta, g)  # validates beta > |g|
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
     return (symmetric_mode_kappa(lam_p, m_plus2, sigma2, sigma_w2, t)
             + symmetric_mode_kappa(lam_m, m_minus2, sigma2, sigma_w2, t))
@@ -118,7 +119,7 @@ def kappa0(model: CoupledOU, convention: str = "per-dim", d: int | None = None) 
 def anisotropic_kappa0(beta: float, g: np.ndarray | float, sigma2: float, sigma_w2: float, mx2: float, my2: float,
                        theta: np.ndarray | float) -> np.ndarray:
     """Closed form (85) for sigma_x^2 = sigma_y^2 = sigma^2, with r = sigma_W^2 / sigma^2 (84)."""
-    r = sigma_w2 / sigma2
+    r = _ratio_r(beta, sigma2, sigma_w2)
     return (r / (sigma2 * (r - beta)) * (mx2 + my2)
             - r * np.asarray(g) / (sigma2 * (r - beta) ** 2) * np.sqrt(mx2 * my2) * np.cos(theta))
 
@@ -130,12 +131,20 @@ def g_crit(theta: np.ndarray | float, beta: float, sigma2: float, sigma_w2: floa
     +inf where kappa(0) > 1 for every g >= 0 (cos theta <= 0). The exact boundary is
     sup_t kappa(t) = 1 (83), which lies at larger g near theta = 0 (DESIGN errata 7).
     """
-    r = sigma_w2 / sigma2
+    r = _ratio_r(beta, sigma2, sigma_w2)
     excess = r / (sigma2 * (r - beta)) * (mx2 + my2) - 1.0
     slope = r / (sigma2 * (r - beta) ** 2) * np.sqrt(mx2 * my2) * np.cos(np.asarray(theta, float))
     with np.errstate(divide="ignore", invalid="ignore"):
         g = np.where(slope > 0, excess / np.where(slope > 0, slope, 1.0), np.inf)
     return np.where(excess <= 0, 0.0, g)
+
+
+def _ratio_r(beta: float, sigma2: float, sigma_w2: float) -> float:
+    """r = sigma_W^2 / sigma^2 of (84), which (85) needs different from beta (M + r I invertible)."""
+    require_positive(beta=beta, sigma2=sigma2, sigma_w2=sigma_w2)
+    r = sigma_w2 / sigma2
+    require(r != beta, f"(85) needs sigma_w2/sigma2 != beta: sigma_w2/sigma2={r}, beta={beta}")
+    return r
 
 
 # ----------------------------------------------------------------------------- stability
@@ -145,7 +154,9 @@ class Stability(NamedTuple):
     ``margins`` are, per mode, min over t in [0, T] of the eigenvalues of the symmetric part of
     M + sigma_W^2 C(t)^{-1}; the reverse drift -(M + sigma_W^2 C^{-1}) z confines iff all are > 0.
     For symmetric M the modes are common (+) and difference (-) and the margins are exactly
-    min_t lambda_pm + sigma_W^2 / c_pm(t) (59). ``sufficient`` is (60), sigma^2 < sigma_W^2/(beta + |g|),
+    min_t lambda_pm + sigma_W^2 / c_pm(t) (59). For any other M, "mode i" is the i-th smallest
+    eigenvalue at each t (eigenvalue curves may cross, so it is not tied to one eigenvector);
+    the smallest margin, and so ``stable``, is exact either way. ``sufficient`` is (60), sigma^2 < sigma_W^2/(beta + |g|),
     for the symmetric case (None otherwise).
     """
 
@@ -157,6 +168,7 @@ class Stability(NamedTuple):
 
 def stability(model: CoupledOU, T: float = 10.0, n_grid: int = 512) -> Stability:
     """Per-mode check of (59) over [0, T] (closed form for constant symmetric coupling)."""
+    require_positive(T=T)
     if model.kind == "symmetric" and not model.scheduled:
         beta, g = -model.base[0, 0], float(model.coupling)
         sigma2 = float(model.sigma0[0, 0])
@@ -172,4 +184,4 @@ def stability(model: CoupledOU, T: float = 10.0, n_grid: int = 512) -> Stability
     B = m.M + model.sigma_w2 * np.linalg.inv(m.C)
     eig = np.linalg.eigvalsh(0.5 * (B + np.swapaxes(B, -1, -2)))  # ascending per t
     margins = tuple(float(v) for v in eig.min(axis=0))
-    return Stability(min(margins) > 0, tuple(f"mode {i}" for i in range(model.k)), margins, None)
+    return Stability(min(margins) > 0, tuple(f"eigenvalue {i + 1}" for i in range(model.k)), margins, None)
