@@ -109,6 +109,23 @@ def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+APPC_FLAGS = {"m2": "m2", "t0": "t0", "trials": "trials", "steps": "n_steps"}
+
+
+def _appc_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """--m2/--t0/--trials/--steps: the App. C parameters the paper leaves open (Figs 12-14 only)."""
+    from .experiments import registry
+
+    given = {APPC_FLAGS[k]: v for k in APPC_FLAGS if getattr(args, k, None) is not None for v in [getattr(args, k)]}
+    if given and registry.resolve(name) != "appc":
+        raise UsageError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got fig {name.removeprefix('fig')}")
+    if "trials" in given and given["trials"] < 2:
+        raise UsageError(f"--trials must be >= 2: trials={given['trials']}")
+    if "n_steps" in given and given["n_steps"] < 1:
+        raise UsageError(f"--steps must be >= 1: steps={given['n_steps']}")
+    return given
+
+
 def _device(name: str) -> str | None:
     if name == "auto":
         return None
@@ -124,11 +141,12 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
     from .experiments import registry
     from .report import produce
 
-    if name not in registry.REGISTRY:
+    if registry.resolve(name) not in registry.REGISTRY:
         kind = "table" if name.startswith("table") else "fig"
-        valid = [n.removeprefix(kind) for n in registry.names() if n.startswith(kind)]
+        known = [*registry.names(), *registry.ALIASES]
+        valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
         raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
-    overrides = _parse_overrides(args.set) | getattr(args, "extra_overrides", {})
+    overrides = _parse_overrides(args.set) | _appc_overrides(args, name)
     run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
                               not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
@@ -219,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(fig)
     fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one experiment parameter (see config.json for the names)")
+    fig.add_argument("--m2", type=_finite, default=None, help="figs 12-14: per-dimension mean amplitude m^2 of (139)")
+    fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
+    fig.add_argument("--trials", type=int, default=None, help="figs 12-14: Monte-Carlo trials per cell")
+    fig.add_argument("--steps", type=int, default=None, help="figs 12-14: Euler-Maruyama steps N")
     fig.set_defaults(func=lambda a: cmd_run_one(a, f"fig{a.number}"))
 
     table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")

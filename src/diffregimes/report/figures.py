@@ -9,7 +9,7 @@ import numpy as np
 
 from ..experiments.base import load_config, load_summary
 from ..experiments.runstore import RunDir, read_csv
-from . import theory_plots
+from . import appc_plots, theory_plots, validation_plots
 from .style import save_figure
 
 Plotter = Callable[[dict[str, np.ndarray], dict[str, Any], dict[str, Any]], Any]
@@ -21,6 +21,10 @@ PLOTTERS: dict[str, tuple[Plotter, str]] = {
     "fig3": (theory_plots.plot_fig3, "csv"),
     "fig4": (theory_plots.plot_fig4, "npz"),
     "fig5": (theory_plots.plot_fig5, "csv"),
+    "appc": (appc_plots.plot_appc, "npz"),
+    "val_speciation": (validation_plots.plot_speciation, "csv"),
+    "val_sync": (validation_plots.plot_sync, "npz"),
+    "val_collapse": (validation_plots.plot_collapse, "csv"),
 }
 
 

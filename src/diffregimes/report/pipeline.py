@@ -31,6 +31,7 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     names = list(names) if names else registry.names()
     for name in names:
         registry.get(name)  # validate every name before spending time on any
+    names = list(dict.fromkeys(registry.resolve(n) for n in names))
     for name in names:
         start = time.perf_counter()
         _, reused = produce(name, preset, out, seed, force, device, show_progress)

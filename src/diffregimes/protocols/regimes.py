@@ -1,0 +1,143 @@
+"""Measuring the regimes of exact-score samplers: cloning (speciation), memorisation (collapse).
+
+* Cloning (Biroli et al. 2024): run master trajectories, keep their states at scan times, restart two
+  clones from each kept state with independent noise, and record how often the clones end with the same
+  label (a class, a mode's class, or a nearest training point). Plotted against t, the agreement rises
+  from chance to 1 as t falls through the speciation (or collapse) time.
+* Condensation: the inverse participation ratio Y_2 = sum_i w_i^2 of the posterior weights (31) over the
+  training points, at points of the population law P_t: ~0 in the generalising phase, O(1) once the
+  empirical measure condenses on a few training points (REM freezing, (39-49)).
+
+No I/O; every random draw comes from the generator passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..sde import MomentTable
+from ..sde.mixture import apply_block
+from ..sde.scores import ScoreFn
+
+Tensor = torch.Tensor
+#: labels of final states: (B, k, d) -> (B, L) integer labels, L labels per sample
+Classifier = Callable[[Tensor], Tensor]
+
+
+def slice_table(table: MomentTable, start: int) -> MomentTable:
+    """The moment table from grid index ``start`` on (a clone restarted at ``table.times[start]``)."""
+    fields = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
+    return MomentTable(**{k: (v[start:] if isinstance(v, Tensor) else v) for k, v in fields.items()})
+
+
+def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
+                    classify: Classifier, generator: torch.Generator) -> np.ndarray:
+    """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+
+    All clones of all scan times share one Euler-Maruyama loop over the grid: rows are ordered by
+    restart index, so at step i the rows already started form a prefix of the state tensor and one
+    batched step advances them all (the master batch is row block 0). A pair restarted at index j
+    copies the master state at j and then draws its own noise.
+    """
+    scan_indices = np.asarray(scan_indices, dtype=int)
+    n_steps = len(table) - 1
+    order = np.argsort(scan_indices, kind="stable")
+    starts = scan_indices[order]
+    if starts.size and (starts.min() < 0 or starts.max() > n_steps):
+        raise ValueError(f"scan indices must lie in [0, {n_steps}]: got {starts.min()}..{starts.max()}")
+    B = z_T.shape[0]
+    state = z_T.new_empty((1 + 2 * starts.size,) + tuple(z_T.shape))
+    state[0] = z_T
+    times = table.times.tolist()
+    sigma_w = float(np.sqrt(table.sigma_w2))
+    n_active, next_scan = 1, 0
+    for i in range(n_steps + 1):
+        while next_scan < starts.size and starts[next_scan] == i:
+            state[n_active:n_active + 2] = state[0]
+            n_active, next_scan = n_active + 2, next_scan + 1
+        if i == n_steps:
+            break
+        h = times[i] - times[i + 1]
+        z = state[:n_active]
+        noise = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+        drift = -apply_block(table.M[i].to(z), z) + table.sigma_w2 * score(i, z)
+        state[:n_active] = z + h * drift + (sigma_w * float(np.sqrt(h))) * noise
+    labels = classify(state[1:].reshape(-1, *z_T.shape[1:]))
+    labels = labels.reshape(starts.size, 2, B, -1)
+    agree = (labels[:, 0] == labels[:, 1]).double().mean(dim=1).cpu().numpy()   # (n_scan_sorted, L)
+    out = np.empty_like(agree)
+    out[order] = agree
+    return out
+
+
+def sign_classifier(directions: Tensor) -> Classifier:
+    """Labels sign(<z, direction_l>) for each of L directions of shape (L, k, d)."""
+
+    def classify(z: Tensor) -> Tensor:
+        return torch.sign(torch.einsum("lid,bid->bl", directions.to(z), z)).long()
+
+    return classify
+
+
+def nearest_point_classifier(points: Tensor, chunk: int = 4096) -> Classifier:
+    """Label = index of the nearest training point (one label)."""
+
+    def classify(z: Tensor) -> Tensor:
+        zf = z.reshape(z.shape[0], -1)
+        pf = points.to(z).reshape(points.shape[0], -1)
+        best_d = torch.full((zf.shape[0],), float("inf"), dtype=z.dtype, device=z.device)
+        best_i = torch.zeros(zf.shape[0], dtype=torch.long, device=z.device)
+        for start in range(0, pf.shape[0], chunk):
+            dist = torch.cdist(zf, pf[start:start + chunk])
+            value, index = dist.min(dim=1)
+            better = value < best_d
+            best_d = torch.where(better, value, best_d)
+            best_i = torch.where(better, index + start, best_i)
+        return best_i[:, None]
+
+    return classify
+
+
+def participation_ratio(z: Tensor, data: Tensor, Phi: Tensor, Q: Tensor, chunk: int = 8192) -> Tensor:
+    """Y_2 = sum_i w_i(z)^2 with w_i the posterior weights (31) of the kernel N(z; Phi z_i, Q), per point.
+
+    Two passes over chunks of training points: the log-sum-exp normaliser, then sum of squared weights.
+    """
+    Q_inv = torch.linalg.inv(Q.to(z))
+    k, d = z.shape[-2], z.shape[-1]
+
+    def logits(start: int) -> Tensor:
+        m = apply_block(Phi.to(z), data[start:start + chunk].to(z))
+        diff_sq = (apply_block(Q_inv, z) * z).sum(dim=(-2, -1))[:, None] \
+            - 2 * torch.einsum("bid,cid->bc", apply_block(Q_inv, z), m) \
+            + (apply_block(Q_inv, m) * m).sum(dim=(-2, -1))[None, :]
+        return -0.5 * diff_sq
+
+    n = data.shape[0]
+    log_norm = torch.logsumexp(torch.cat([torch.logsumexp(logits(s), dim=1, keepdim=True)
+                                          for s in range(0, n, chunk)], dim=1), dim=1)
+    y2 = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
+    for s in range(0, n, chunk):
+        y2 += torch.exp(2 * (logits(s) - log_norm[:, None])).sum(dim=1)
+    return y2
+
+
+def crossing_time(times: np.ndarray, values: np.ndarray, level: float) -> float:
+    """Largest t with values(t) >= level, linearly interpolated between scan times (as (106)).
+
+    ``values`` should fall as t grows (agreement, Y_2). NaN if values never reach the level; the
+    largest scan time if they are still above it there.
+    """
+    order = np.argsort(times)
+    t, v = np.asarray(times, float)[order], np.asarray(values, float)[order]
+    above = np.flatnonzero(v >= level)
+    if not above.size:
+        return float("nan")
+    j = above[-1]
+    if j == t.size - 1:
+        return float(t[-1])
+    return float(t[j] + (v[j] - level) * (t[j + 1] - t[j]) / (v[j] - v[j + 1]))
