@@ -205,7 +205,8 @@ def collapse_params(preset: str) -> dict[str, Any]:
                       "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]]}[preset],
             "probes": {"smoke": 64, "quick": 256, "paper": 1024}[preset],
             "n_scan": {"smoke": 6, "quick": 16, "paper": 31}[preset],
-            "clone_masters": {"smoke": 32, "quick": 128, "paper": 512}[preset],
+            "clone_masters": {"smoke": 32, "quick": 64, "paper": 512}[preset],
+            "clone_scan": {"smoke": 4, "quick": 8, "paper": 16}[preset],
             "mode_g": {"smoke": [0.5], "quick": [0.0, 0.4, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8]}[preset],
             "clone_steps": {"smoke": 100, "quick": 400, "paper": 800}[preset],
             "mode_case": [1024, 10], "beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0}
@@ -238,16 +239,20 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
         y2 = _y2_curve(-p["beta"], p, data, t_scan, gen)
         # clones with the empirical score: a geometric grid resolves the stiff small-t end
         times = np.concatenate([np.geomspace(4 * t_c, 1e-3, p["clone_steps"]), [0.0]])
-        times = np.unique(np.concatenate([times, t_scan]))[::-1]
+        times = np.unique(np.concatenate([times, np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])]))[::-1]
         table = MomentTable.build(model, times[:-1], device=ctx.device)
         z_T = np.sqrt(1.0) * torch.randn((p["clone_masters"], 1, d), generator=gen, dtype=torch.float64, device=ctx.device)
-        idx = _nearest_indices(table.times.cpu().numpy(), t_scan)
+        # clones are costlier than Y_2 probes (a full empirical-score run per scan time): a coarser scan
+        clone_t = np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])
+        idx = _nearest_indices(table.times.cpu().numpy(), clone_t)
         nn = clone_agreement(EmpiricalScore.build(table, data), table, z_T, idx, nearest_point_classifier(data), gen)[:, 0]
-        for key, values in (("experiment", ["biroli"] * t_scan.size), ("n", [n] * t_scan.size), ("d", [d] * t_scan.size),
-                            ("g", [0.0] * t_scan.size), ("mode", ["single"] * t_scan.size), ("t", t_scan), ("y2", y2),
-                            ("clone_nn", nn)):
-            cols[key] += list(values)
-        m_y2, m_nn = crossing_time(t_scan, y2, 0.5), crossing_time(t_scan, nn, 0.5)
+        for kind, ts, y2_col, nn_col in (("biroli", t_scan, y2, np.full(t_scan.size, np.nan)),
+                                          ("biroli_clones", clone_t, np.full(clone_t.size, np.nan), nn)):
+            for key, values in (("experiment", [kind] * ts.size), ("n", [n] * ts.size), ("d", [d] * ts.size),
+                                ("g", [0.0] * ts.size), ("mode", ["single"] * ts.size), ("t", ts), ("y2", y2_col),
+                                ("clone_nn", nn_col)):
+                cols[key] += list(values)
+        m_y2, m_nn = crossing_time(t_scan, y2, 0.5), crossing_time(clone_t, nn, 0.5)
         headline.update({f"n{n}_d{d}_tc_theory": t_c, f"n{n}_d{d}_tc_y2": m_y2, f"n{n}_d{d}_tc_clone_nn": m_nn})
         claims.append(Claim(f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}", f"t_C = {t_c:.3f}",
                             f"Y₂ = ½ at t = {m_y2:.3f}; clone NN agreement ½ at t = {m_nn:.3f}",

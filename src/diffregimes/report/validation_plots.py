@@ -55,9 +55,10 @@ def plot_collapse(data: dict[str, np.ndarray], summary: dict[str, Any], config: 
     cases = sorted({(int(n), int(d)) for n, d in zip(data["n"][single], data["d"][single])})
     for i, (n, d) in enumerate(cases):
         sel = single & (data["n"] == n) & (data["d"] == d)
+        clones = (data["experiment"] == "biroli_clones") & (data["n"] == n) & (data["d"] == d)
         t_c = h[f"n{n}_d{d}_tc_theory"]
         ax1.plot(data["t"][sel] / t_c, data["y2"][sel], "-o", ms=3, color=f"C{i}", label=f"Y₂, n={n}, d={d}")
-        ax1.plot(data["t"][sel] / t_c, data["clone_nn"][sel], "--s", ms=3, color=f"C{i}", label="clone NN agreement")
+        ax1.plot(data["t"][clones] / t_c, data["clone_nn"][clones], "--s", ms=3, color=f"C{i}", label="clone NN agreement")
     ax1.axvline(1.0, color="k", lw=0.8)
     ax1.set(xlabel="t / t_C  (t_C = ½ log(1 + σ²/(n^{2/d} − 1)); OU time)", ylabel="condensation measure",
             title="collapse, one modality (g = 0)")
