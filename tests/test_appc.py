@@ -20,14 +20,6 @@ from diffregimes.sde import conditional_log_density, conditional_score, reverse_
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tensors are small: intra-op threads only add barrier overhead, and under CPU contention
-    (other jobs on the 2 cores) 2 threads run ~8x slower than 1. Restored after the module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 N_REF = 12000  # trials per cell of the full-d reference: resolves errors of a few percent in v_perp or the X bridge
 
 

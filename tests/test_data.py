@@ -29,14 +29,6 @@ from diffregimes.data import (
 pytest.importorskip("mlxtend")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run faster on one thread, and intra-op threads of a 2-core machine shared
-    with other jobs can stall at every barrier (50x seen here); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

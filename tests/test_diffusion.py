@@ -39,14 +39,6 @@ F64 = torch.float64
 Z_SE = 5.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors run faster on one thread, and intra-op threads of a 2-core machine shared
-    with other jobs can stall at every barrier (50x seen here); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -34,14 +34,6 @@ from diffregimes.theory import CoupledOU, CouplingSchedule
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tensors are small: intra-op threads only add barrier overhead, and under CPU contention
-    (other jobs on the 2 cores) 2 threads run ~8x slower than 1. Restored after the module."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def aniso(g=0.8, theta=1.0, **kw) -> CoupledOU:

@@ -18,12 +18,6 @@ from diffregimes.sde.components import ComponentMixtureScore, product_mixture_me
 from diffregimes.theory import CoupledOU, cloning_agreement, posterior_snr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_product_mixture_means_have_the_requested_mode_norms():
