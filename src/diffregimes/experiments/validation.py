@@ -274,6 +274,20 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
             headline[f"g{g:g}_{mode}_tc_same_n"] = t_same_n
             headline[f"g{g:g}_{mode}_tc_paper77"] = t_paper
             headline[f"g{g:g}_{mode}_tc_y2"] = crossing_time(t_scan, y2, 0.5)
+    coupled = [g for g in p["mode_g"] if g > 0]
+    order_ok = [headline[f"g{g:g}_plus_tc_y2"] > headline[f"g{g:g}_minus_tc_y2"] for g in coupled]
+    if coupled:
+        claims.append(Claim("common mode collapses before the difference mode in reverse time (t_C+ > t_C−)",
+                            "t_C+ rises, t_C− falls with g",
+                            ", ".join(f"g={g:g}: Y₂ crossings {headline[f'g{g:g}_plus_tc_y2']:.3f} vs "
+                                      f"{headline[f'g{g:g}_minus_tc_y2']:.3f}" for g in coupled), all(order_ok)))
+    err_same = np.mean([abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_same_n"])
+                        for g in p["mode_g"] for m in ("plus", "minus")])
+    err_paper = np.mean([abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_paper77"])
+                         for g in p["mode_g"] for m in ("plus", "minus")])
+    claims.append(Claim("per-mode collapse time (78)", "(77) with n^(1/d)",
+                        f"mean |measured − theory|: {err_same:.3f} with n^(2/d) (same n), {err_paper:.3f} with (77) as printed",
+                        bool(err_paper < err_same)))
     notes = ["Y₂ = Σᵢ wᵢ² of the posterior weights (31) over the n training points, averaged over probes drawn from the "
              "population law P_t (the REM's reference points): ≈ 1/n while the empirical measure generalises, O(1) once it "
              "condenses. Clone NN agreement: two clones restarted at t with the empirical score end on the same training point.",
