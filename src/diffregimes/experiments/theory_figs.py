@@ -12,7 +12,6 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from ..theory import (
-    AnisotropicKappa,
     CoupledOU,
     anisotropic_phase_grid,
     collapse_time,

@@ -108,7 +108,6 @@ def participation_ratio(z: Tensor, data: Tensor, Phi: Tensor, Q: Tensor, chunk: 
     Two passes over chunks of training points: the log-sum-exp normaliser, then sum of squared weights.
     """
     Q_inv = torch.linalg.inv(Q.to(z))
-    k, d = z.shape[-2], z.shape[-1]
 
     def logits(start: int) -> Tensor:
         m = apply_block(Phi.to(z), data[start:start + chunk].to(z))
