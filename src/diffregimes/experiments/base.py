@@ -46,6 +46,7 @@ class Result:
     claims: Sequence[Claim] = ()
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: Sequence[str] = ()
+    tables: Sequence[Mapping[str, Any]] = ()  # report tables: {"title", "header", "rows"} each
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
     summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": preset,
                "wall_s": wall, "headline": dict(result.headline),
                "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
+    if result.tables:
+        summary["tables"] = [dict(t) for t in result.tables]
     write_json(run_dir.file(RunDir.SUMMARY), summary)
     return run_dir, False
 

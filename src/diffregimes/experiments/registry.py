@@ -5,10 +5,11 @@ from __future__ import annotations
 from .base import Experiment
 from .appc import ALIASES as APPC_ALIASES
 from .appc import EXPERIMENTS as APPC
+from .mnist import EXPERIMENTS as MNIST
 from .theory_figs import EXPERIMENTS as THEORY
 from .validation import EXPERIMENTS as VALIDATION
 
-REGISTRY: dict[str, Experiment] = {exp.name: exp for exp in [*THEORY, *APPC, *VALIDATION]}
+REGISTRY: dict[str, Experiment] = {exp.name: exp for exp in [*THEORY, *APPC, *VALIDATION, *MNIST]}
 #: figure names that are drawn by an experiment of another name (``diffregimes fig 12`` runs ``appc``)
 ALIASES: dict[str, str] = dict(APPC_ALIASES)
 

@@ -25,8 +25,12 @@ def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = Fals
 
 def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0, force: bool = False,
               device: str | None = None, show_progress: bool = True,
-              log: Callable[[str], None] = print) -> tuple[Path, Path]:
-    """Every experiment in ``names`` (default: all registered), then report.md and report.html."""
+              log: Callable[[str], None] = print,
+              overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Path, Path]:
+    """Every experiment in ``names`` (default: all registered), then report.md and report.html.
+
+    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path).
+    """
     check_preset(preset)
     names = list(names) if names else registry.names()
     for name in names:
@@ -34,7 +38,7 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     names = list(dict.fromkeys(registry.resolve(n) for n in names))
     for name in names:
         start = time.perf_counter()
-        _, reused = produce(name, preset, out, seed, force, device, show_progress)
+        _, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name))
         log(f"{name}: {'reused finished run' if reused else 'done'} ({time.perf_counter() - start:.1f} s) -> {out / name}")
     md, page = write_report(out, names, preset)
     log(f"report: {md} and {page}")
