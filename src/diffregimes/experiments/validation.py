@@ -52,7 +52,7 @@ def _nearest_indices(grid: np.ndarray, targets: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- speciation, g = 0
 def speciation_params(preset: str) -> dict[str, Any]:
     return {"dims": {"smoke": [16], "quick": [64, 256, 1024], "paper": [64, 256, 1024, 4096]}[preset],
-            "masters": {"smoke": 64, "quick": 200, "paper": 1000}[preset],
+            "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
             "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
             "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset], "horizon_extra": 2.0}
 
@@ -203,9 +203,9 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
 def collapse_params(preset: str) -> dict[str, Any]:
     return {"cases": {"smoke": [[64, 4]], "quick": [[256, 8], [1024, 10], [4096, 12]],
                       "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]]}[preset],
-            "probes": {"smoke": 64, "quick": 256, "paper": 1024}[preset],
+            "probes": {"smoke": 64, "quick": 160, "paper": 1024}[preset],
             "n_scan": {"smoke": 6, "quick": 16, "paper": 31}[preset],
-            "clone_masters": {"smoke": 32, "quick": 64, "paper": 512}[preset],
+            "clone_masters": {"smoke": 32, "quick": 48, "paper": 512}[preset],
             "clone_scan": {"smoke": 4, "quick": 8, "paper": 16}[preset],
             "mode_g": {"smoke": [0.5], "quick": [0.0, 0.4, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8]}[preset],
             "clone_steps": {"smoke": 100, "quick": 400, "paper": 800}[preset],
