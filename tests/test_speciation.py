@@ -12,6 +12,7 @@ import pytest
 import scipy.linalg
 from scipy.optimize import minimize_scalar
 
+from reference import gauss_Q
 from diffregimes.theory import (
     AnisotropicKappa,
     CoupledOU,
@@ -31,20 +32,6 @@ from diffregimes.theory.relaxation import anisotropic, symmetric, symmetric_eige
 
 
 # ----------------------------------------------------------------------------- helpers (independent)
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
-
-
-def gauss_Q(M, sigma_w2, t, panel=1.0):
-    """Q(t) of (9) by composite 20-point Gauss-Legendre with scipy's expm (error ~1e-32 max||e^{Ms}||^2 for
-    ||M||_2 < 5 and panels <= 1: see tests/test_moments.py, where it is also checked against quad_vec)."""
-    assert np.linalg.norm(M, 2) < 5
-    edges = np.linspace(0.0, t, max(1, int(np.ceil(t / panel))) + 1)
-    total = np.zeros(M.shape)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        for x, w in zip(_GL_X, _GL_W):
-            E = scipy.linalg.expm(M * (lo + (hi - lo) * (x + 1) / 2))
-            total += w * (hi - lo) / 2 * E @ E.T
-    return sigma_w2 * total
 
 
 def closed_c(lam, sigma2, sigma_w2, t):

@@ -8,8 +8,7 @@ noise as an uninterrupted one.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic import atomic_write_bytes
 from .ema import EMA
 
 FORMAT = "diffregimes-checkpoint-v1"
@@ -51,16 +51,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, ema: EMA | None,
         "opt": opt.state_dict() if opt is not None else None,
         "generator": generator.get_state() if generator is not None else None,
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
