@@ -19,11 +19,11 @@ batched / forward (DESIGN §6 target >= 80%) and batched / naive.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
+
+from timing import median_time
 
 from diffregimes.diffusion import ddpm_step_whitened, linear_vp_schedule, sample_mode_noise
 from diffregimes.nets import UNetConfig, count_parameters, make_unet
@@ -33,21 +33,6 @@ from diffregimes.protocols.sync import batched, clip_x0
 G = 0.5
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn, repeats: int, device: torch.device) -> float:
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -12,11 +12,11 @@ after a warm-up. Achieved FLOP/s uses the forward FLOPs counted by FlopCounterMo
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from timing import median_time
 
 from diffregimes.diffusion import bf16_autocast_recommended, linear_vp_schedule, make_optimizer, train_step
 from diffregimes.nets import EMA, UNetConfig, count_parameters, make_unet
@@ -24,21 +24,6 @@ from diffregimes.nets import EMA, UNetConfig, count_parameters, make_unet
 G = 0.3
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm-up: first-call kernel selection, allocator growth
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def matmul_flops(dtype: torch.dtype, device: torch.device, repeats: int, n: int = 2048) -> float:
