@@ -27,13 +27,21 @@ from .samplers import (
     reverse_pairs,
 )
 from .schedule import PAPER_T, PAPER_T_LONG, VPSchedule, linear_vp_schedule, ou_time
-from .training import bf16_autocast_recommended, eps_loss, make_optimizer, sample_timesteps, train_step
+from .training import (
+    bf16_autocast_recommended,
+    eps_loss,
+    make_optimizer,
+    sample_timesteps,
+    set_lr,
+    train_step,
+    warmup_lr,
+)
 
 __all__ = [
     "PAPER_T", "PAPER_T_LONG", "VPSchedule", "bf16_autocast_recommended", "check_g", "ddim_sample", "ddim_step",
     "ddim_trajectory", "ddpm_sample", "ddpm_step", "ddpm_step_whitened", "eps_loss",
     "from_modes", "linear_vp_schedule", "make_optimizer", "mode_std", "noise_covariance",
     "ou_time", "perturb_difference_mode", "predict_x0", "q_sample", "reverse_pairs",
-    "sample_mode_noise", "sample_timesteps", "shape_noise", "to_modes", "train_step",
-    "unwhiten", "whiten",
+    "sample_mode_noise", "sample_timesteps", "set_lr", "shape_noise", "to_modes", "train_step",
+    "unwhiten", "warmup_lr", "whiten",
 ]

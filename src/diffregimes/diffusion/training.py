@@ -25,6 +25,24 @@ def make_optimizer(model: nn.Module, lr: float = 2e-4, weight_decay: float = 0.0
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
+def warmup_lr(step: int, lr: float, warmup: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based): linear warm-up lr (step + 1) / warmup for
+    the first ``warmup`` steps, then constant ``lr``.
+
+    Constant after the warm-up, so a run's first S steps do not depend on its total budget: a model
+    trained to S steps can be extended to S' > S and equals one trained to S' directly.
+    """
+    if step < 0 or warmup < 0:
+        raise ValueError(f"need step >= 0 and warmup >= 0: step={step}, warmup={warmup}")
+    return lr if step >= warmup else lr * (step + 1) / warmup
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group of ``opt``."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
 def bf16_autocast_recommended(device: torch.device | str) -> bool:
     """Whether bf16 autocast is likely to beat fp32 on ``device``.
 

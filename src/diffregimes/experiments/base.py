@@ -20,7 +20,7 @@ import numpy as np
 from .. import __version__
 from .runstore import RunDir, atomic_write_bytes, cache_key, git_hash, read_json, write_csv, write_json
 
-PRESETS = ("smoke", "quick", "paper")
+PRESETS = ("smoke", "quick", "evidence", "paper")
 T = TypeVar("T")
 
 

@@ -53,11 +53,12 @@ from .mnist_common import (
     images_for,
     out_root,
     start_noise,
+    model_seed,
     torch_threads,
-    train_or_load,
-    train_spec,
     training_params,
 )
+from .mnist_gate import train_until_gate
+from ..seeds import derive_seed
 
 SECTION = "mnist"
 PAIRINGS = ("main", "ctrl")
@@ -85,11 +86,7 @@ PAPER_NOTE = ("Paper preset: U-Net (32, 64, 64), 20 epochs at training batch 64,
 
 def _eval_seed(ctx: RunContext, seed_index: int) -> int:
     """Seed of the evaluation start noise: shared by MAIN and CTRL (common random numbers)."""
-    return 1_000_003 * (ctx.seed + 1) + seed_index
-
-
-def _model_seed(ctx: RunContext, seed_index: int) -> int:
-    return 1000 * ctx.seed + seed_index
+    return derive_seed(ctx.seed, "mnist-eval", seed_index)
 
 
 def _preset_notes(p: dict[str, Any]) -> list[str]:
@@ -128,8 +125,15 @@ def _protocol1_curves(tm: TrainedModel, p: dict[str, Any], eval_batch: int, eval
 
 def _model(p: dict[str, Any], pairing: str, g: float, seed_index: int, T: int, ctx: RunContext,
            classes: list[int] | None = None) -> TrainedModel:
-    spec = train_spec(p, pairing, g, _model_seed(ctx, seed_index), T, ctx.device, classes)
-    return train_or_load(spec, out_root(ctx), ctx.device, p["mnist_path"], ctx.progress, int(p["checkpoint_every"]))
+    """The (cached) model of (pairing, g, seed index), trained to its gate budget; its gate record
+    is attached as ``stats["gate"]``."""
+    tm, gate, tried = train_until_gate(p, pairing, g, model_seed(ctx.seed, seed_index), T, ctx.device,
+                                       out_root(ctx), classes, ctx.progress)
+    tm.stats["gate"] = gate
+    tm.stats["gate_ladder"] = [{"steps": r["steps"], "recognised": r["recognised"],
+                                "class_entropy": r["class_entropy"], "frechet": r["frechet"],
+                                "passes_gate": r["passes_gate"]} for r in tried]
+    return tm
 
 
 def _train_table(models: list[TrainedModel]) -> dict[str, Any]:
@@ -155,11 +159,12 @@ def _ou_axis(ks: np.ndarray, model: TrainedModel) -> np.ndarray:
 # ============================================================================ Table 1
 def table1_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
-    p.update({"T": {"smoke": 30, "quick": 100, "paper": 200}[preset],
-              "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "paper": [0.0, 0.3, 0.5, 0.7]}[preset],
-              "n_seeds": {"smoke": 1, "quick": 1, "paper": 4}[preset],
+    p.update({"T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
+              "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
+                           "paper": [0.0, 0.3, 0.5, 0.7]}[preset],
+              "n_seeds": {"smoke": 1, "quick": 1, "evidence": 2, "paper": 4}[preset],
               "pairings": list(PAIRINGS), "taus": [0.90, 0.95, 0.98],
-              "eval_batch": {"smoke": 4, "quick": 16, "paper": 16}[preset]})
+              "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset]})
     return p
 
 
@@ -244,7 +249,8 @@ def run_table1(p: dict[str, Any], ctx: RunContext) -> Result:
 # ============================================================================ Fig. 6
 def fig6_params(preset: str) -> dict[str, Any]:
     p = table1_params(preset)
-    p["g_values"] = {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "paper": [0.0, 0.3, 0.7]}[preset]
+    p["g_values"] = {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
+                   "paper": [0.0, 0.3, 0.7]}[preset]
     p.pop("n_seeds")
     return p
 
@@ -281,9 +287,10 @@ def run_fig6(p: dict[str, Any], ctx: RunContext) -> Result:
 # ============================================================================ Fig. 7 (ghosting)
 def fig7_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
-    p.update({"T": {"smoke": 30, "quick": 100, "paper": 500}[preset],
-              "g": {"smoke": 0.5, "quick": 0.5, "paper": 0.3}[preset],
-              "pairings": list(PAIRINGS), "eval_batch": {"smoke": 4, "quick": 16, "paper": 16}[preset]})
+    p.update({"T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 500}[preset],
+              "g": {"smoke": 0.5, "quick": 0.5, "evidence": 0.5, "paper": 0.3}[preset],
+              "pairings": list(PAIRINGS),
+              "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset]})
     return p
 
 
@@ -330,7 +337,7 @@ def run_fig7(p: dict[str, Any], ctx: RunContext) -> Result:
 def fig8_params(preset: str) -> dict[str, Any]:
     p = fig7_params(preset)
     p.pop("pairings")
-    p.update({"pairing": "main", "n_cols": {"smoke": 4, "quick": 10, "paper": 10}[preset]})
+    p.update({"pairing": "main", "n_cols": {"smoke": 4, "quick": 10, "evidence": 10, "paper": 10}[preset]})
     return p
 
 
@@ -374,7 +381,7 @@ def run_fig9(p: dict[str, Any], ctx: RunContext) -> Result:
     k_ints = sorted({int(round(f * T)) for f in p["scan_fracs"]} | {k_paper}, reverse=True)
     k_ints = [min(max(k, 0), T - 1) for k in k_ints]
     bsz = int(p["eval_batch"])
-    xi = torch.randn((bsz, 28, 28), generator=torch.Generator().manual_seed(_eval_seed(ctx, 0) + 17))
+    xi = torch.randn((bsz, 28, 28), generator=torch.Generator().manual_seed(derive_seed(ctx.seed, "fig9-xi")))
     cols: dict[str, list] = {k: [] for k in ("pairing", "k_int", "ou_t_int", "rms_du", "rms_dv", "paper_point")}
     arrays: dict[str, Any] = {"k_ints": np.array(k_ints), "k_paper": np.array(k_paper)}
     res = {}
@@ -426,17 +433,18 @@ def fig10_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
     p.update({
         "classes": [0, 1],
-        "T": {"smoke": 30, "quick": 100, "paper": 200}[preset],
-        "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5],
+        "T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
+        "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
                      "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}[preset],
-        "masters": {"smoke": 6, "quick": 48, "paper": 128}[preset],
-        "trials": {"smoke": 1, "quick": 1, "paper": 5}[preset],
-        "scan_fracs": {"smoke": [0.1, 0.4, 0.7, 0.95], "quick": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.65],
+        "masters": {"smoke": 6, "quick": 48, "evidence": 64, "paper": 128}[preset],
+        "trials": {"smoke": 1, "quick": 1, "evidence": 3, "paper": 5}[preset],
+        "scan_fracs": {"smoke": [0.1, 0.4, 0.7, 0.95], "evidence": [0.03, 0.06, 0.1, 0.14, 0.18, 0.22, 0.27, 0.33, 0.4, 0.5, 0.65],
+                       "quick": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.65],
                        "paper": [0.03, 0.06, 0.09, 0.12, 0.15, 0.18, 0.21, 0.24, 0.27, 0.3, 0.34, 0.38, 0.42,
                                  0.47, 0.53, 0.6, 0.7, 0.8, 0.9]}[preset],
         "phi_star": PHI_STAR,
-        "clf_steps": {"smoke": 20, "quick": 150, "paper": 2000}[preset],
-        "clf_batch": {"smoke": 32, "quick": 64, "paper": 128}[preset],
+        "clf_steps": {"smoke": 20, "quick": 150, "evidence": 1000, "paper": 2000}[preset],
+        "clf_batch": {"smoke": 32, "quick": 64, "evidence": 128, "paper": 128}[preset],
         "clf_width": 16, "clf_lr": 1e-3, "holdout": 0.2, "max_batch": 256,
     })
     return p
@@ -464,8 +472,8 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
     key = digest(cfg)
     path = out_root(ctx) / "_models" / f"clf_{key}.pt"
     n_cls = len(p["classes"])
-    cu = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=ctx.seed + 11).to(ctx.device)
-    cv = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=ctx.seed + 12).to(ctx.device)
+    cu = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-u")).to(ctx.device)
+    cv = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-v")).to(ctx.device)
     both = nn.ModuleDict({"u": cu, "v": cv})
     if path.exists():
         try:
@@ -474,14 +482,14 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
         except (CheckpointError, KeyError):
             path.unlink(missing_ok=True)
     images, labels = images_for(p["mnist_path"], p["classes"], p["n_images"])
-    gen = torch.Generator().manual_seed(ctx.seed + 5)
+    gen = torch.Generator().manual_seed(derive_seed(ctx.seed, "clf-split"))
     perm = torch.randperm(labels.numel(), generator=gen)
     n_test = max(1, int(round(float(p["holdout"]) * labels.numel())))
     test, train = perm[:n_test], perm[n_test:]
     bsz = min(int(p["clf_batch"]), train.numel())
 
     def stream(mode: int):
-        pm = PairedMNIST(images[train].to(ctx.device), labels[train], p["transform"], "main", ctx.seed + 3)
+        pm = PairedMNIST(images[train].to(ctx.device), labels[train], p["transform"], "main", derive_seed(ctx.seed, "clf-train-pairs"))
         epoch, done = 0, 0
         while done < int(p["clf_steps"]):
             for b in pm.batches(epoch, bsz):
@@ -493,7 +501,7 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
 
     loss_u = fit_classifier(cu, stream(0), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
     loss_v = fit_classifier(cv, stream(1), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
-    held = PairedMNIST(images[test].to(ctx.device), labels[test], p["transform"], "main", ctx.seed + 4).epoch(0)
+    held = PairedMNIST(images[test].to(ctx.device), labels[test], p["transform"], "main", derive_seed(ctx.seed, "clf-test-pairs")).epoch(0)
     u_img, v_img = classifier_inputs(held.z0)
     stats = {"acc_u": accuracy(cu, u_img, held.labels_a), "acc_v": accuracy(cv, v_img, held.labels_a),
              "n_test": int(n_test), "loss_u_last": float(np.mean(loss_u[-10:])),
@@ -515,10 +523,10 @@ def _protocol2(p: dict[str, Any], g: float, ctx: RunContext, clf: tuple[nn.Modul
     def compute() -> dict[str, Any]:
         eps = eps_function(tm, p, ctx.device, int(p["max_batch"]))
         m = int(p["masters"])
-        gen = torch.Generator(device=ctx.device).manual_seed(_eval_seed(ctx, 0) + int(round(1000 * g)) + 29)
+        gen = torch.Generator(device=ctx.device).manual_seed(derive_seed(ctx.seed, "p2-clone-noise", f"{g:g}"))
         out: dict[str, list] = {"master_u": [], "master_v": [], "clones_u": [], "clones_v": []}
         for trial in range(int(p["trials"])):
-            z = start_noise(m, g, _eval_seed(ctx, trial) + 7 * int(round(1000 * g)) + 101, ctx.device)
+            z = start_noise(m, g, derive_seed(ctx.seed, "p2-masters", f"{g:g}", trial), ctx.device)
             with torch.inference_mode():
                 run = run_clones(eps, z, tm.schedule, g, scan, generator=gen, progress=ctx.progress)
             finals = torch.cat([run.master_final, run.clone_final.reshape(-1, *run.master_final.shape[1:])])

@@ -43,6 +43,10 @@ class SmallCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(_one_channel(x))
 
+    def features(self, x: Tensor) -> Tensor:
+        """The penultimate activations [B, 64] (input of the last linear layer)."""
+        return self.net[:-1](_one_channel(x))
+
 
 class SignSymmetricClassifier(nn.Module):
     """logits(x) = 1/2 (f(x) + f(-x)) (103): invariant to x -> -x by construction."""

@@ -1,0 +1,163 @@
+"""The sample-quality gate of every trained MNIST model (DESIGN F; :mod:`diffregimes.protocols.quality`).
+
+An independent digit classifier (a :class:`~diffregimes.nets.SmallCNN`, 10 classes; not the
+sign-invariant C_u / C_v of Protocol II) is trained on the real images of a fixed 80 % split of the data
+and on their transforms T(x), both labelled with the digit, so that it reads either channel of a pair
+(a digit x or its T(x)). Its accuracy on the held-out 20 % is reported.
+
+A model is scored on ``gate_pairs`` pairs drawn by whitened DDPM (102) from its own start noise: both
+channels x_A, x_B of every generated pair (each is a digit or a transformed digit, in MAIN and in
+CTRL alike) against both channels of as many held-out real pairs of the same pairing. Scoring the
+channels rather than u_img = (x_A + x_B)/2 keeps the gate meaningful for CTRL, whose u superposes two
+different digits and is not a digit at all.
+
+With ``gate_steps`` set (evidence preset), :func:`train_until_gate` trains a model to the first budget
+of that ladder at which it passes, continuing one lineage (no step is trained twice).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import PairedMNIST
+from ..diffusion import ddpm_sample
+from ..nets import CheckpointError, load_checkpoint, make_classifier, save_checkpoint
+from ..protocols.quality import fit_digit_classifier, quality_report
+from ..protocols.speciation_clones import accuracy
+from ..seeds import derive_seed
+from .mnist_common import (
+    FORMAT,
+    TrainedModel,
+    TrainSpec,
+    cached_npz,
+    data_fingerprint,
+    digest,
+    eps_function,
+    images_for,
+    start_noise,
+    train_or_load,
+    train_spec,
+)
+from .runstore import read_json, write_json
+
+HOLDOUT = 0.2
+CLF_WIDTH = 32
+CLF_BATCH = 128
+Progress = Callable[[Iterable, str, int], Iterable]
+
+
+def _split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) indices of the fixed 80/20 split of the whole data set."""
+    gen = torch.Generator().manual_seed(derive_seed(0, "digit-classifier-split"))
+    perm = torch.randperm(n, generator=gen)
+    n_test = int(round(HOLDOUT * n))
+    return perm[n_test:], perm[:n_test]
+
+
+def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The gate's digit classifier for the data of ``p`` (cached in ``root/_cache``) and its stats."""
+    cfg = {"format": FORMAT, "kind": "digits", "data": data_fingerprint(p["mnist_path"]),
+           "transform": p["transform"], "steps": int(p["digit_clf_steps"]), "width": CLF_WIDTH,
+           "batch": CLF_BATCH, "holdout": HOLDOUT}
+    key = digest(cfg)
+    path = root / "_cache" / f"digits_{key}.pt"
+    clf = make_classifier(10, CLF_WIDTH, sign_symmetric=False, seed=derive_seed(0, "digit-classifier")).to(device)
+    if path.exists():
+        try:
+            info = load_checkpoint(path, model=clf, map_location=device)
+            if info.config.get("key") == key:
+                return clf.eval(), dict(info.config["stats"], key=key, cached=True)
+        except CheckpointError:
+            path.unlink(missing_ok=True)
+    images, labels = images_for(p["mnist_path"])
+    train, test = _split(labels.numel())
+    pm = PairedMNIST(images, labels, p["transform"], "main", 0)
+    x_train = torch.cat([images[train], pm.transformed[train]]).to(device)
+    y_train = torch.cat([labels[train], labels[train]]).to(device)
+    gen = torch.Generator().manual_seed(derive_seed(0, "digit-classifier-batches"))
+    losses = fit_digit_classifier(clf, x_train, y_train, int(p["digit_clf_steps"]), CLF_BATCH, gen)
+    stats = {"test_accuracy_x": accuracy(clf, images[test].to(device), labels[test]),
+             "test_accuracy_tx": accuracy(clf, pm.transformed[test].to(device), labels[test]),
+             "n_train": int(train.numel()), "n_test": int(test.numel()),
+             "loss_last": float(np.mean(losses[-20:]))}
+    save_checkpoint(path, clf, None, None, int(p["digit_clf_steps"]), {"key": key, "stats": stats})
+    return clf.eval(), dict(stats, key=key, cached=False)
+
+
+def real_channels(p: dict[str, Any], pairing: str, classes: Sequence[int] | None, n_pairs: int) -> torch.Tensor:
+    """Both channels of ``n_pairs`` held-out real pairs of ``pairing`` (restricted to ``classes``)."""
+    images, labels = images_for(p["mnist_path"])
+    _, test = _split(labels.numel())
+    x, y = images[test], labels[test]
+    if classes is not None:
+        keep = torch.isin(y, torch.as_tensor(list(classes)))
+        x, y = x[keep], y[keep]
+    pairs = PairedMNIST(x, y, p["transform"], pairing, derive_seed(0, "gate-real-pairs")).epoch(0)
+    z0 = pairs.z0[:n_pairs]
+    return z0.reshape(-1, *z0.shape[-2:])
+
+
+def generate_pairs(tm: TrainedModel, p: dict[str, Any], n: int, device: str) -> torch.Tensor:
+    """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92)."""
+    seed = derive_seed(tm.spec.seed, "gate-samples")
+    z = start_noise(n, tm.spec.g, seed, device)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "ddpm-noise"))
+    with torch.inference_mode():
+        x = ddpm_sample(eps_function(tm, p, device), z, tm.schedule, tm.spec.g, gen)
+    return x.clamp(0.0, 1.0).float().cpu()
+
+
+def gate_model(tm: TrainedModel, p: dict[str, Any], root: Path, device: str) -> dict[str, Any]:
+    """Gate numbers of one model (cached in ``root/_cache`` by model and classifier key)."""
+    clf, cstats = digit_classifier(p, root, device)
+    n = int(p["gate_pairs"])
+    key = digest({"format": FORMAT, "kind": "gate", "model": tm.spec.key, "clf": cstats["key"], "n": n,
+                  "clip": p.get("clip_x0")})
+    path = root / "_cache" / f"gate_{key}.json"
+    if path.exists():
+        try:
+            rec = read_json(path)
+            if rec.get("key") == key:
+                return rec
+        except (OSError, ValueError):
+            pass
+    samples = cached_npz(root / "_cache" / f"gate_samples_{key}.npz",
+                         lambda: {"x": generate_pairs(tm, p, n, device).numpy()})["x"]
+    gen = torch.from_numpy(samples)
+    real = real_channels(p, tm.spec.pairing, tm.spec.classes, n)
+    rep = quality_report(clf.cpu(), gen.reshape(-1, 28, 28), real)
+    clf.to(device)
+    rec = {"key": key, "model": tm.spec.key, "pairing": tm.spec.pairing, "g": tm.spec.g, "seed": tm.spec.seed,
+           "steps": tm.spec.steps, "batch": tm.spec.batch, "classes": tm.spec.classes,
+           "classifier_test_accuracy": cstats["test_accuracy_x"], **rep}
+    write_json(path, rec)
+    return rec
+
+
+def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path,
+                     classes: Sequence[int] | None = None, progress: Progress | None = None
+                     ) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]]:
+    """Train (or load) one model and gate it: (model, its gate record, the gate record of every budget
+    tried). With ``p["gate_steps"]`` the budgets of that ladder are tried in order until one passes."""
+    ladder = [int(s) for s in (p.get("gate_steps") or [])]
+    if not ladder:
+        spec = train_spec(p, pairing, g, seed, T, device, classes)
+        tm = train_or_load(spec, root, device, p["mnist_path"], progress, int(p["checkpoint_every"]))
+        rec = gate_model(tm, p, root, device)
+        return tm, rec, [rec]
+    if sorted(set(ladder)) != ladder or ladder[0] < 1:
+        raise ValueError(f"gate_steps must be increasing positive integers: gate_steps={ladder}")
+    tried: list[dict[str, Any]] = []
+    for steps in ladder:
+        spec: TrainSpec = train_spec(p, pairing, g, seed, T, device, classes, steps=steps)
+        tm = train_or_load(spec, root, device, p["mnist_path"], progress, int(p["checkpoint_every"]))
+        rec = gate_model(tm, p, root, device)
+        tried.append(rec)
+        if rec["passes_gate"]:
+            break
+    return tm, rec, tried
