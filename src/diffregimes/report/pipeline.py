@@ -26,16 +26,25 @@ def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = Fals
 def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0, force: bool = False,
               device: str | None = None, show_progress: bool = True,
               log: Callable[[str], None] = print,
-              overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Path, Path]:
-    """Every experiment in ``names`` (default: all registered), then report.md and report.html.
+              overrides: Mapping[str, Mapping[str, Any]] | None = None, workers: int = 1) -> tuple[Path, Path]:
+    """Every experiment in ``names`` (default: all registered that define ``preset``), then report.md
+    and report.html.
 
-    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path).
+    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path). With
+    ``workers`` > 1 the MNIST models are first trained side by side in that many one-thread processes
+    (:func:`diffregimes.experiments.evidence.pretrain`); the experiments then find them in the cache.
     """
     check_preset(preset)
-    names = list(names) if names else registry.names()
-    for name in names:
-        registry.get(name)  # validate every name before spending time on any
+    if names:
+        for name in names:
+            exp = registry.get(name)  # validate every name before spending time on any
+            if preset not in exp.presets:
+                raise ValueError(f"preset {preset!r} is not defined for {exp.name}: valid are {', '.join(exp.presets)}")
+    else:
+        names = [n for n in registry.names() if preset in registry.get(n).presets]
     names = list(dict.fromkeys(registry.resolve(n) for n in names))
+    if workers > 1:
+        _pretrain(names, preset, out, seed, device, workers, overrides or {}, log)
     for name in names:
         start = time.perf_counter()
         _, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name))
@@ -43,3 +52,17 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     md, page = write_report(out, names, preset)
     log(f"report: {md} and {page}")
     return md, page
+
+
+def _pretrain(names: Sequence[str], preset: str, out: Path, seed: int, device: str | None, workers: int,
+              overrides: Mapping[str, Mapping[str, Any]], log: Callable[[str], None]) -> None:
+    from ..experiments.base import default_device
+    from ..experiments.evidence import pretrain
+
+    mnist = [n for n in names if registry.get(n).section == "mnist"]
+    if not mnist or any(o.get("models_dir") for o in overrides.values()):
+        return
+    extra = dict(overrides.get(mnist[0], {}))
+    start = time.perf_counter()
+    pretrain(out, preset, seed, workers, device or default_device(), overrides=extra, only=mnist)
+    log(f"pretrain: MNIST models ready ({time.perf_counter() - start:.0f} s)")
