@@ -162,8 +162,8 @@ def _mnist_only(args: argparse.Namespace) -> dict[str, Any]:
 def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
     given = _mnist_only(args)
     if given and not _takes_mnist(name, args.preset):
-        flags = " and ".join(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in given)
-        raise UsageError(f"{flags} apply to the MNIST experiments only (table 1, figs 6-11): got {name}")
+        flag = next(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in given)
+        raise UsageError(f"{flag} applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
     return given
 
 
