@@ -10,8 +10,8 @@ import pytest
 
 from diffregimes.cli import main
 from diffregimes.experiments import get, run_experiment
-from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.report import produce, reproduce
+from diffregimes.runstore import RunDir, read_csv
+from diffregimes.pipeline import produce, reproduce
 
 
 def test_fig2_run_writes_everything_and_values_match_hand_formula(tmp_path):

@@ -166,7 +166,7 @@ def _device(name: str) -> str | None:
 
 def cmd_run_one(args: argparse.Namespace, name: str) -> None:
     from .experiments import registry
-    from .report import produce
+    from .pipeline import produce
 
     if registry.resolve(name) not in registry.REGISTRY:
         kind = "table" if name.startswith("table") else "fig"
@@ -180,7 +180,7 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .report import reproduce
+    from .pipeline import reproduce
 
     from .experiments import registry
 

@@ -9,7 +9,6 @@ and finally summary.json (the "finished" marker), each atomically.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from .. import __version__
-from .runstore import RunDir, atomic_write_bytes, cache_key, git_hash, read_json, write_csv, write_json
+from ..runstore import RunDir, cache_key, git_hash, load_config, load_summary, write_csv, write_json, write_npz
 
 PRESETS = ("smoke", "quick", "evidence", "paper")
 T = TypeVar("T")
@@ -120,9 +119,7 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
     wall = time.perf_counter() - start
     write_csv(run_dir.file(RunDir.DATA), result.columns)
     if result.arrays:
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **result.arrays)
-        atomic_write_bytes(run_dir.file("data.npz"), buffer.getvalue())
+        write_npz(run_dir.file("data.npz"), result.arrays)
     write_json(run_dir.file(RunDir.CONFIG), config)
     summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": preset,
                "wall_s": wall, "headline": dict(result.headline),
@@ -133,9 +130,5 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
     return run_dir, False
 
 
-def load_summary(run_dir: RunDir) -> dict[str, Any]:
-    return read_json(run_dir.file(RunDir.SUMMARY))
-
-
-def load_config(run_dir: RunDir) -> dict[str, Any]:
-    return read_json(run_dir.file(RunDir.CONFIG))
+__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "check_preset", "default_device",
+           "load_config", "load_summary", "run_experiment"]

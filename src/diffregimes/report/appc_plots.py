@@ -6,18 +6,18 @@ from typing import Any
 
 import numpy as np
 
-from .style import plt
+from .style import Figure, subplots
 
 PANELS = (("d_acc", "se_acc", "Δ accuracy"), ("d_mse", "se_mse", "Δ MSE (145)"), ("d_nll", "se_nll", "Δ NLL (146)"))
 STYLE = {"constant": ("C3", "-"), "late": ("C0", "--"), "early": ("C2", ":")}
 
 
-def plot_appc(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> dict[str, "plt.Figure"]:
+def plot_appc(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> dict[str, Figure]:
     theta = arrays["theta"]
     schedules, g0s = [str(s) for s in arrays["schedule"]], arrays["g0"]
     figures = {}
     for number, g0 in zip((12, 13, 14), config["params"]["g0s"]):
-        fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True)
+        fig, axes = subplots(1, 3, figsize=(12, 3.6), sharex=True)
         for ax, (key, se_key, label) in zip(axes, PANELS):
             for j, (sched, g) in enumerate(zip(schedules, g0s)):
                 if sched == "baseline" or not np.isclose(g, g0):

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
-from ..experiments.base import load_config, load_summary
-from ..experiments.runstore import RunDir, atomic_write_text
+from ..runstore import RunDir, atomic_write_text, load_config, load_summary
 
 SECTIONS = {
     "theory": "Theory: coupled Ornstein–Uhlenbeck speciation and collapse (paper §3–4, Figs 1–5)",

@@ -10,10 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments.mnist import PAPER_TABLE1
-from .style import plt
-
-PAPER_TAUS = (0.90, 0.95, 0.98)
+from ..protocols.sync import PAPER_TABLE1, TAUS as PAPER_TAUS
+from .style import Figure, subplots
 
 COLORS = {"main": "C0", "ctrl": "C3"}
 MODE_STYLE = {"u": "-", "v": "--"}
@@ -41,10 +39,10 @@ def _sel(data: dict[str, np.ndarray], **conds: Any) -> np.ndarray:
     return mask
 
 
-def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     taus = sorted(set(data["tau"].tolist()))
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.4 * len(taus), 3.4), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(taus), figsize=(3.4 * len(taus), 3.4), sharey=True, squeeze=False)
     gs = sorted(set(data["g"].tolist()))
     for ax, tau in zip(axes[0], taus):
         for j, pairing in enumerate(("main", "ctrl")):
@@ -72,11 +70,11 @@ def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: di
     return fig
 
 
-def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
     gs = sorted(set(data["g"].tolist()))
-    fig, axes = plt.subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
     for ax, pairing in zip(axes[0], pairings):
         for i, g in enumerate(gs):
             m = _sel(data, pairing=pairing, g=g)
@@ -98,10 +96,10 @@ def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     return fig
 
 
-def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
-    fig, axes = plt.subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
     for ax, pairing in zip(axes[0], pairings):
         m = _sel(data, pairing=pairing)
         k = data["k"][m]
@@ -122,13 +120,13 @@ def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     return fig
 
 
-def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     k, states, x0 = arrays["k"], arrays["states"], arrays["x0"]
     n = len(k)
     rows = [("state x_A", states[:, 0]), ("state x_B", states[:, 1]), ("state (x_A+x_B)/2", states.mean(1)),
             ("x̂0 x_A", x0[:, 0]), ("x̂0 x_B", x0[:, 1]), ("x̂0 (x_A+x_B)/2", x0.mean(1))]
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.2, 1.15 * len(rows) + 0.6), squeeze=False)
+    fig, axes = subplots(len(rows), n, figsize=(1.1 * n + 1.2, 1.15 * len(rows) + 0.6), squeeze=False)
     for r, (label, imgs) in enumerate(rows):
         is_state = label.startswith("state")
         for c in range(n):
@@ -149,12 +147,12 @@ def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     return fig
 
 
-def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if f"{pp}_rms_du" in arrays]
     k_ints, k_paper = arrays["k_ints"], int(arrays["k_paper"])
     i_paper = int(np.nonzero(k_ints == k_paper)[0][0])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = subplots(1, 3, figsize=(13, 3.8))
     ax = axes[0]
     width = 0.35
     for j, pairing in enumerate(pairings):
@@ -187,9 +185,9 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     return fig
 
 
-def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = subplots(1, 2, figsize=(10, 3.8))
     ax = axes[0]
     for j, mode in enumerate(("u", "v")):
         m = _sel(data, mode=mode)
@@ -218,10 +216,10 @@ def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
     return fig
 
 
-def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     gs = sorted(set(data["g"].tolist()))
-    fig, axes = plt.subplots(1, len(gs), figsize=(5.2 * len(gs), 3.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(gs), figsize=(5.2 * len(gs), 3.8), sharey=True, squeeze=False)
     for ax, g in zip(axes[0], gs):
         for mode, color in (("u", "C0"), ("v", "C3")):
             m = _sel(data, g=g, mode=mode)

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .style import plt
+from .style import Figure, subplots
 
 
-def plot_fig1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6, 4))
+def plot_fig1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6, 4))
     g = data["g"]
     ax.plot(g, data["t_s_common"], "-", color="C0", label="common mode only (m₊²=2), eq. (66) corrected")
     ax.plot(g, data["t_s_difference"], "--", color="C3", label="difference mode only (m₋²=2), eq. (66) corrected")
@@ -30,8 +30,8 @@ def plot_fig1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     return fig
 
 
-def plot_fig2(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6, 4))
+def plot_fig2(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6, 4))
     g = data["g"]
     ax.plot(g, data["t_c_plus"], "-", color="C0", label="common mode $t_{C+}$ (78)")
     ax.plot(g, data["t_c_minus"], "--", color="C3", label="difference mode $t_{C-}$ (78)")
@@ -44,8 +44,8 @@ def plot_fig2(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     return fig
 
 
-def plot_fig3(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6, 4))
+def plot_fig3(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6, 4))
     ax.plot(data["g"], data["t_s"], "-", color="C2")
     p = config["params"]
     ax.set(xlabel="coupling g", ylabel="speciation time $t_S$ (OU time)",
@@ -53,8 +53,8 @@ def plot_fig3(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     return fig
 
 
-def plot_fig4(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+def plot_fig4(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6.4, 4.6))
     g, theta, t_s = arrays["g"], arrays["theta"], arrays["t_s"]
     masked = np.ma.masked_invalid(t_s.T)
     # imshow rasterises the grid once: a 400x400 pcolormesh is slow to draw and bloats the PDF
@@ -77,8 +77,8 @@ def plot_fig4(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     return fig
 
 
-def plot_fig5(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6, 4))
+def plot_fig5(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6, 4))
     g = data["g"]
     ax.plot(g, data["t_c"], "-", color="k", lw=2, label="joint $t_C$ (86)")
     ax.plot(g, data["t_c_cond"], "--", color="C1", lw=2, label="conditional $t_{C,y|x}$ (87), α_C = α")

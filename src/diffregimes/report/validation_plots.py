@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from .style import plt
+from .style import Figure, subplots
 
 
-def plot_speciation(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+def plot_speciation(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, ax = subplots(figsize=(6.4, 4.2))
     h = summary["headline"]
     for i, d in enumerate(np.unique(data["d"])):
         sel = data["d"] == d
@@ -27,8 +27,8 @@ def plot_speciation(data: dict[str, np.ndarray], summary: dict[str, Any], config
     return fig
 
 
-def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4))
     g = arrays["g"]
     for mode, color in (("plus", "C0"), ("minus", "C3")):
         sign = "+" if mode == "plus" else "−"
@@ -48,8 +48,8 @@ def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     return fig
 
 
-def plot_collapse(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+def plot_collapse(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4))
     h = summary["headline"]
     single = data["experiment"] == "biroli"
     cases = sorted({(int(n), int(d)) for n, d in zip(data["n"][single], data["d"][single])})

@@ -20,13 +20,9 @@ import numpy as np
 import torch
 
 from ..theory import CoupledOU
+from ..theory._validate import require as _require
 
 Tensor = torch.Tensor
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def apply_block(A: Tensor, z: Tensor) -> Tensor:

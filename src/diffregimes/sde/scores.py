@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .mixture import MixtureSpec, MomentTable, _require, apply_block
+from ..theory._validate import require as _require
+from .mixture import MixtureSpec, MomentTable, apply_block
 
 Tensor = torch.Tensor
 ScoreFn = Callable[[int, Tensor], Tensor]
@@ -142,7 +143,8 @@ def conditional_moments(C: Tensor) -> tuple[Tensor, Tensor]:
     return c, C[..., 1, 1] - c * C[..., 1, 0]
 
 
-def _logcosh(u: Tensor) -> Tensor:
+def logcosh(u: Tensor) -> Tensor:
+    """log cosh(u) without overflow: |u| + log1p(e^{-2|u|}) - log 2 (cosh itself overflows for |u| > 710)."""
     a = u.abs()
     return a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)
 
@@ -182,7 +184,7 @@ def conditional_log_density(y: Tensor, x: Tensor, mu_x: Tensor, mu_y: Tensor, C:
     d = y.shape[-1]
     v0 = v[..., 0]
     return (-0.5 * d * torch.log(2 * math.pi * v0) - ((r * r).sum(-1) + (b * b).sum(-1)) / (2 * v0)
-            + _logcosh(eta) - _logcosh(ell))
+            + logcosh(eta) - logcosh(ell))
 
 
 def _check_points(z: Tensor, k: int, d: int) -> None:

@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from ..experiments import registry
-from ..experiments.base import check_preset, run_experiment
-from ..experiments.runstore import RunDir
-from .build import write_report
-from .figures import render
+from .experiments import registry
+from .experiments.base import check_preset, run_experiment
+from .report import render, write_report
+from .runstore import RunDir
 
 
 def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = False, device: str | None = None,
