@@ -8,18 +8,57 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .experiments import registry
 from .experiments.base import check_preset, run_experiment
+from .progress import format_seconds
 from .report import render, write_report
 from .runstore import RunDir
 
 
 def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = False, device: str | None = None,
-            show_progress: bool = True, overrides: Mapping[str, Any] | None = None) -> tuple[RunDir, bool]:
-    """Run (or reuse) one experiment, then draw its figures if they are missing or stale."""
+            show_progress: bool = True, overrides: Mapping[str, Any] | None = None, *,
+            label: str = "") -> tuple[RunDir, bool]:
+    """Run (or reuse) one experiment, then draw its figures if they are missing or stale.
+
+    ``name`` is an experiment or a figure it draws (``fig12`` runs ``appc``); ``label`` prefixes the
+    progress lines (default: the experiment's name).
+    """
     exp = registry.get(name)
-    run_dir, reused = run_experiment(exp, preset, out, seed, force, device, show_progress, overrides)
+    run_dir, reused = run_experiment(exp, preset, out, seed, force, device, show_progress, overrides, label=label)
     if not reused or not all(run_dir.file(f"{stem}.png").exists() for stem in exp.figures):
         render(run_dir)
     return run_dir, reused
+
+
+class OverallEta:
+    """ETA of a sequence of experiments, from their reference costs scaled by the speed seen so far.
+
+    Each experiment weighs its quick-preset wall time on the reference machine (:class:`Entry`.quick_s).
+    Before any experiment has run, the quick preset is assumed to run at the reference speed; other
+    presets get no ETA until one experiment has been computed (reused runs cost nothing and say nothing
+    about speed).
+    """
+
+    def __init__(self, names: Sequence[str], preset: str) -> None:
+        self.weights = {n: registry.entry(n).quick_s for n in names}
+        self.preset = preset
+        self.spent_s = 0.0  # wall time of the experiments computed so far
+        self.spent_w = 0.0  # their reference weight
+
+    def finished(self, name: str, wall_s: float, reused: bool) -> None:
+        """Record one finished experiment."""
+        weight = self.weights.pop(name)
+        if not reused:
+            self.spent_s += wall_s
+            self.spent_w += weight
+
+    def remaining_s(self) -> float | None:
+        """Estimated seconds for the experiments not finished yet (None: no basis yet)."""
+        if self.spent_w > 0:
+            rate = self.spent_s / self.spent_w
+        elif self.preset == "quick":
+            rate = 1.0
+        else:
+            return None
+        return rate * sum(self.weights.values())
 
 
 def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0, force: bool = False,
@@ -28,17 +67,28 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
               overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Path, Path]:
     """Every experiment in ``names`` (default: all registered), then report.md and report.html.
 
-    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path).
+    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path). ``log`` gets
+    one line as each experiment starts and one as it finishes, with "k/N" and the overall ETA.
     """
     check_preset(preset)
     names = list(names) if names else registry.names()
     for name in names:
-        registry.get(name)  # validate every name before spending time on any
+        registry.entry(name)  # validate every name before spending time on any
     names = list(dict.fromkeys(registry.resolve(n) for n in names))
-    for name in names:
+    eta = OverallEta(names, preset)
+    began = time.perf_counter()
+    for k, name in enumerate(names, 1):
+        tag = f"[{k}/{len(names)}] {name}"
+        remaining = eta.remaining_s()
+        log(f"{tag}: running; overall {format_seconds(time.perf_counter() - began)} elapsed, "
+            + ("ETA unknown until one experiment has run" if remaining is None else
+               f"ETA {format_seconds(remaining)}"))
         start = time.perf_counter()
-        _, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name))
-        log(f"{name}: {'reused finished run' if reused else 'done'} ({time.perf_counter() - start:.1f} s) -> {out / name}")
+        _, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name),
+                            label=tag)
+        wall = time.perf_counter() - start
+        eta.finished(name, wall, reused)
+        log(f"{tag}: {'reused finished run' if reused else 'done'} in {format_seconds(wall)} -> {out / name}")
     md, page = write_report(out, names, preset)
-    log(f"report: {md} and {page}")
+    log(f"report: {md} and {page} (total {format_seconds(time.perf_counter() - began)})")
     return md, page

@@ -88,4 +88,3 @@ EXPERIMENTS = [
     Experiment("appc", "Figs 12–14 — App. C exact-score conditional generation vs θ", "appc", appc_params,
                run_appc_experiment, figures=("fig12", "fig13", "fig14")),
 ]
-ALIASES = {"fig12": "appc", "fig13": "appc", "fig14": "appc"}

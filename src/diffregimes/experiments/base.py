@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from .. import __version__
+from ..progress import track
 from ..runstore import RunDir, cache_key, git_hash, load_config, load_summary, write_csv, write_json, write_npz
 
 PRESETS = ("smoke", "quick", "evidence", "paper")
@@ -56,14 +57,14 @@ class RunContext:
     seed: int
     device: str
     show_progress: bool = True
+    label: str = ""  # prefix of progress lines, e.g. "[3/16] fig4"; default: the run's name
 
     def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-        """Wrap a long loop in a progress bar with an ETA (tqdm), unless progress is off."""
+        """Track a long loop (a bar with an ETA on a terminal, one line per finished loop in a log),
+        unless progress is off."""
         if not self.show_progress:
             return iterable
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, desc=f"{self.run_dir.name}: {desc}", total=total, leave=False, dynamic_ncols=True)
+        return track(iterable, f"{self.label or self.run_dir.name}: {desc}", total)
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,11 @@ def default_device() -> str:
 
 def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force: bool = False,
                    device: str | None = None, show_progress: bool = True,
-                   overrides: Mapping[str, Any] | None = None) -> tuple[RunDir, bool]:
-    """Run (or reuse) one experiment into ``out/<name>/``; returns (run dir, reused?)."""
+                   overrides: Mapping[str, Any] | None = None, *, label: str = "") -> tuple[RunDir, bool]:
+    """Run (or reuse) one experiment into ``out/<name>/``; returns (run dir, reused?).
+
+    ``label`` prefixes its progress lines (default: the experiment's name).
+    """
     check_preset(preset)
     params = dict(exp.params(preset))
     for key, value in (overrides or {}).items():
@@ -113,7 +117,7 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
     config = {"name": exp.name, "title": exp.title, "preset": preset, "params": params, "seed": seed,
               "device": device or default_device(), "version": __version__, "git": git_hash(),
               "cache_key": key, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    ctx = RunContext(run_dir, seed, config["device"], show_progress)
+    ctx = RunContext(run_dir, seed, config["device"], show_progress, label)
     start = time.perf_counter()
     result = exp.run(params, ctx)
     wall = time.perf_counter() - start
