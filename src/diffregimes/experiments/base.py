@@ -24,17 +24,37 @@ PRESETS = ("smoke", "quick", "evidence", "paper")
 T = TypeVar("T")
 
 
+CLAIM_KINDS = ("paper", "finding")
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One row of the report's "paper claim -> our value -> holds?" table."""
+    """One row of the report's claim tables: a statement, the reference value, ours, and whether it holds.
+
+    ``kind`` "paper" is a statement of the paper; "finding" is one of ours beyond it (a check against
+    another reference, or a convention the paper leaves open). ``holds`` None means no verdict: ``note``
+    then says why (e.g. the paper's value is read off a figure and states no criterion).
+    """
 
     claim: str
     paper: str
     ours: str
-    holds: bool | None  # None: informative row, nothing to hold or fail
+    holds: bool | None
+    kind: str = "paper"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim kind must be one of {CLAIM_KINDS}: kind={self.kind!r}")
+        if self.holds is None and not self.note:
+            raise ValueError(f"a claim without a verdict must say why in note: {self.claim!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"claim": self.claim, "paper": self.paper, "ours": self.ours, "holds": self.holds}
+        """The claim as stored in summary.json."""
+        out = {"claim": self.claim, "paper": self.paper, "ours": self.ours, "holds": self.holds, "kind": self.kind}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass
