@@ -38,6 +38,7 @@ def _model_from_args(args: argparse.Namespace):
 
 
 def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
+    """`diffregimes theory speciation`: t_S (30), kappa(0), stability margins (59) as a dict."""
     from .theory import kappa0, single_mode_speciation_time, speciation_time, stability, symmetric_eigenvalues
 
     model = _model_from_args(args)
@@ -68,6 +69,7 @@ def _alpha(args: argparse.Namespace) -> float:
 
 
 def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
+    """`diffregimes theory collapse`: t_C (72/86) and, by coupling, per-mode (78), bound (75) or conditional (87)."""
     from .theory import (collapse_time, collapse_upper_bound, conditional_collapse_time,
                          symmetric_collapse_time, symmetric_mode_collapse_times)
 
@@ -179,6 +181,7 @@ def _experiment_name(kind: str, token: str) -> str:
 
 
 def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
+    """`diffregimes fig NAME` / `table N`: run (or reuse) one experiment and draw its figures."""
     from .pipeline import produce
 
     name = _experiment_name(kind, args.name)
@@ -189,6 +192,7 @@ def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
+    """`diffregimes reproduce`: every experiment (or --only), then report.md and report.html."""
     from .experiments import registry
     from .pipeline import reproduce
 
@@ -205,6 +209,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     # the catalog only: importing the experiments themselves would pull in torch (seconds)
+    """`diffregimes list`: the registered experiments, aligned, from the catalog alone (instant)."""
     from .experiments.registry import CATALOG
 
     rows = [("name", "section", "title")] + [(e.name, e.section, e.title) for e in CATALOG]
@@ -265,6 +270,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `diffregimes` command (every subcommand has --help)."""
     parser = _Parser(prog="diffregimes", description="Dynamical regimes of coupled (multimodal) diffusion models: "
                      "theory values, paper figures and the reproduction report.")
     parser.add_argument("--version", action="version", version=f"diffregimes {__version__}")
@@ -324,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `diffregimes` command; returns the exit code (2: bad input, 130: interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

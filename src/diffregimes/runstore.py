@@ -26,6 +26,7 @@ from .atomic import atomic_write_bytes
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`diffregimes.atomic.atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -47,10 +48,12 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_json(path: Path, payload: Any) -> None:
+    """``payload`` as indented JSON (NumPy values as plain ones, NaN and inf as null), atomically."""
     atomic_write_text(path, json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file back to Python."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -135,6 +138,7 @@ class RunDir:
         self.name = name
 
     def file(self, filename: str) -> Path:
+        """Path of ``filename`` inside the run directory."""
         return self.path / filename
 
     def is_finished(self, key: str) -> bool:

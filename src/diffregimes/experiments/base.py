@@ -101,6 +101,7 @@ class Experiment:
 
 
 def check_preset(preset: str) -> str:
+    """``preset`` if it is one of :data:`PRESETS`, else ``ValueError`` naming the valid ones."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
     return preset

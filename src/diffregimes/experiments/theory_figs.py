@@ -41,6 +41,7 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 # ----------------------------------------------------------------------------- Fig. 1
 def fig1_params(preset: str) -> dict[str, Any]:
+    """Fig. 1 parameters (symmetric coupling, beta = 1, sigma_W^2 = 2, sigma^2 = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "g_max": 0.99, "n_g": GRID[preset],
             "m2": 2.0, "mixtures": [[1.5, 0.5], [0.5, 1.5]]}
 
@@ -94,6 +95,7 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- Fig. 2
 def fig2_params(preset: str) -> dict[str, Any]:
+    """Fig. 2 parameters (beta = 1, sigma^2/sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma2": 1.0, "sigma_w2": 1.0, "alpha": 1.0, "g_max": 0.99, "n_g": GRID[preset]}
 
 
@@ -134,6 +136,7 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- Fig. 3
 def fig3_params(preset: str) -> dict[str, Any]:
+    """Fig. 3 parameters (anisotropic, mu_x = 0, m_y^2 = 2, sigma_W^2 = 2) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 0.0, "my2": 2.0,
             "g_max": 2.0, "n_g": GRID[preset]}
 
@@ -155,6 +158,7 @@ def run_fig3(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- Fig. 4
 def fig4_params(preset: str) -> dict[str, Any]:
+    """Fig. 4 parameters (anisotropic, m_x^2 = m_y^2 = 1, sigma_W^2 = 2; (g, theta) grid) at ``preset``."""
     n = {"smoke": 41, "quick": 400, "paper": 400}[preset]
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 1.0, "my2": 1.0,
             "g_max": 2.5, "n_g": n, "n_theta": n, "T": 10.0, "n_boundary": {"smoke": 7, "quick": 31, "paper": 61}[preset]}
@@ -205,6 +209,7 @@ def run_fig4(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- Fig. 5
 def fig5_params(preset: str) -> dict[str, Any]:
+    """Fig. 5 parameters (anisotropic, sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 1.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "alpha": 1.0, "g_max": 2.0,
             "n_g": GRID[preset]}
 

@@ -51,6 +51,7 @@ def _nearest_indices(grid: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- speciation, g = 0
 def speciation_params(preset: str) -> dict[str, Any]:
+    """``val_speciation`` parameters at ``preset``: dimensions, master trajectories, scan of t/t_S."""
     return {"dims": {"smoke": [16], "quick": [64, 256, 1024], "paper": [64, 256, 1024, 4096]}[preset],
             "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
             "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
@@ -58,6 +59,7 @@ def speciation_params(preset: str) -> dict[str, Any]:
 
 
 def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Cloning agreement at g = 0 for each d against its exact curve; crossings against both t_S criteria."""
     model = _single_modality()
     ratios = np.asarray(p["scan_ratios"], float)
     cols: dict[str, list] = {"d": [], "t": [], "t_over_ts": [], "phi": [], "phi_se": [], "phi_theory": []}
@@ -100,6 +102,7 @@ def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- synchronization gap
 def sync_params(preset: str) -> dict[str, Any]:
+    """``val_sync`` parameters at ``preset``: product mixture, d, couplings, masters, scan."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "m_plus2": 1.0, "m_minus2": 1.0,
             "d": {"smoke": 8, "quick": 16, "paper": 64}[preset],
             "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.2, 0.4, 0.6, 0.8], "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}[preset],
@@ -134,6 +137,7 @@ def _posterior_time(lam: float, m2: float, p: dict[str, Any]) -> float | None:
 
 
 def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Per-mode cloning of the product mixture for each g: measured t_S+- and the gap beside the theory."""
     d = p["d"]
     means, labels = product_mixture_means(p["m_plus2"], p["m_minus2"], d, device=ctx.device)
     directions = torch.stack([means[0] + means[1], means[0] - means[1]])  # +mu_+ and +mu_- directions
@@ -202,6 +206,7 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- collapse
 def collapse_params(preset: str) -> dict[str, Any]:
+    """``val_collapse`` parameters at ``preset``: (n, d) cases, probes, clone scan, per-mode couplings."""
     return {"cases": {"smoke": [[64, 4]], "quick": [[256, 8], [1024, 10], [4096, 12]],
                       "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]]}[preset],
             "probes": {"smoke": 64, "quick": 160, "paper": 1024}[preset],
@@ -227,6 +232,7 @@ def _y2_curve(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.ndar
 
 
 def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Condensation Y_2 and clone nearest-point agreement against the collapse times, joint and per mode."""
     cols: dict[str, list] = {k: [] for k in ("experiment", "n", "d", "g", "mode", "t", "y2", "clone_nn")}
     headline: dict[str, Any] = {}
     claims = []

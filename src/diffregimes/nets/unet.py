@@ -80,6 +80,7 @@ class EpsUNet(nn.Module):
         )
 
     def forward(self, z: Tensor, k: int | Tensor) -> Tensor:
+        """eps_hat(z_k, k) for states ``z`` [B, 2, 28, 28] at DDPM step(s) ``k`` (an int or one per sample)."""
         kk = torch.as_tensor(k, device=z.device)
         if kk.dim() == 0:
             kk = kk.expand(z.shape[0])

@@ -109,10 +109,12 @@ class X0Trajectory:
 
     @property
     def u(self) -> Tensor:
+        """Common mode u = (x_A + x_B)/sqrt(2) (91) of the logged predictions."""
         return to_modes(self.x0)[0]
 
     @property
     def v(self) -> Tensor:
+        """Difference mode v = (x_A - x_B)/sqrt(2) (91) of the logged predictions."""
         return to_modes(self.x0)[1]
 
 
@@ -167,6 +169,7 @@ class CosineCurves:
         return self.per_sample[name].mean(axis=1)
 
     def sd(self, name: str) -> np.ndarray:
+        """Standard deviation over samples of curve ``name`` at each step (zeros for one sample)."""
         return self.per_sample[name].std(axis=1, ddof=1) if self.per_sample[name].shape[1] > 1 \
             else np.zeros(len(self.steps))
 

@@ -35,6 +35,7 @@ PLOTTERS: dict[str, tuple[Plotter, str]] = {
 
 
 def load_data(run_dir: RunDir, source: str) -> dict[str, np.ndarray]:
+    """The saved data of a run: data.csv (``source`` 'csv') or data.npz ('npz') as arrays."""
     if source == "npz":
         return read_npz(run_dir.file("data.npz"))
     return read_csv(run_dir.file(RunDir.DATA))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 from matplotlib.figure import Figure
 
 from ..atomic import atomic_write_bytes
@@ -22,6 +23,16 @@ STYLE: dict[str, Any] = {
     "figure.dpi": 110, "savefig.dpi": 150, "font.size": 10, "axes.grid": True, "grid.alpha": 0.3,
     "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
 }
+
+
+#: x label of every plot against the coupling: g is a rate, like the relaxation rate beta it is measured against
+G_LABEL = r"coupling $g$ (in units of $\beta$)"
+
+
+def pi_ticks(axis: Any, quarters: int = 4) -> None:
+    """Ticks at multiples of pi/4 from 0 to pi, labelled 0, π/4, ..., π (an angle axis in radians)."""
+    labels = ["0", "π/4", "π/2", "3π/4", "π"]
+    axis.set_ticks([k * np.pi / quarters for k in range(quarters + 1)], labels[: quarters + 1])
 
 
 @contextlib.contextmanager

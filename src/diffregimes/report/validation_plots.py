@@ -10,6 +10,7 @@ from .style import Figure, subplots
 
 
 def plot_speciation(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    """val_speciation: measured clone agreement against its exact curve, per d, against t/t_S."""
     fig, ax = subplots(figsize=(6.4, 4.2))
     h = summary["headline"]
     for i, d in enumerate(np.unique(data["d"])):
@@ -28,6 +29,7 @@ def plot_speciation(data: dict[str, np.ndarray], summary: dict[str, Any], config
 
 
 def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    """val_sync: measured per-mode t_S+- and the synchronization gap beside the theory."""
     fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4))
     g = arrays["g"]
     for mode, color in (("plus", "C0"), ("minus", "C3")):
@@ -49,6 +51,7 @@ def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
 
 
 def plot_collapse(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    """val_collapse: condensation and clone agreement against t/t_C; per-mode condensation."""
     fig, (ax1, ax2) = subplots(1, 2, figsize=(11, 4))
     h = summary["headline"]
     single = data["experiment"] == "biroli"

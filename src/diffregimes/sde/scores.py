@@ -62,6 +62,7 @@ class PopulationScore:
 
     @classmethod
     def build(cls, spec: MixtureSpec, table: MomentTable) -> "PopulationScore":
+        """The exact score of the mixture ``spec`` at every time of ``table`` (means mu(t) = Phi(t) mu(0), (16))."""
         _require(spec.k == table.k, f"mixture has k={spec.k} modalities, moment table has k={table.k}")
         mu = table.Phi @ spec.mu0.to(table.Phi)       # (N + 1, k, d), (16)
         return cls(table.C_inv, table.C_inv @ mu)
@@ -125,6 +126,10 @@ class EmpiricalScore:
 
     @classmethod
     def build(cls, table: MomentTable, data: Tensor, chunk_size: int = 4096) -> "EmpiricalScore":
+        """The exact score of the empirical measure of ``data`` (n, k, d) on ``table``'s grid.
+
+        The log-sum-exp over the n points runs in chunks of ``chunk_size`` points.
+        """
         _require(data.ndim == 3 and data.shape[1] == table.k,
                  f"data must have shape (n, k={table.k}, d): shape={tuple(data.shape)}")
         _require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")

@@ -115,6 +115,7 @@ class CoupledOU:
 
     @property
     def scheduled(self) -> bool:
+        """True when the coupling is a :class:`CouplingSchedule` (time-dependent g(t))."""
         return isinstance(self.coupling, CouplingSchedule)
 
     def g(self, t: np.ndarray | float) -> np.ndarray:
