@@ -43,6 +43,15 @@ INTROS = {
              "trajectories and reads when each mode's class is decided. Units: DDPM step k (reverse time runs from "
              "k = T−1 to 0) and OU time t = −½ log ᾱ_k.",
 }
+#: claim kind -> (heading, anchor, what the table is, name of the reference column)
+CLAIM_TABLES = {
+    "paper": ("The paper's claims against our numbers", "claims",
+              "Each row is a statement of the paper, the value the paper gives, ours, and whether the statement "
+              "holds for our number.", "paper"),
+    "finding": ("Our additional findings", "findings",
+                "Checks beyond the paper's own statements: against another reference (Biroli et al. 2024 for one "
+                "modality) or on a convention the paper leaves open.", "reference"),
+}
 VERDICTS = {"holds": "✓ holds", "fails": "✗ fails", "inconclusive": "? inconclusive"}
 LEGEND = ("✓ holds: our number satisfies the statement; ✗ fails: it does not; ? inconclusive: the interval of our "
           "number admits both outcomes; – no verdict: the row sets two values side by side without a criterion "
@@ -97,23 +106,15 @@ def collect_blocks(out: Path, names: Sequence[str], preset: str) -> list[Block]:
     wall = sum(s.get("wall_s", 0.0) for s in summaries.values())
     short = {n: s["title"].split(" — ")[0] for n, s in summaries.items()}
     claims = [(short[n], c) for n in summaries for c in summaries[n]["claims"]]
-    paper = [(e, c) for e, c in claims if c.get("kind", "paper") == "paper"]
-    ours = [(e, c) for e, c in claims if c.get("kind", "paper") != "paper"]
 
     body: list[Block] = []
     toc: list[tuple[int, str, str]] = []
-    if paper:
-        toc.append((1, "The paper's claims against our numbers", "claims"))
-        body += [Block("h2", "The paper's claims against our numbers", anchor="claims"),
-                 Block("p", "Each row is a statement of the paper, the value the paper gives, ours, and whether the "
-                            "statement holds for our number. " + LEGEND),
-                 _claim_table(paper, "paper")]
-    if ours:
-        toc.append((1, "Our additional findings", "findings"))
-        body += [Block("h2", "Our additional findings", anchor="findings"),
-                 Block("p", "Checks beyond the paper's own statements: against another reference (Biroli et al. 2024 "
-                            "for one modality) or on a convention the paper leaves open. " + LEGEND),
-                 _claim_table(ours, "reference")]
+    for kind, (heading, anchor, intro, reference) in CLAIM_TABLES.items():
+        rows = [(e, c) for e, c in claims if c.get("kind", "paper") == kind]
+        if rows:
+            toc.append((1, heading, anchor))
+            body += [Block("h2", heading, anchor=anchor), Block("p", f"{intro} {LEGEND}"),
+                     _claim_table(rows, reference)]
     for section, heading in SECTIONS.items():
         members = [n for n in summaries if summaries[n].get("section") == section]
         if not members:
