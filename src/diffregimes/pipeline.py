@@ -61,16 +61,21 @@ class OverallEta:
         return rate * sum(self.weights.values())
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # flushed: a redirected log shows each line as it happens
+
+
 def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0, force: bool = False,
               device: str | None = None, show_progress: bool = True,
-              log: Callable[[str], None] = print,
+              log: Callable[[str], None] | None = None,
               overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[Path, Path]:
     """Every experiment in ``names`` (default: all registered), then report.md and report.html.
 
-    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path). ``log`` gets
-    one line as each experiment starts and one as it finishes, with "k/N" and the overall ETA.
+    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path). ``log`` (default:
+    print to stdout) gets one line as each experiment starts and one as it finishes, with "k/N" and the ETA.
     """
     check_preset(preset)
+    log = log or _say
     names = list(names) if names else registry.names()
     for name in names:
         registry.entry(name)  # validate every name before spending time on any
