@@ -22,7 +22,6 @@ import argparse
 
 import numpy as np
 import torch
-
 from timing import median_time
 
 from diffregimes.diffusion import ddpm_step_whitened, linear_vp_schedule, sample_mode_noise

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from timing import median_time
+from torch.utils.flop_counter import FlopCounterMode
 
 from diffregimes.diffusion import bf16_autocast_recommended, linear_vp_schedule, make_optimizer, train_step
 from diffregimes.nets import EMA, UNetConfig, count_parameters, make_unet

@@ -11,9 +11,9 @@ import pytest
 
 from diffregimes.cli import main
 from diffregimes.experiments import get, run_experiment
-from diffregimes.runstore import RunDir, read_csv
 from diffregimes.pipeline import produce, reproduce
 from diffregimes.report.build import collect_blocks
+from diffregimes.runstore import RunDir, read_csv
 
 
 def test_fig2_run_writes_everything_and_values_match_hand_formula(tmp_path):

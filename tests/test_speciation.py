@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+from reference import gauss_Q
 from scipy.optimize import minimize_scalar
 
-from reference import gauss_Q
 from diffregimes.theory import (
     AnisotropicKappa,
     CoupledOU,
@@ -29,7 +29,6 @@ from diffregimes.theory import (
 from diffregimes.theory.moments import anisotropic_c
 from diffregimes.theory.phase import no_speciation_boundary
 from diffregimes.theory.relaxation import anisotropic, symmetric, symmetric_eigenvalues
-
 
 # ----------------------------------------------------------------------------- helpers (independent)
 

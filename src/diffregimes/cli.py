@@ -70,8 +70,13 @@ def _alpha(args: argparse.Namespace) -> float:
 
 def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
     """`diffregimes theory collapse`: t_C (72/86) and, by coupling, per-mode (78), bound (75) or conditional (87)."""
-    from .theory import (collapse_time, collapse_upper_bound, conditional_collapse_time,
-                         symmetric_collapse_time, symmetric_mode_collapse_times)
+    from .theory import (
+        collapse_time,
+        collapse_upper_bound,
+        conditional_collapse_time,
+        symmetric_collapse_time,
+        symmetric_mode_collapse_times,
+    )
 
     model = _model_from_args(args)
     alpha = _alpha(args)

@@ -43,6 +43,7 @@ from ..protocols.sync import (
     v_intervention,
     x0_trajectory,
 )
+from ..seeds import derive_seed
 from .base import Claim, Experiment, Result, RunContext
 from .mnist_common import (
     FORMAT,
@@ -53,14 +54,13 @@ from .mnist_common import (
     eps_function,
     fmt_pm,
     images_for,
+    model_seed,
     out_root,
     start_noise,
-    model_seed,
     torch_threads,
     training_params,
 )
 from .mnist_gate import train_until_gate
-from ..seeds import derive_seed
 
 SECTION = "mnist"
 QUICK_NOTE = ("Quick preset (sized for ≈10 min for all seven MNIST experiments on a 2-core CPU): a small U-Net "

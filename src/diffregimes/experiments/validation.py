@@ -21,14 +21,27 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..protocols.regimes import (clone_agreement, crossing_time, nearest_point_classifier, participation_ratio,
-                                 sign_classifier)
+from ..protocols.regimes import (
+    clone_agreement,
+    crossing_time,
+    nearest_point_classifier,
+    participation_ratio,
+    sign_classifier,
+)
 from ..sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from ..sde.components import ComponentMixtureScore, product_mixture_means, sample_components
 from ..sde.scores import EmpiricalScore
-from ..theory import (CoupledOU, cloning_agreement, mode_collapse_time, mode_posterior_snr, posterior_snr,
-                      posterior_speciation_time, single_mode_speciation_time, speciation_time,
-                      symmetric_eigenvalues)
+from ..theory import (
+    CoupledOU,
+    cloning_agreement,
+    mode_collapse_time,
+    mode_posterior_snr,
+    posterior_snr,
+    posterior_speciation_time,
+    single_mode_speciation_time,
+    speciation_time,
+    symmetric_eigenvalues,
+)
 from ..theory.moments import symmetric_mode_c, symmetric_mode_q
 from .base import Claim, Experiment, Result, RunContext
 

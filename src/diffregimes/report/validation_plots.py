@@ -40,7 +40,7 @@ def plot_sync(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
         ax1.plot(g, arrays[f"ts_{mode}_posterior"], ":", color=color, label=rf"$a_{sign} = 1$ (posterior)")
         ax1.plot(g, arrays[f"ts_{mode}_perdim"], "--", color=color, alpha=0.6,
                  label=rf"$\kappa_{sign} = 1$, per dimension (paper)")
-    ax1.set(xlabel=G_LABEL, ylabel="speciation time $t_{S\pm}$ (OU time)", title="(a) per-mode speciation, product mixture")
+    ax1.set(xlabel=G_LABEL, ylabel=r"speciation time $t_{S\pm}$ (OU time)", title="(a) per-mode speciation, product mixture")
     ax1.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     ax2.plot(g, arrays["gap_measured"], "o-", color="k", label=r"measured $t_{S+} - t_{S-}$")
     ax2.plot(g, arrays["gap_total"], "-", color="C1", label=r"theory, total $\kappa$")
