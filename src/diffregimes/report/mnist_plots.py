@@ -94,7 +94,7 @@ def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
             k = data["k"][m]
             for mode in ("u", "v"):
                 y, sd = data[f"cos_{mode}"][m], data[f"cos_{mode}_sd"][m]
-                ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=rf"$\mathrm{{Cos}}_{mode}$, $g$ = {g:g}")
+                ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=f"Cos$_{mode}$, $g$ = {g:g}")
                 ax.fill_between(k, y - sd, y + sd, color=f"C{i}", alpha=0.08)
         for tau in p["taus"]:
             ax.axhline(tau, color="0.6", lw=0.6, ls=":")
@@ -102,7 +102,7 @@ def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
         ax.set_title(f"({'ab'[pairings.index(pairing)]}) {pairing.upper()}", fontsize=10)
         low = float(np.nanmin(np.concatenate([data["cos_u"], data["cos_v"]])))
         ax.set_ylim(max(-1.02, low - 0.05), 1.02)
-    axes[0, 0].set_ylabel(r"$\mathrm{Cos}_m(k)$ (98), cosine (dimensionless)")
+    axes[0, 0].set_ylabel("Cos$_m(k)$ (98), cosine (dimensionless)")
     fig.suptitle(rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed "
                  rf"($T$ = {p['T']}; dotted: $\tau$ levels)", fontsize=10)
     fig.tight_layout()
@@ -158,6 +158,7 @@ def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            ax.spines[:].set_visible(False)
             if r == 0:
                 ax.set_title(f"$k$={int(k[c])}\n$t$={arrays['ou_t'][c]:.2f}", fontsize=7)
             if c == 0:
@@ -172,7 +173,7 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     pairings = [pp for pp in ("main", "ctrl") if f"{pp}_rms_du" in arrays]
     k_ints, k_paper = arrays["k_ints"], int(arrays["k_paper"])
     i_paper = int(np.nonzero(k_ints == k_paper)[0][0])
-    fig, axes = subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = subplots(1, 3, figsize=(13, 4.2))
     ax = axes[0]
     width = 0.35
     for j, pairing in enumerate(pairings):
@@ -181,7 +182,7 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks([0, 1], [r"RMS $\Delta u$", r"RMS $\Delta v$"])
     ax.set(ylabel="RMS change of the final output (pixel units)", title=f"(a) intervention at $k$ = {k_paper}")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[1]
     for pairing in pairings:
         ax.plot(k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta u$")
@@ -189,7 +190,7 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     ax.axvline(k_paper, color="0.6", lw=0.8, ls=":")
     ax.set(ylabel="RMS change of the final output (pixel units)", title="(b) scan over the intervention step")
     _reverse_k_axis(ax, arrays["steps"], arrays["ou_t"], r"intervention step $k_{\mathrm{int}}$ (DDPM step, reverse time →)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     ax = axes[2]
     steps = arrays["steps"]
     for pairing in pairings:
@@ -198,7 +199,7 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
                     label=rf"{pairing.upper()} $\Delta {mode}$")
     ax.set(ylabel=r"RMS difference of $\hat{x}_0(k)$ (pixel units)", title=f"(c) after the intervention at $k$ = {k_paper}")
     _reverse_k_axis(ax, steps, arrays["ou_t"])
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     fig.suptitle(rf"$v$-only intervention (101): $\sigma$ = {p['sigma']:g}, $g$ = {p['g']:g}, $T$ = {p['T']}",
                  fontsize=10)
     fig.tight_layout()
@@ -218,9 +219,9 @@ def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         yerr = np.vstack([np.where(np.isfinite(lo), t - lo, 0), np.where(np.isfinite(hi), hi - t, 0)])
         ax.errorbar(g + (j - 0.5) * 0.01, t, yerr=np.clip(yerr, 0, None), fmt="o-" if mode == "u" else "s--",
                     color="C0" if mode == "u" else "C3", capsize=3, label=rf"$t_{{\mathrm{{spec}}}}^{{{mode}}}$")
-    ax.set(xlabel=G_NOISE, ylabel=rf"$t_{{\mathrm{{spec}}}}$ (DDPM step, $T$ = {p['T']}; larger = earlier)",
-           title=rf"(a) speciation steps at $\varphi^* = {p['phi_star']:g}$")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    ax.set(xlabel=G_NOISE, ylabel=r"$t_{\mathrm{spec}}$ (DDPM step; larger = earlier)",
+           title=rf"(a) speciation steps at $\varphi^* = {p['phi_star']:g}$, $T$ = {p['T']}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     gs = sorted(set(data["g"].tolist()))
 
     def gap(column: str) -> list[float]:
@@ -256,7 +257,7 @@ def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         m = _sel(data, g=g)
         _reverse_k_axis(ax, data["k"][m], data["ou_t"][m], "clone start: DDPM step $k$ (reverse time →)")
         ax.set_title(f"({'abcdefg'[gs.index(g)]}) $g$ = {g:g}", fontsize=10)
-    axes[0, 0].set_ylabel(r"baseline-corrected agreement $\varphi^{\mathrm{ex}}$ (105), dimensionless")
+    axes[0, 0].set_ylabel("baseline-corrected agreement\n" r"$\varphi^{\mathrm{ex}}$ (105), dimensionless")
     fig.suptitle(f"Speciation curves, clones started at step $k$ ($T$ = {p['T']}; bands: 95% Wilson intervals "
                  "mapped through (105))", fontsize=9)
     fig.tight_layout()
