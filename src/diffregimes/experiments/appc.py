@@ -16,6 +16,7 @@ from .base import Claim, Experiment, Result, RunContext
 
 
 def appc_params(preset: str) -> dict[str, Any]:
+    """Parameters of the App. C run (Figs 12-14) at ``preset``; m2 and t0 are ours (the paper leaves them open)."""
     return {"d": 32, "beta": 1.0, "sigma_w2": 2.0, "T": 2.0, "m2": AppCConfig.m2, "t0": AppCConfig.t0,
             "n_steps": {"smoke": 100, "quick": 800, "paper": 800}[preset],
             "n_theta": {"smoke": 7, "quick": 13, "paper": 25}[preset],
@@ -32,6 +33,7 @@ def sign_change(theta: np.ndarray, values: np.ndarray) -> float | None:
 
 
 def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Every (theta, schedule, g0) cell of App. C with common random numbers; claims per g0."""
     config = AppCConfig(d=p["d"], beta=p["beta"], sigma_w2=p["sigma_w2"], T=p["T"], m2=p["m2"], t0=p["t0"],
                         n_steps=int(p["n_steps"]), thetas=tuple(np.linspace(0.0, np.pi, int(p["n_theta"]))),
                         g0s=tuple(float(g) for g in p["g0s"]), trials=int(p["trials"]))
@@ -88,4 +90,3 @@ EXPERIMENTS = [
     Experiment("appc", "Figs 12–14 — App. C exact-score conditional generation vs θ", "appc", appc_params,
                run_appc_experiment, figures=("fig12", "fig13", "fig14")),
 ]
-ALIASES = {"fig12": "appc", "fig13": "appc", "fig14": "appc"}

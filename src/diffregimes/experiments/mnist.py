@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import PairedMNIST
+from ..data import PAIRINGS, PairedMNIST
+from ..diffusion import PAPER_T, to_modes
 from ..nets import CheckpointError, classifier_inputs, load_checkpoint, make_classifier, save_checkpoint
 from ..protocols.speciation_clones import (
     PHI_STAR,
@@ -32,20 +33,21 @@ from ..protocols.speciation_clones import (
     speciation_curve,
 )
 from ..protocols.stats import bootstrap_indices, combine, fmt_interval, percentile_interval, verdict
-from ..diffusion import to_modes
 from ..protocols.sync import (
+    PAPER_TABLE1,
     CosineCurves,
     InterventionResult,
-    gap_replicates,
-    hierarchical_draws,
     cosine_curves,
     crossing_step,
+    gap_replicates,
     ghosting_index,
+    hierarchical_draws,
     step_ou_time,
     sync_gaps,
     v_intervention,
     x0_trajectory,
 )
+from ..seeds import derive_seed
 from .base import PRESETS, Claim, Experiment, Result, RunContext
 from .mnist_common import (
     FORMAT,
@@ -54,27 +56,16 @@ from .mnist_common import (
     data_fingerprint,
     digest,
     eps_function,
-    fmt_pm,
     images_for,
+    model_seed,
     out_root,
     start_noise,
-    model_seed,
     torch_threads,
     training_params,
 )
 from .mnist_gate import train_until_gate
-from ..seeds import derive_seed
 
 SECTION = "mnist"
-PAIRINGS = ("main", "ctrl")
-PAPER_T = 200
-# the paper's Table 1 (T = 200, 4 seeds, eval batch 16): Delta t mean per (pairing, g, tau)
-PAPER_TABLE1 = {
-    ("main", 0.0): (-64.0, -57.0, -43.5), ("main", 0.3): (-64.5, -56.0, -49.0),
-    ("main", 0.5): (-77.2, -64.5, -53.5), ("main", 0.7): (-78.0, -75.5, -61.0),
-    ("ctrl", 0.0): (-25.3, -20.0, -14.0), ("ctrl", 0.3): (-29.5, -24.3, -18.5),
-    ("ctrl", 0.5): (-31.2, -26.5, -20.2), ("ctrl", 0.7): (-36.0, -32.8, -29.0),
-}
 QUICK_NOTE = ("Quick preset (sized for ≈10 min for all seven MNIST experiments on a 2-core CPU): a small U-Net "
               "(channels 8/16/32, 0.16 M parameters), 300 training steps of batch 32 per model (≈2 epochs), T = 100 "
               "for every figure (the paper: 200, and 500 for Figs 7–9), one seed, g ∈ {0, 0.5} (Figs 7–9 at "

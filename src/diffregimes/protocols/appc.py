@@ -36,7 +36,9 @@ import numpy as np
 import torch
 
 from ..sde import reverse_times
+from ..sde.scores import logcosh
 from ..theory import CoupledOU, CouplingSchedule
+from ..theory._validate import require as _require
 
 Tensor = torch.Tensor
 T_ = TypeVar("T_")
@@ -44,11 +46,6 @@ Progress = Callable[[Iterable[T_], str, int], Iterable[T_]]
 SCHEDULES = ("constant", "late", "early")
 METRICS = ("acc", "mse", "mse_signal", "nll")
 BASELINE = "baseline"
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def _finite(value: float) -> bool:
@@ -233,11 +230,6 @@ def _perp_variance(A: np.ndarray, B: np.ndarray, K: np.ndarray, G: np.ndarray, S
     return P[:, 2, 2].copy()
 
 
-def _logcosh(u: Tensor) -> Tensor:
-    a = u.abs()
-    return a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)
-
-
 def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, generator: torch.Generator,
                    device: torch.device | str = "cpu") -> dict[str, Tensor]:
     """One chunk of trials for every (theta, configuration): per-trial metrics (n_theta, n_config, n_trials).
@@ -301,7 +293,7 @@ def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, ge
     mse = mse_signal + 0.5 * perp                                             # (145)
     ell0 = float(coef.mu_x0[0]) * x0[0] / sx2                                # class evidence of x_0
     nll = (0.5 * d * math.log(2 * math.pi * sy2) + ((y * y).sum(0) + perp + (mu_y * mu_y).sum(0)) / (2 * sy2)
-           - _logcosh(ell0 + proj / sy2) + _logcosh(ell0))                  # (146), exact mixture density
+           - logcosh(ell0 + proj / sy2) + logcosh(ell0))                  # (146), exact mixture density
     return {"acc": acc, "mse": mse, "mse_signal": mse_signal, "nll": nll, "y0": y}
 
 

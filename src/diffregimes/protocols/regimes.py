@@ -13,7 +13,6 @@ No I/O; every random draw comes from the generator passed in.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -26,12 +25,6 @@ from ..sde.scores import ScoreFn
 Tensor = torch.Tensor
 #: labels of final states: (B, k, d) -> (B, L) integer labels, L labels per sample
 Classifier = Callable[[Tensor], Tensor]
-
-
-def slice_table(table: MomentTable, start: int) -> MomentTable:
-    """The moment table from grid index ``start`` on (a clone restarted at ``table.times[start]``)."""
-    fields = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
-    return MomentTable(**{k: (v[start:] if isinstance(v, Tensor) else v) for k, v in fields.items()})
 
 
 def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
