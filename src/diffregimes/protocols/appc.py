@@ -298,7 +298,7 @@ def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, ge
 
 
 def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.device | str = "cpu",
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress | None = None, keep_trials: bool = False) -> dict[str, Any]:
     """Run the App. C experiment: every (theta, schedule, g0) cell, ``config.trials`` trials each.
 
     Y starts at t = T from the exact conditional P_T(y | x_T) (142) -- the law of Y_T given X_T under
@@ -306,6 +306,8 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
     y-marginal of the joint time reversal at t = T); all schedules share that draw's random numbers.
 
     ``progress(iterable, desc, total)`` (e.g. ``RunContext.progress``) may wrap the loop over chunks.
+    ``keep_trials=True`` adds ``per_trial``: each metric per trial, (n_theta, n_config, trials), for intervals
+    of paired comparisons between configurations.
     Returns a dict of arrays indexed (theta, configuration) -- ``acc``, ``mse``, ``nll``, their paired
     differences against the baseline ``d_acc``, ``d_mse``, ``d_nll`` with standard errors ``se_acc``,
     ``se_mse``, ``se_nll`` (of the differences) and ``se_acc_level`` ... (of the levels) -- plus
@@ -324,7 +326,10 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
         for key in parts:
             parts[key].append(out[key].cpu().numpy())
     per_trial = {key: np.concatenate(val, axis=-1) for key, val in parts.items()}
-    return summarize(per_trial, config, coef)
+    result = summarize(per_trial, config, coef)
+    if keep_trials:
+        result["per_trial"] = per_trial
+    return result
 
 
 def summarize(per_trial: dict[str, np.ndarray], config: AppCConfig, coef: AppCCoefficients | None = None) -> dict[str, Any]:

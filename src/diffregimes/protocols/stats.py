@@ -12,6 +12,8 @@ from typing import Callable
 
 import numpy as np
 
+from .speciation_clones import Z95, wilson_interval
+
 HOLDS, FAILS, INCONCLUSIVE = "holds", "fails", "inconclusive"
 VERDICTS = (HOLDS, FAILS, INCONCLUSIVE)
 
@@ -53,11 +55,12 @@ def verdict(lo: float, hi: float, above: float | None = None, below: float | Non
     """holds / fails / inconclusive for a claim about a quantity with interval [lo, hi].
 
     Exactly one of: ``above`` (claim: quantity > above), ``below`` (claim: quantity < below), ``band``
-    (claim: quantity within [a, b]). An interval that is not finite is inconclusive.
+    (claim: quantity within [a, b]). An infinite end is a half-line (a censored bound, e.g. a crossing
+    later than the last scan time: hi = inf); an interval with a NaN end is inconclusive.
     """
     if sum(x is not None for x in (above, below, band)) != 1:
         raise ValueError("give exactly one of above, below, band")
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if np.isnan(lo) or np.isnan(hi):
         return INCONCLUSIVE
     if lo > hi:
         raise ValueError(f"interval must have lo <= hi: lo={lo}, hi={hi}")
@@ -80,7 +83,38 @@ def combine(verdicts: list[str]) -> str:
 
 
 def fmt_interval(lo: float, hi: float, digits: int = 2) -> str:
-    """'[lo, hi]' for a report, or 'undetermined' when the interval is not finite."""
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    """'[lo, hi]' for a report ('(−∞, hi]', '[lo, ∞)' for a half-line), 'undetermined' with a NaN end."""
+    if np.isnan(lo) or np.isnan(hi):
         return "undetermined"
-    return f"[{lo:.{digits}f}, {hi:.{digits}f}]"
+    left = "(−∞" if lo == -np.inf else f"[{lo:.{digits}f}"
+    right = "∞)" if hi == np.inf else f"{hi:.{digits}f}]"
+    return f"{left}, {right}"
+
+
+def paired_proportion_difference(x: np.ndarray, y: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
+    """(p_x − p_y, lo, hi) for two binary outcomes observed on the same trials (paired), with Newcombe's
+    square-and-add interval built from the two Wilson intervals and the phi correlation of the pairs
+    (Newcombe 1998, Stat. Med. 17:2635, method 10; Fagerland, Lydersen & Laake 2017, ch. 8).
+
+    Unlike a normal or bootstrap interval it stays non-degenerate when the outcomes never disagree
+    (then it is ± the Wilson half-width of the common proportion). Empty data: (nan, nan, nan).
+    """
+    x, y = np.asarray(x, dtype=bool).ravel(), np.asarray(y, dtype=bool).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must hold the same trials: {x.shape} vs {y.shape}")
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    a, b = int(np.sum(x & y)), int(np.sum(x & ~y))          # both / x only
+    c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))        # y only / neither
+    px, py = (a + b) / n, (a + c) / n
+    (lx, ux), (ly, uy) = (tuple(float(v) for v in wilson_interval(k, n, z)) for k in (a + b, a + c))
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    cross = a * d - b * c
+    # phi with Newcombe's continuity correction: positive products shrink by n/2 (never below 0)
+    num = cross - n / 2 if cross > n / 2 else (cross if cross < 0 else 0.0)
+    phi = num / np.sqrt(float(margins)) if margins > 0 else 0.0
+    dx_lo, dx_hi, dy_lo, dy_hi = px - lx, ux - px, py - ly, uy - py
+    lo = px - py - np.sqrt(max(dx_lo**2 + dy_hi**2 - 2 * phi * dx_lo * dy_hi, 0.0))
+    hi = px - py + np.sqrt(max(dy_lo**2 + dx_hi**2 - 2 * phi * dy_lo * dx_hi, 0.0))
+    return px - py, float(lo), float(hi)
