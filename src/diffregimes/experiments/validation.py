@@ -24,7 +24,8 @@ import torch
 from ..protocols.regimes import (agreement_crossing, clone_agreement, crossing_interval, crossing_replicates,
                                  crossing_time, nearest_point_classifier, participation_ratio, resampled_curves,
                                  sign_classifier)
-from ..protocols.stats import INCONCLUSIVE, bootstrap_indices, combine, fmt_interval, percentile_interval, verdict
+from ..protocols.stats import (INCONCLUSIVE, bootstrap_indices, bounded_percentile_interval, combine, fmt_interval,
+                               verdict)
 from ..sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from ..sde.components import ComponentMixtureScore, product_mixture_means, sample_components
 from ..sde.scores import EmpiricalScore
@@ -195,8 +196,8 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         phi = agree.mean(axis=1)
         rng = np.random.default_rng(derive_seed(ctx.seed, "val-sync-bootstrap", j))
         curves = resampled_curves(agree, bootstrap_indices(p["masters"], int(p["n_boot"]), rng))
-        gap_reps.append(crossing_replicates(t_scan, curves[..., 0], PHI_MID)
-                        - crossing_replicates(t_scan, curves[..., 1], PHI_MID))
+        (p_lo, p_hi), (m_lo, m_hi) = (crossing_replicates(t_scan, curves[..., m], PHI_MID) for m in (0, 1))
+        gap_reps.append((p_lo - m_hi, p_hi - m_lo))                 # bounds on t_S+ − t_S− per replicate
         theory = [cloning_agreement(mode_posterior_snr(lam, m2, p["sigma2"], p["sigma_w2"], t_scan, d))
                   for lam, m2 in zip(symmetric_eigenvalues(p["beta"], g), (p["m_plus2"], p["m_minus2"]))]
         for key, values in (("g", np.full(idx.size, g)), ("t", t_scan), ("phi_plus", phi[:, 0]), ("phi_minus", phi[:, 1]),
@@ -207,7 +208,7 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         for m, name in enumerate(("plus", "minus")):
             row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = \
                 agreement_crossing(t_scan, phi[:, m], p["masters"], PHI_MID)
-        row["gap_ci_lo"], row["gap_ci_hi"] = percentile_interval(gap_reps[-1])
+        row["gap_ci_lo"], row["gap_ci_hi"] = bounded_percentile_interval(*gap_reps[-1])
         rows.append(row)
     gap_measured = [r["measured_plus"] - r["measured_minus"] for r in rows]
     gap_total = [r["ts_plus_total"] - r["ts_minus_total"] for r in rows]
@@ -226,7 +227,7 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
                               r[f"ts_{m}_perdim"] if r[f"ts_{m}_perdim"] is not None else 0.0))
              for r in rows for m in ("plus", "minus")]
     total_verdict, total_interval = _nearer_summary(cells, "total κ", "per-dim κ")
-    steps = [(f"{a['g']:g}→{b['g']:g}", *percentile_interval(rb - ra))
+    steps = [(f"{a['g']:g}→{b['g']:g}", *bounded_percentile_interval(rb[0] - ra[1], rb[1] - ra[0]))
              for a, b, ra, rb in zip(rows, rows[1:], gap_reps, gap_reps[1:])]  # independent runs per g
     widens = combine([verdict(lo, hi, above=0.0) for _, lo, hi in steps])
     headline: dict[str, Any] = {"follows_convention": follows, "max_err_total": err_total, "max_err_perdim": err_perdim}
@@ -266,7 +267,9 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
              f"({p['n_boot']} resamples; each master with its clones, both modes together, numpy Generator from the run "
              "seed); runs at different g are independent, so the rise of the gap between neighbouring g is the "
              "difference of independent replicates; 'widens' holds when every rise's 95 % percentile interval is "
-             "above 0. Bootstrap replicates whose curve does not cross φ = 0.75 inside the scan count as undefined."]
+             "above 0. A replicate curve still above φ = 0.75 at the scan's end (t = T) only bounds its crossing (≥ T), one "
+             "never reaching it bounds it by the first scan time: the interval takes the 2.5 % order statistic of the "
+             "replicates' lower bounds and the 97.5 % one of their upper bounds (conservative at both ends)."]
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
@@ -298,9 +301,10 @@ def _y2_probes(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.nda
 
 
 def y2_crossing(t_scan: np.ndarray, y2_probes: np.ndarray, n_boot: int,
-                rng: np.random.Generator) -> tuple[float, float, float, np.ndarray]:
+                rng: np.random.Generator) -> tuple[float, float, float, tuple[np.ndarray, np.ndarray]]:
     """(t, lo, hi, replicates): where mean Y_2 falls through 1/2, the crossings of its pointwise 95 % bootstrap
-    bands over probes (:func:`crossing_interval`), and the crossing of each bootstrap replicate curve."""
+    bands over probes (:func:`crossing_interval`), and the bounds on each bootstrap replicate's crossing
+    (:func:`crossing_replicates`)."""
     curves = resampled_curves(y2_probes, bootstrap_indices(y2_probes.shape[1], n_boot, rng))   # (n_boot, n_scan)
     band_lo, band_hi = np.quantile(curves, [0.025, 0.975], axis=0)
     est, lo, hi = crossing_interval(t_scan, y2_probes.mean(axis=1), band_lo, band_hi, 0.5)
@@ -349,7 +353,7 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
     n, d = p["mode_case"]
     gen = _generator(ctx.seed, 7, device=ctx.device)
     data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=ctx.device) * np.sqrt(p["sigma2"])
-    mode_ci: dict[tuple[float, str], tuple[float, float, np.ndarray]] = {}
+    mode_ci: dict[tuple[float, str], tuple[float, float, tuple[np.ndarray, np.ndarray]]] = {}
     for j, g in enumerate(ctx.progress(p["mode_g"], "per-mode collapse")):
         for mode, lam in zip(("plus", "minus"), symmetric_eigenvalues(p["beta"], g)):
             tau = -2 * lam
@@ -372,7 +376,9 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
     coupled = [g for g in p["mode_g"] if g > 0]
     if coupled:
         # probes of the two modes are independent draws: the difference of independent replicates
-        order = [(g, *percentile_interval(mode_ci[(g, "plus")][2] - mode_ci[(g, "minus")][2])) for g in coupled]
+        order = [(g, *bounded_percentile_interval(mode_ci[(g, "plus")][2][0] - mode_ci[(g, "minus")][2][1],
+                                                  mode_ci[(g, "plus")][2][1] - mode_ci[(g, "minus")][2][0]))
+                 for g in coupled]
         claims.append(Claim("common mode collapses before the difference mode in reverse time (t_C+ > t_C−) at "
                             "every g > 0", "t_C+ rises, t_C− falls with g",
                             ", ".join(f"g={g:g}: Y₂ crossings {headline[f'g{g:g}_plus_tc_y2']:.3f} vs "
@@ -402,7 +408,8 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
              f"of the pointwise 95 % percentile bands of mean Y₂ from {p['n_boot']} bootstrap resamples of the probes "
              "(numpy Generator from the run seed); a clone-NN crossing by those of the 95 % Wilson bands of the agreement "
              "(test inversion; an end beyond the scan range stays open). t_C+ − t_C−: difference of the bootstrap "
-             "replicates' crossings of the two modes (independent probes). The collapse-time claim holds when t/t_C's "
+             "replicates' crossings of the two modes (independent probes; a replicate crossing beyond the scan enters by its "
+             "bounds, conservatively). The collapse-time claim holds when t/t_C's "
              f"interval lies within 1 ± {COLLAPSE_TOL:g}; the (78)-vs-(77) finding when every per-mode interval lies on "
              "the (78) side of the midpoint between the two predictions."]
     return Result(cols, headline, claims, notes=notes)
