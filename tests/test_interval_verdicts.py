@@ -20,7 +20,13 @@ from diffregimes.protocols.regimes import (
     resampled_curves,
     sign_classifier,
 )
-from diffregimes.protocols.stats import fmt_interval, paired_proportion_difference, verdict
+from diffregimes.protocols.stats import (
+    bounded_percentile_interval,
+    fmt_interval,
+    paired_proportion_difference,
+    percentile_interval,
+    verdict,
+)
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from diffregimes.theory import CoupledOU
 
@@ -148,9 +154,26 @@ def test_resampled_curves_and_censored_replicates():
     idx = rng.integers(0, 9, size=(7, 9))
     direct = np.stack([samples[:, row].mean(axis=1) for row in idx])
     assert np.allclose(resampled_curves(samples, idx), direct, atol=1e-12)
-    t = np.array([0.0, 1.0, 2.0])
-    reps = crossing_replicates(t, np.array([[1.0, 0.6, 0.2], [1.0, 0.9, 0.8], [0.3, 0.2, 0.1]]), 0.5)
-    assert reps[0] == pytest.approx(1.25) and math.isnan(reps[1]) and math.isnan(reps[2])
+    t = np.array([0.5, 1.0, 2.0])
+    lower, upper = crossing_replicates(t, np.array([[1.0, 0.6, 0.2], [1.0, 0.9, 0.8], [0.3, 0.2, 0.1]]), 0.5)
+    # inside the scan: 1 + 0.1 / 0.4; still above at the end: [2, inf); never reached: [0, 0.5]
+    assert lower == pytest.approx([1.25, 2.0, 0.0]) and upper == pytest.approx([1.25, math.inf, 0.5])
+
+
+def test_bounded_percentile_interval_brackets_the_exact_replicates():
+    # exact replicates 1..200; those above 190 are censored (known only to be >= 190), 5 % of them: the plain
+    # percentile interval of the censored-as-undefined replicates is undetermined, the bounded one is not
+    x = np.random.default_rng(2).permutation(np.arange(1.0, 201.0))
+    lower, upper = np.minimum(x, 190.0), np.where(x > 190, np.inf, x)
+    exact = np.quantile(x, [0.025, 0.975])
+    lo, hi = bounded_percentile_interval(lower, upper)
+    assert lo == 5.0 and hi == math.inf and lo <= exact[0] and hi >= exact[1]
+    assert math.isnan(percentile_interval(np.where(x > 190, np.nan, x))[0])
+    assert verdict(lo, hi, above=0.0) == "holds"
+    # no censoring: order statistics next to the interpolated percentiles
+    lo, hi = bounded_percentile_interval(x, x)
+    assert (lo, hi) == (5.0, 196.0) and lo <= exact[0] <= lo + 1 and hi - 1 <= exact[1] <= hi
+    assert all(math.isnan(v) for v in bounded_percentile_interval(np.full(10, np.nan), np.full(10, np.nan)))
 
 
 def test_per_master_agreement_averages_to_the_agreement_curve():

@@ -32,7 +32,14 @@ from ..protocols.regimes import (
     resampled_curves,
     sign_classifier,
 )
-from ..protocols.stats import INCONCLUSIVE, bootstrap_indices, combine, fmt_interval, percentile_interval, verdict
+from ..protocols.stats import (
+    INCONCLUSIVE,
+    bootstrap_indices,
+    bounded_percentile_interval,
+    combine,
+    fmt_interval,
+    verdict,
+)
 from ..sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from ..sde.components import ComponentMixtureScore, product_mixture_means, sample_components
 from ..sde.scores import EmpiricalScore
@@ -101,7 +108,6 @@ def _nearer_summary(cells: list[tuple[str, float, float, str]], near: str, far: 
 
 # ----------------------------------------------------------------------------- speciation, g = 0
 def speciation_params(preset: str) -> dict[str, Any]:
-    """``val_speciation`` parameters at ``preset``: dimensions, master trajectories, scan of t/t_S."""
     return {"dims": {"smoke": [16], "quick": [64, 256, 1024], "paper": [64, 256, 1024, 4096]}[preset],
             "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
             "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
@@ -109,7 +115,6 @@ def speciation_params(preset: str) -> dict[str, Any]:
 
 
 def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Cloning agreement at g = 0 for each d against its exact curve; crossings against both t_S criteria."""
     model = _single_modality()
     ratios = np.asarray(p["scan_ratios"], float)
     cols: dict[str, list] = {"d": [], "t": [], "t_over_ts": [], "phi": [], "phi_se": [], "phi_theory": []}
@@ -146,7 +151,7 @@ def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
                             "t/t_S ≈ 1",
                             f"measured {cross_b:.3f} vs t_S = ½ log d = {t_biroli:.3f} (ratio {cross_b / t_biroli:.3f}); "
                             f"at φ(κ_total = 1): {cross_k:.3f} vs ½ log 2d = {t_kappa:.3f}",
-                            v, f"t/t_S {fmt_interval(r_lo, r_hi, 3)}", kind="finding"))
+                            v, f"t/t_S {fmt_interval(r_lo, r_hi, 3)}"))
     notes = [f"φ is the probability that two clones restarted at t end in the same class; its exact curve is "
              f"φ = E[(1 + tanh² u)/2], u ~ N(a, a), a(t) = μ(t)ᵀC(t)⁻¹μ(t) (theory.cloning). Crossings are read at "
              f"φ = {PHI_BIROLI:.4f} (a = 1, Biroli's t_S) and φ = {PHI_KAPPA:.4f} (total κ = 1, the paper's criterion).",
@@ -160,7 +165,6 @@ def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- synchronization gap
 def sync_params(preset: str) -> dict[str, Any]:
-    """``val_sync`` parameters at ``preset``: product mixture, d, couplings, masters, scan."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "m_plus2": 1.0, "m_minus2": 1.0,
             "d": {"smoke": 8, "quick": 16, "paper": 64}[preset],
             "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.2, 0.4, 0.6, 0.8], "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}[preset],
@@ -196,7 +200,6 @@ def _posterior_time(lam: float, m2: float, p: dict[str, Any]) -> float | None:
 
 
 def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Per-mode cloning of the product mixture for each g: measured t_S+- and the gap beside the theory."""
     d = p["d"]
     means, labels = product_mixture_means(p["m_plus2"], p["m_minus2"], d, device=ctx.device)
     directions = torch.stack([means[0] + means[1], means[0] - means[1]])  # +mu_+ and +mu_- directions
@@ -215,8 +218,8 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         phi = agree.mean(axis=1)
         rng = np.random.default_rng(derive_seed(ctx.seed, "val-sync-bootstrap", j))
         curves = resampled_curves(agree, bootstrap_indices(p["masters"], int(p["n_boot"]), rng))
-        gap_reps.append(crossing_replicates(t_scan, curves[..., 0], PHI_MID)
-                        - crossing_replicates(t_scan, curves[..., 1], PHI_MID))
+        (p_lo, p_hi), (m_lo, m_hi) = (crossing_replicates(t_scan, curves[..., m], PHI_MID) for m in (0, 1))
+        gap_reps.append((p_lo - m_hi, p_hi - m_lo))                 # bounds on t_S+ − t_S− per replicate
         theory = [cloning_agreement(mode_posterior_snr(lam, m2, p["sigma2"], p["sigma_w2"], t_scan, d))
                   for lam, m2 in zip(symmetric_eigenvalues(p["beta"], g), (p["m_plus2"], p["m_minus2"]))]
         for key, values in (("g", np.full(idx.size, g)), ("t", t_scan), ("phi_plus", phi[:, 0]), ("phi_minus", phi[:, 1]),
@@ -227,7 +230,7 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         for m, name in enumerate(("plus", "minus")):
             row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = \
                 agreement_crossing(t_scan, phi[:, m], p["masters"], PHI_MID)
-        row["gap_ci_lo"], row["gap_ci_hi"] = percentile_interval(gap_reps[-1])
+        row["gap_ci_lo"], row["gap_ci_hi"] = bounded_percentile_interval(*gap_reps[-1])
         rows.append(row)
     gap_measured = [r["measured_plus"] - r["measured_minus"] for r in rows]
     gap_total = [r["ts_plus_total"] - r["ts_minus_total"] for r in rows]
@@ -246,7 +249,7 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
                               r[f"ts_{m}_perdim"] if r[f"ts_{m}_perdim"] is not None else 0.0))
              for r in rows for m in ("plus", "minus")]
     total_verdict, total_interval = _nearer_summary(cells, "total κ", "per-dim κ")
-    steps = [(f"{a['g']:g}→{b['g']:g}", *percentile_interval(rb - ra))
+    steps = [(f"{a['g']:g}→{b['g']:g}", *bounded_percentile_interval(rb[0] - ra[1], rb[1] - ra[0]))
              for a, b, ra, rb in zip(rows, rows[1:], gap_reps, gap_reps[1:])]  # independent runs per g
     widens = combine([verdict(lo, hi, above=0.0) for _, lo, hi in steps])
     headline: dict[str, Any] = {"follows_convention": follows, "max_err_total": err_total, "max_err_perdim": err_perdim}
@@ -261,8 +264,8 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         headline[f"g{r['g']:g}_gap_theory_total"] = gt
         headline[f"g{r['g']:g}_gap_ci_lo"], headline[f"g{r['g']:g}_gap_ci_hi"] = r["gap_ci_lo"], r["gap_ci_hi"]
     claims = [
-        Claim("a finite-d sampler speciates where the total κ = d·κ_per-dim crosses 1, not the per-dimension κ "
-              "(62) of the paper's figures: every measured t_S± nearer the total-κ than the per-dim-κ prediction", "κ per dimension in the figures",
+        Claim("the simulation bifurcates at the total κ = 1 (DESIGN errata 4): every measured t_S± nearer the "
+              "total-κ than the per-dim-κ prediction", "κ per dimension in the figures",
               f"measured per-mode t_S within {err_total:.3f} of the total-κ theory, {err_perdim:.3f} of the per-dim one",
               total_verdict, total_interval, kind="finding"),
         Claim("coupling opens a synchronization gap t_S+ − t_S− that widens with g (rises at every step of g)",
@@ -286,13 +289,14 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
              f"({p['n_boot']} resamples; each master with its clones, both modes together, numpy Generator from the run "
              "seed); runs at different g are independent, so the rise of the gap between neighbouring g is the "
              "difference of independent replicates; 'widens' holds when every rise's 95 % percentile interval is "
-             "above 0. Bootstrap replicates whose curve does not cross φ = 0.75 inside the scan count as undefined."]
+             "above 0. A replicate curve still above φ = 0.75 at the scan's end (t = T) only bounds its crossing (≥ T), one "
+             "never reaching it bounds it by the first scan time: the interval takes the 2.5 % order statistic of the "
+             "replicates' lower bounds and the 97.5 % one of their upper bounds (conservative at both ends)."]
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
 # ----------------------------------------------------------------------------- collapse
 def collapse_params(preset: str) -> dict[str, Any]:
-    """``val_collapse`` parameters at ``preset``: (n, d) cases, probes, clone scan, per-mode couplings."""
     return {"cases": {"smoke": [[64, 4]], "quick": [[256, 8], [1024, 10], [4096, 12]],
                       "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]]}[preset],
             "probes": {"smoke": 64, "quick": 160, "paper": 1024}[preset],
@@ -319,9 +323,10 @@ def _y2_probes(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.nda
 
 
 def y2_crossing(t_scan: np.ndarray, y2_probes: np.ndarray, n_boot: int,
-                rng: np.random.Generator) -> tuple[float, float, float, np.ndarray]:
+                rng: np.random.Generator) -> tuple[float, float, float, tuple[np.ndarray, np.ndarray]]:
     """(t, lo, hi, replicates): where mean Y_2 falls through 1/2, the crossings of its pointwise 95 % bootstrap
-    bands over probes (:func:`crossing_interval`), and the crossing of each bootstrap replicate curve."""
+    bands over probes (:func:`crossing_interval`), and the bounds on each bootstrap replicate's crossing
+    (:func:`crossing_replicates`)."""
     curves = resampled_curves(y2_probes, bootstrap_indices(y2_probes.shape[1], n_boot, rng))   # (n_boot, n_scan)
     band_lo, band_hi = np.quantile(curves, [0.025, 0.975], axis=0)
     est, lo, hi = crossing_interval(t_scan, y2_probes.mean(axis=1), band_lo, band_hi, 0.5)
@@ -329,7 +334,6 @@ def y2_crossing(t_scan: np.ndarray, y2_probes: np.ndarray, n_boot: int,
 
 
 def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Condensation Y_2 and clone nearest-point agreement against the collapse times, joint and per mode."""
     cols: dict[str, list] = {k: [] for k in ("experiment", "n", "d", "g", "mode", "t", "y2", "clone_nn")}
     headline: dict[str, Any] = {}
     claims = []
@@ -367,11 +371,11 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
         claims.append(Claim(f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}: clone-NN crossing within "
                             f"±{COLLAPSE_TOL:.0%} of t_C", f"t_C = {t_c:.3f}",
                             f"Y₂ = ½ at t = {m_y2:.3f} {fmt_interval(y2_lo, y2_hi, 3)}; clone NN agreement ½ at "
-                            f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})", v, f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}", kind="finding"))
+                            f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})", v, f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}"))
     n, d = p["mode_case"]
     gen = _generator(ctx.seed, 7, device=ctx.device)
     data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=ctx.device) * np.sqrt(p["sigma2"])
-    mode_ci: dict[tuple[float, str], tuple[float, float, np.ndarray]] = {}
+    mode_ci: dict[tuple[float, str], tuple[float, float, tuple[np.ndarray, np.ndarray]]] = {}
     for j, g in enumerate(ctx.progress(p["mode_g"], "per-mode collapse")):
         for mode, lam in zip(("plus", "minus"), symmetric_eigenvalues(p["beta"], g)):
             tau = -2 * lam
@@ -394,7 +398,9 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
     coupled = [g for g in p["mode_g"] if g > 0]
     if coupled:
         # probes of the two modes are independent draws: the difference of independent replicates
-        order = [(g, *percentile_interval(mode_ci[(g, "plus")][2] - mode_ci[(g, "minus")][2])) for g in coupled]
+        order = [(g, *bounded_percentile_interval(mode_ci[(g, "plus")][2][0] - mode_ci[(g, "minus")][2][1],
+                                                  mode_ci[(g, "plus")][2][1] - mode_ci[(g, "minus")][2][0]))
+                 for g in coupled]
         claims.append(Claim("common mode collapses before the difference mode in reverse time (t_C+ > t_C−) at "
                             "every g > 0", "t_C+ rises, t_C− falls with g",
                             ", ".join(f"g={g:g}: Y₂ crossings {headline[f'g{g:g}_plus_tc_y2']:.3f} vs "
@@ -424,7 +430,8 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
              f"of the pointwise 95 % percentile bands of mean Y₂ from {p['n_boot']} bootstrap resamples of the probes "
              "(numpy Generator from the run seed); a clone-NN crossing by those of the 95 % Wilson bands of the agreement "
              "(test inversion; an end beyond the scan range stays open). t_C+ − t_C−: difference of the bootstrap "
-             "replicates' crossings of the two modes (independent probes). The collapse-time claim holds when t/t_C's "
+             "replicates' crossings of the two modes (independent probes; a replicate crossing beyond the scan enters by its "
+             "bounds, conservatively). The collapse-time claim holds when t/t_C's "
              f"interval lies within 1 ± {COLLAPSE_TOL:g}; the (78)-vs-(77) finding when every per-mode interval lies on "
              "the (78) side of the midpoint between the two predictions."]
     return Result(cols, headline, claims, notes=notes)

@@ -185,9 +185,16 @@ def resampled_curves(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.einsum("sb...,rb->rs...", x, weights)
 
 
-def crossing_replicates(times: np.ndarray, curves: np.ndarray, level: float) -> np.ndarray:
-    """:func:`crossing_time` of each replicate curve (n_boot, n_scan) -> (n_boot,); a replicate still above
-    the level at the last scan time (censored: only a lower bound) is NaN, like one that never reaches it."""
+def crossing_replicates(times: np.ndarray, curves: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (lower, upper), each (n_boot,), on the :func:`crossing_time` of each replicate curve (n_boot, n_scan):
+    equal where the curve crosses inside the scan; [last scan time, inf) where it is still above the level
+    there (censored); [0, first scan time] where it never reaches the level (the crossing lies before the scan).
+    Feed them to :func:`diffregimes.protocols.stats.bounded_percentile_interval`."""
     t = np.asarray(times, dtype=float)
-    last = int(np.argmax(t))
-    return np.array([np.nan if c[last] >= level else crossing_time(t, c, level) for c in np.asarray(curves, float)])
+    c = np.asarray(curves, dtype=float)
+    est = np.array([crossing_time(t, row, level) for row in c])
+    late = c[:, int(np.argmax(t))] >= level
+    never = np.isnan(est)
+    lower = np.where(late, t.max(), np.where(never, 0.0, est))
+    upper = np.where(late, np.inf, np.where(never, t.min(), est))
+    return lower, upper

@@ -34,6 +34,25 @@ def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[fl
     return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1.0 - alpha))
 
 
+def bounded_percentile_interval(lower: np.ndarray, upper: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates known only within bounds [lower, upper] (e.g. a crossing
+    beyond the scan range: [last scan time, inf)): the (1 - level)/2 order statistic of the lower bounds and
+    the (1 + level)/2 order statistic of the upper bounds, each taken without interpolation, so neither end
+    is narrower than the percentile interval of the unknown exact replicates. Bounds may be infinite; NaN
+    replicates are counted as in :func:`percentile_interval`."""
+    lo_r, hi_r = (np.asarray(x, dtype=np.float64).ravel() for x in (lower, upper))
+    if lo_r.shape != hi_r.shape:
+        raise ValueError(f"lower and upper must pair up: {lo_r.shape} vs {hi_r.shape}")
+    alpha = (1.0 - level) / 2.0
+    bad = np.isnan(lo_r) | np.isnan(hi_r)
+    if lo_r.size == 0 or np.mean(bad) > alpha:
+        return float("nan"), float("nan")
+    if np.any(lo_r[~bad] > hi_r[~bad]):
+        raise ValueError("every lower bound must be <= its upper bound")
+    return (float(np.quantile(lo_r[~bad], alpha, method="lower")),
+            float(np.quantile(hi_r[~bad], 1.0 - alpha, method="higher")))
+
+
 def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, n] row indices drawn with replacement (one resample per row)."""
     if n < 1 or n_boot < 1:
