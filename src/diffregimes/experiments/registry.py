@@ -26,8 +26,8 @@ class Entry:
     title: str
     module: str  # inside diffregimes.experiments
     figures: tuple[str, ...] = ("figure",)
-    #: wall time at the quick preset in seconds, measured on the reference 2-core CPU (docs/results/);
-    #: only the ratios matter: they weight the overall ETA of ``reproduce``
+    #: rough wall time in seconds at the quick preset on a quiet 2-core CPU (in all: theory 15 s, App. C 3 s,
+    #: validation 2.5 min, MNIST 8.7 min); only the ratios matter: they weight the overall ETA of ``reproduce``
     quick_s: float = 1.0
 
 
