@@ -14,7 +14,7 @@ No I/O; every random draw comes from the generator passed in.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,9 +34,18 @@ def slice_table(table: MomentTable, start: int) -> MomentTable:
     return MomentTable(**{k: (v[start:] if isinstance(v, Tensor) else v) for k, v in fields.items()})
 
 
-def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
-                    classify: Classifier, generator: torch.Generator) -> np.ndarray:
-    """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+@dataclasses.dataclass(frozen=True)
+class CloneRun:
+    """Clone pairs restarted at scan indices (in the order given): ``starts`` (n_scan, B, k, d) are the
+    master states at the restart times, ``finals`` (n_scan, 2, B, k, d) where both clones end."""
+
+    starts: Tensor
+    finals: Tensor
+
+
+def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
+                    generator: torch.Generator) -> CloneRun:
+    """Master trajectories from z_T and two clones restarted from the master state at each scan index.
 
     All clones of all scan times share one Euler-Maruyama loop over the grid: rows are ordered by
     restart index, so at step i the rows already started form a prefix of the state tensor and one
@@ -49,15 +58,16 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
     starts = scan_indices[order]
     if starts.size and (starts.min() < 0 or starts.max() > n_steps):
         raise ValueError(f"scan indices must lie in [0, {n_steps}]: got {starts.min()}..{starts.max()}")
-    B = z_T.shape[0]
     state = z_T.new_empty((1 + 2 * starts.size,) + tuple(z_T.shape))
     state[0] = z_T
+    start_states = z_T.new_empty((starts.size,) + tuple(z_T.shape))
     times = table.times.tolist()
     sigma_w = float(np.sqrt(table.sigma_w2))
     n_active, next_scan = 1, 0
     for i in range(n_steps + 1):
         while next_scan < starts.size and starts[next_scan] == i:
             state[n_active:n_active + 2] = state[0]
+            start_states[next_scan] = state[0]
             n_active, next_scan = n_active + 2, next_scan + 1
         if i == n_steps:
             break
@@ -66,12 +76,21 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
         noise = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         drift = -apply_block(table.M[i].to(z), z) + table.sigma_w2 * score(i, z)
         state[:n_active] = z + h * drift + (sigma_w * float(np.sqrt(h))) * noise
-    labels = classify(state[1:].reshape(-1, *z_T.shape[1:]))
-    labels = labels.reshape(starts.size, 2, B, -1)
-    agree = (labels[:, 0] == labels[:, 1]).double().mean(dim=1).cpu().numpy()   # (n_scan_sorted, L)
-    out = np.empty_like(agree)
-    out[order] = agree
-    return out
+    finals = state[1:].reshape((starts.size, 2) + tuple(z_T.shape))
+    inverse = torch.as_tensor(np.argsort(order), device=z_T.device)      # back to the caller's order
+    return CloneRun(start_states[inverse], finals[inverse])
+
+
+def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
+                    classify: Classifier, generator: torch.Generator) -> np.ndarray:
+    """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+
+    The clones come from :func:`run_clone_pairs` (one batched Euler-Maruyama loop for all scan times).
+    """
+    run = run_clone_pairs(score, table, z_T, scan_indices, generator)
+    n_scan, B = run.finals.shape[0], z_T.shape[0]
+    labels = classify(run.finals.reshape(-1, *z_T.shape[1:])).reshape(n_scan, 2, B, -1)
+    return (labels[:, 0] == labels[:, 1]).double().mean(dim=1).cpu().numpy()
 
 
 def sign_classifier(directions: Tensor) -> Classifier:
