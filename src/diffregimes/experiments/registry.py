@@ -5,13 +5,14 @@ from __future__ import annotations
 from .base import Experiment
 from .appc import ALIASES as APPC_ALIASES
 from .appc import EXPERIMENTS as APPC
+from .manifold import EXPERIMENTS as MANIFOLD
 from .mnist import EXPERIMENTS as MNIST
 from .theory_figs import EXPERIMENTS as THEORY
 from .validation import EXPERIMENTS as VALIDATION
 
-REGISTRY: dict[str, Experiment] = {exp.name: exp for exp in [*THEORY, *APPC, *VALIDATION, *MNIST]}
+REGISTRY: dict[str, Experiment] = {exp.name: exp for exp in [*THEORY, *APPC, *VALIDATION, *MANIFOLD, *MNIST]}
 #: figure names that are drawn by an experiment of another name (``diffregimes fig 12`` runs ``appc``)
-ALIASES: dict[str, str] = dict(APPC_ALIASES)
+ALIASES: dict[str, str] = dict(APPC_ALIASES) | {"figmanifold": "manifold"}
 
 
 def names() -> list[str]:

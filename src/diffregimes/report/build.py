@@ -21,6 +21,7 @@ SECTIONS = {
     "theory": "Theory: coupled Ornstein–Uhlenbeck speciation and collapse (paper §3–4, Figs 1–5)",
     "validation": "Validation: measured regimes beside the theory (exact-score simulations)",
     "appc": "App. C: exact-score conditional generation (Figs 12–14)",
+    "manifold": "Manifold data model: speciation and collapse against ψ = p/d (docs/manifold.md)",
     "mnist": "MNIST synchronization experiment (paper §5, Table 1, Figs 6–11)",
 }
 

@@ -455,17 +455,36 @@ def _ge_spectral(t, d, psi, m2, activation, modes_fn) -> np.ndarray:
 
 
 def ge_speciation_time(d: int, psi: np.ndarray | float, m2: float, activation: str) -> np.ndarray:
-    """t_S of the large-d GE mixture: the largest t with ge_kappa = 1, vectorised over psi (NaN: none)."""
+    """t_S of the large-d GE mixture: the largest t with ge_kappa = 1, vectorised over psi (NaN: none).
+
+    Each psi is searched above its own stability time :func:`ge_stability_time` (where (K) is defined).
+    """
     psi = np.atleast_1d(check_model(psi, m2, "random", activation))
-    lam_max = ((1 + np.sqrt(psi)) ** 2 / psi).max()
     rho1, rho_star2 = ge_coefficients(activation)
-    t_grid = _kappa_time_grid(rho1**2 * lam_max + rho_star2, rho1**2 * d * m2)
-    values = ge_kappa(t_grid[:, None], d, psi[None, :], m2, activation)
+    t_lo = ge_stability_time(psi, activation)
+    t_hi = 0.5 * np.log(max(2 * rho1**2 * d * m2 * max(rho1**2 + rho_star2, 1.0), 2.0)) + 3.0
+    t_hi = np.maximum(t_hi, t_lo + 3.0)
+    u = np.linspace(0.0, 1.0, 1024)
 
-    def f(t: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return ge_kappa(t, d, psi[idx], m2, activation)
+    def f(u_t: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        return ge_kappa(t_lo[idx] + u_t * (t_hi[idx] - t_lo[idx]), d, psi[idx], m2, activation)
 
-    return last_crossing(values, t_grid, f)
+    values = f(u[:, None], np.arange(psi.size)[None, :])
+    return t_lo + last_crossing(values, u, f) * (t_hi - t_lo)
+
+
+def ge_stability_time(psi: np.ndarray | float, activation: str) -> np.ndarray:
+    """Earliest t at which every GE mode confines: e^{-2t} (v_max - 1) < 1 with v_max = rho_1^2 lambda_max
+    + rho_*^2, lambda_max = (1 + sqrt psi)^2 / psi the top of the spectrum of W^T W / p (0 if v_max <= 2).
+
+    Below it the reverse drift is unstable along the top directions (the stability bound (59)); the
+    kappa = 1 criterion is searched above it. A t_S within ~0.1 of it is set by that instability rather
+    than by the class mean (it happens for psi well below 1 when m^2 d is small).
+    """
+    psi = np.asarray(psi, dtype=float)
+    rho1, rho_star2 = ge_coefficients(activation)
+    v_max = rho1**2 * (1 + np.sqrt(psi)) ** 2 / psi + rho_star2
+    return np.where(v_max > 2.0, 0.5 * np.log(np.maximum(v_max - 1.0, 1.0)) + 1e-9, 0.0)
 
 
 def leading_speciation_time(d: int, m2: float, activation: str) -> float:
