@@ -190,7 +190,8 @@ def test_vectorised_glm_collapse_equals_a_per_point_root(activation):
     for k, x in enumerate(psi):
         root = brentq(lambda t, x=x: float(information(t, x, activation, "random", 1.0)[0, 0]) - 0.2, 2e-3, 3.0,
                       xtol=1e-12)
-        assert vectorised[k] == pytest.approx(root, rel=1e-4)
+        # the vectorised root interpolates log I on nodes 0.3 apart in log t (cubic: ~1e-5..1e-4 relative)
+        assert vectorised[k] == pytest.approx(root, rel=2e-4)
 
 
 def test_sign_never_collapses_above_its_noiseless_information():
@@ -318,8 +319,8 @@ def test_orthonormal_cloning_matches_the_exact_curve():
     # Far above collapse (t_C ~ 0.1 here) the empirical score is the population one and the clones pick
     # classes from the exact posterior: phi = E[(1 + tanh^2 u)/2], u ~ N(a, a). Binomial tolerance (5 SE)
     # plus 0.03 for the Euler-Maruyama step and the finite training set.
-    phi, theory = _orthonormal_cloning(masters=150, n_train=400, steps_per_unit=25)
-    se = np.sqrt(theory * (1 - theory) / 150)
+    phi, theory = _orthonormal_cloning(masters=120, n_train=300, steps_per_unit=20)
+    se = np.sqrt(theory * (1 - theory) / 120)
     assert np.all(np.abs(phi - theory) < 5 * se + 0.03)
 
 
@@ -340,7 +341,29 @@ def test_measured_collapse_brackets_the_theory_for_random_linear():
     assert row["t_c_lo"] * 0.75 <= row["t_c_theory"] <= row["t_c_hi"] * 1.25
 
 
-# ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- experiment and CLI
+def test_evidence_preset_runs_the_quick_parameters():
+    from diffregimes.experiments.manifold import manifold_params
+
+    assert manifold_params("evidence") == manifold_params("quick")
+
+
+def test_reproduce_and_fig_manifold_smoke(tmp_path, capsys):
+    assert main(["reproduce", "--only", "manifold", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    run = tmp_path / "manifold"
+    assert (run / "figure.png").exists() and (run / "regimes.png").exists()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["claims"] and all("holds" in c for c in summary["claims"])
+    data = np.load(run / "data.npz")
+    # the stored theory curve is the API's t_C on the same psi grid
+    assert np.allclose(data["theory_tc_tanh"], collapse_time(data["theory_psi"], 0.3, "tanh", "random", 0.25))
+    assert "Manifold data model" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["fig", "manifold", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "reused finished run" in capsys.readouterr().out
+
+
+
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     try:
         code = main(list(argv))

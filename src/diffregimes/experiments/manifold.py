@@ -53,19 +53,19 @@ def _preset(preset: str) -> str:
     return "quick" if preset == "evidence" else preset
 
 
-def _generator(seed: int, *salt: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, *salt]).generate_state(1)[0]))
+def _generator(seed: int, *salt: int, device: str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(np.random.SeedSequence([seed, *salt]).generate_state(1)[0]))
 
 
 def manifold_params(preset: str) -> dict[str, Any]:
     preset = _preset(preset)
     return {
         "m2": 0.25, "alpha": {"smoke": 0.3, "quick": 0.12, "paper": 0.155}[preset],
-        "kinds": {"smoke": ["linear", "tanh"], "quick": ["linear", "tanh"],
+        "kinds": {"smoke": ["tanh"], "quick": ["linear", "tanh"],
                   "paper": ["orthonormal", "linear", "tanh", "sign"]}[preset],
         "psis": {"smoke": [0.5], "quick": [0.25, 0.5, 1.0], "paper": [0.25, 0.5, 0.75, 1.0]}[preset],
         "d": {"smoke": 16, "quick": 64, "paper": 64}[preset],
-        "trend_dims": {"smoke": [12], "quick": [24, 40], "paper": [24, 40]}[preset],
+        "trend_dims": {"smoke": [], "quick": [24, 40], "paper": [24, 40]}[preset],
         "trend_psi": 0.5,
         "n_speciation": {"smoke": 200, "quick": 800, "paper": 4000}[preset],
         "masters": {"smoke": 16, "quick": 32, "paper": 128}[preset],
@@ -73,8 +73,10 @@ def manifold_params(preset: str) -> dict[str, Any]:
         "n_scan": {"smoke": 4, "quick": 7, "paper": 12}[preset],
         "collapse_steps": {"smoke": 40, "quick": 60, "paper": 150}[preset],
         "steps_per_unit": {"smoke": 25, "quick": 30, "paper": 80}[preset],
-        "theory_psis": {"smoke": 12, "quick": 60, "paper": 96}[preset],
-        "diagram": {"smoke": [8, 8, 0.05, 0.3], "quick": [37, 36, 0.01, 0.6], "paper": [46, 45, 0.01, 0.6]}[preset],
+        "theory_psis": {"smoke": [0.3, 6], "quick": [0.05, 60], "paper": [0.05, 96]}[preset],
+        # (psi_lo, n_psi, alpha_lo, alpha_hi, n_alpha) of the regime diagram
+        "diagram": {"smoke": [0.3, 5, 0.08, 0.25, 5], "quick": [0.1, 37, 0.01, 0.6, 36],
+                    "paper": [0.1, 46, 0.01, 0.6, 45]}[preset],
     }
 
 
@@ -87,8 +89,8 @@ def _crossing_with_interval(t: np.ndarray, k: np.ndarray, n: int, level: float) 
 
 def _masters(data: torch.Tensor, T: float, masters: int, gen: torch.Generator) -> torch.Tensor:
     """Exact draws of p_T^(n): a uniformly chosen training point, forwarded to time T."""
-    idx = torch.randint(0, data.shape[0], (masters,), generator=gen)
-    noise = torch.randn((masters,) + tuple(data.shape[1:]), generator=gen, dtype=data.dtype)
+    idx = torch.randint(0, data.shape[0], (masters,), generator=gen, device=data.device)
+    noise = torch.randn((masters,) + tuple(data.shape[1:]), generator=gen, dtype=data.dtype, device=data.device)
     return np.exp(-T) * data[idx] + np.sqrt(-np.expm1(-2 * T)) * noise
 
 
@@ -119,7 +121,7 @@ def _finite_d_linear_tc(W: np.ndarray, alpha: float) -> float:
 # ----------------------------------------------------------------------------- collapse
 def _collapse_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
     embedding, act = KINDS[kind]
-    gen = _generator(seed, 1, d, int(psi * 1000), list(KINDS).index(kind))
+    gen = _generator(seed, 1, d, int(psi * 1000), list(KINDS).index(kind), device=device)
     model = ManifoldData.build(d, psi, p["m2"], embedding, act, gen, device=device)
     n = round(float(np.exp(p["alpha"] * d)))
     data, _ = model.sample(n, gen)
@@ -148,7 +150,7 @@ def _collapse_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, 
 # ----------------------------------------------------------------------------- speciation
 def _speciation_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
     embedding, act = KINDS[kind]
-    gen = _generator(seed, 2, d, int(psi * 1000), list(KINDS).index(kind))
+    gen = _generator(seed, 2, d, int(psi * 1000), list(KINDS).index(kind), device=device)
     model = ManifoldData.build(d, psi, p["m2"], embedding, act, gen, device=device)
     data, labels = model.sample(p["n_speciation"], gen)
     mean2, var = _mixture_modes(model, p["m2"])
@@ -217,7 +219,7 @@ def _fmt_interval(row: dict[str, Any], key: str) -> str:
 
 
 def _theory_curves(p: dict[str, Any]) -> dict[str, np.ndarray]:
-    psi = np.linspace(0.05, 1.0, p["theory_psis"])
+    psi = np.linspace(p["theory_psis"][0], 1.0, int(p["theory_psis"][1]))
     out = {"theory_psi": psi}
     for kind in p["kinds"]:
         embedding, act = KINDS[kind]
@@ -235,8 +237,8 @@ def _theory_curves(p: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _regime_diagram(p: dict[str, Any]) -> dict[str, np.ndarray]:
     """t_C on a (psi, alpha) grid per random-feature activation, and t_S at the simulated d (alpha-free)."""
-    n_psi, n_alpha, alpha_lo, alpha_hi = p["diagram"]
-    psi = np.linspace(0.1, 1.0, int(n_psi))
+    psi_lo, n_psi, alpha_lo, alpha_hi, n_alpha = p["diagram"]
+    psi = np.linspace(psi_lo, 1.0, int(n_psi))
     alpha = np.geomspace(alpha_lo, alpha_hi, int(n_alpha))
     out = {"diagram_psi": psi, "diagram_alpha": alpha}
     P, A = np.meshgrid(psi, alpha)

@@ -62,7 +62,7 @@ from .roots import last_crossing, refine_crossing
 
 EMBEDDINGS = ("orthonormal", "random")
 _N_MP = 64                       # Gauss-Chebyshev nodes for Marchenko-Pastur averages
-_LOG_T_COARSE, _LOG_T_FINE = 1.0, 0.2     # node spacings in log t for the GLM collapse root
+_LOG_T_COARSE, _LOG_T_FINE = 1.0, 0.3     # node spacings in log t for the GLM collapse root
 
 
 # ----------------------------------------------------------------------------- validation
