@@ -40,8 +40,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats of the vectorised pass (default 5)")
     parser.add_argument("--loop-points", type=int, default=10, help="psi points timed for the loop (default 10)")
     parser.add_argument("--activation", choices=("tanh", "sign"), default="tanh")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (default 1: on a shared 2-core machine more threads spin-wait)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads (default 1: on a shared 2-core machine more threads spin-wait)",
+    )
     args = parser.parse_args()
     try:
         from threadpoolctl import threadpool_limits
@@ -68,8 +72,10 @@ def main() -> None:
     t_loop_full = statistics.median(loop_times) * args.n / sub.size
     rel = np.abs(ours[sub] / roots - 1)
 
-    print(f"collapse time t_C on {args.n} psi in [0.1, 1], F = {args.activation}, alpha = {ALPHA}, m^2 = {M2}; "
-          f"BLAS threads {args.threads}")
+    print(
+        f"collapse time t_C on {args.n} psi in [0.1, 1], F = {args.activation}, alpha = {ALPHA}, m^2 = {M2}; "
+        f"BLAS threads {args.threads}"
+    )
     print(f"loop: {sub.size} psi points timed, scaled up to {args.n}; medians of repeats")
     print(f"{'method':<44}{'time for the grid (s)':>22}{'ratio':>10}")
     print(f"{'per-point loop (brentq, one RS solve per t)':<44}{t_loop_full:>22.2f}{1.0:>10.1f}")

@@ -67,8 +67,11 @@ def _one_blas_thread():
 def mp_density_average(g, beta: float) -> float:
     """E g(l) for l ~ Marchenko-Pastur(beta <= 1), by adaptive quadrature of the density."""
     a, b = (1 - math.sqrt(beta)) ** 2, (1 + math.sqrt(beta)) ** 2
-    dens = lambda x: math.sqrt(max((b - x) * (x - a), 0.0)) / (2 * math.pi * beta * x)
-    return quad(lambda x: g(x) * dens(x), a, b, limit=200, epsabs=1e-13)[0]
+
+    def weighted(x: float) -> float:
+        return g(x) * math.sqrt(max((b - x) * (x - a), 0.0)) / (2 * math.pi * beta * x)
+
+    return quad(weighted, a, b, limit=200, epsabs=1e-13)[0]
 
 
 # ----------------------------------------------------------------------------- mutual information
@@ -169,6 +172,7 @@ def test_orthonormal_closed_form_is_the_root_of_the_sampled_log_det():
     for psi, alpha in ((0.25, 0.1), (0.5, 0.6), (1.0, 0.3)):
         p = int(psi * d)
         U, _ = np.linalg.qr(rng.standard_normal((d, p)))
+
         def f(t, U=U, alpha=alpha):
             return 0.5 * np.linalg.slogdet(np.eye(d) + float(snr(t)) * U @ U.T)[1] / d - alpha
 
@@ -178,8 +182,13 @@ def test_orthonormal_closed_form_is_the_root_of_the_sampled_log_det():
 
 def test_random_linear_collapse_is_the_root_of_marchenko_pastur():
     for psi, alpha in ((0.1, 0.05), (0.5, 0.3), (1.0, 2.0)):
-        root = brentq(lambda t, psi=psi, alpha=alpha: float(random_linear_information(t, psi)) - alpha, 1e-12, 20,
-                      xtol=1e-15, rtol=1e-14)
+        root = brentq(
+            lambda t, psi=psi, alpha=alpha: float(random_linear_information(t, psi)) - alpha,
+            1e-12,
+            20,
+            xtol=1e-15,
+            rtol=1e-14,
+        )
         assert float(collapse_time(psi, alpha)) == pytest.approx(root, rel=1e-9)
 
 
@@ -188,15 +197,16 @@ def test_vectorised_glm_collapse_equals_a_per_point_root(activation):
     psi = np.array([0.15, 0.55, 1.0])
     vectorised = collapse_time(psi, 0.2, activation, "random", 1.0)
     for k, x in enumerate(psi):
-        root = brentq(lambda t, x=x: float(information(t, x, activation, "random", 1.0)[0, 0]) - 0.2, 2e-3, 3.0,
-                      xtol=1e-12)
+        root = brentq(
+            lambda t, x=x: float(information(t, x, activation, "random", 1.0)[0, 0]) - 0.2, 2e-3, 3.0, xtol=1e-12
+        )
         # the vectorised root interpolates log I on nodes 0.3 apart in log t (cubic: ~1e-5..1e-4 relative)
         assert vectorised[k] == pytest.approx(root, rel=2e-4)
 
 
 def test_sign_never_collapses_above_its_noiseless_information():
     psi = 0.5
-    ceiling = float(information(1e-4, psi, "sign", "random", 1.0)[0, 0])   # sigma < 0.1: the noiseless limit
+    ceiling = float(information(1e-4, psi, "sign", "random", 1.0)[0, 0])  # sigma < 0.1: the noiseless limit
     result = collapse_times([psi, psi], [ceiling * 1.01, ceiling * 0.9], "sign", "random", 1.0)
     assert result.t_c[0] == 0.0 and result.method[0] == "no collapse"
     assert 0 < result.t_c[1] < 0.2 and result.method[1] == "rs quadrature"
@@ -235,7 +245,7 @@ def test_ge_kappa_in_the_eigenbasis_equals_the_d_by_d_formula():
         a = math.exp(-2 * t)
         C = a * Sigma + (1 - a) * np.eye(d)
         Ci = np.linalg.inv(C)
-        A = np.linalg.solve(-np.eye(d) + 2 * Ci, 2 * Ci)            # (M + sigma_W^2 C^-1)^-1 sigma_W^2 C^-1
+        A = np.linalg.solve(-np.eye(d) + 2 * Ci, 2 * Ci)  # (M + sigma_W^2 C^-1)^-1 sigma_W^2 C^-1
         mu_t = math.exp(-t) * mu_x
         assert float(ge.kappa(t)) == pytest.approx(mu_t @ Ci @ A @ mu_t, rel=1e-10)
         assert float(ge.posterior_snr(t)) == pytest.approx(mu_t @ Ci @ mu_t, rel=1e-10)
@@ -279,7 +289,7 @@ def test_manifold_sampler_class_mean_and_embedding():
     from scipy.special import erf
 
     exact = erf(0.5 * g / np.sqrt(2 * q))
-    mean = (s[:, None] * x[:, 0, :]).mean(dim=0).numpy()           # E[s x] = E[x | s = +1]
+    mean = (s[:, None] * x[:, 0, :]).mean(dim=0).numpy()  # E[s x] = E[x | s = +1]
     se = np.sqrt(np.maximum(1 - exact**2, 1e-3) / x.shape[0])
     assert np.all(np.abs(mean - exact) < 5 * se)
     ortho = ManifoldData.build(24, 0.5, 1.0, "orthonormal", "linear", gen)
@@ -363,7 +373,6 @@ def test_reproduce_and_fig_manifold_smoke(tmp_path, capsys):
     assert "reused finished run" in capsys.readouterr().out
 
 
-
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     try:
         code = main(list(argv))
@@ -375,8 +384,22 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_cli_manifold_orthonormal_by_hand(capsys):
     # p = 0.5 * 64 = 32, m^2 = 1: t_S = (1/2) log(2 * 32) = log 8; t_C = (1/2) log(1 + 1/(e^{2 * 0.2/0.5} - 1))
-    code, out, _ = run_cli(capsys, "theory", "manifold", "--embedding", "orthonormal", "--psi", "0.5",
-                           "--alpha", "0.2", "--m2", "1", "--d", "64", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "theory",
+        "manifold",
+        "--embedding",
+        "orthonormal",
+        "--psi",
+        "0.5",
+        "--alpha",
+        "0.2",
+        "--m2",
+        "1",
+        "--d",
+        "64",
+        "--json",
+    )
     result = json.loads(out)
     assert code == 0
     assert result["t_S"] == pytest.approx(math.log(8), abs=1e-12)
@@ -384,19 +407,40 @@ def test_cli_manifold_orthonormal_by_hand(capsys):
 
 
 def test_cli_manifold_random_tanh_matches_the_api(capsys):
-    code, out, _ = run_cli(capsys, "theory", "manifold", "--activation", "tanh", "--psi", "0.4", "--alpha", "0.15",
-                           "--m2", "0.5", "--d", "100", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "theory",
+        "manifold",
+        "--activation",
+        "tanh",
+        "--psi",
+        "0.4",
+        "--alpha",
+        "0.15",
+        "--m2",
+        "0.5",
+        "--d",
+        "100",
+        "--json",
+    )
     result = json.loads(out)
     assert code == 0
     assert result["t_C"] == pytest.approx(float(collapse_time(0.4, 0.15, "tanh", "random", 0.5)), rel=1e-12)
     assert result["t_S"] == pytest.approx(float(ge_speciation_time(100, 0.4, 0.5, "tanh")[0]), rel=1e-12)
 
 
-@pytest.mark.parametrize(("args", "flag"), [
-    (["--psi", "1.5"], "--psi"), (["--psi", "0"], "--psi"), (["--alpha", "0"], "--alpha"),
-    (["--alpha", "-2"], "--alpha"), (["--d", "0"], "--d"), (["--activation", "relu"], "--activation"),
-    (["--embedding", "orthonormal", "--activation", "sign"], "--activation"),
-])
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--psi", "1.5"], "--psi"),
+        (["--psi", "0"], "--psi"),
+        (["--alpha", "0"], "--alpha"),
+        (["--alpha", "-2"], "--alpha"),
+        (["--d", "0"], "--d"),
+        (["--activation", "relu"], "--activation"),
+        (["--embedding", "orthonormal", "--activation", "sign"], "--activation"),
+    ],
+)
 def test_cli_manifold_bad_input_is_one_line_exit_2(capsys, args, flag):
     base = {"--psi": "0.5", "--alpha": "0.2", "--d": "32"}
     for k in range(0, len(args), 2):

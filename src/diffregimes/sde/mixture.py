@@ -20,13 +20,9 @@ import numpy as np
 import torch
 
 from ..theory import CoupledOU
+from ..theory._validate import require as _require
 
 Tensor = torch.Tensor
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def apply_block(A: Tensor, z: Tensor) -> Tensor:
@@ -97,10 +93,12 @@ class MixtureSpec:
 
     @property
     def k(self) -> int:
+        """Number of modalities."""
         return int(self.mu0.shape[0])
 
     @property
     def d(self) -> int:
+        """Dimension of each modality."""
         return int(self.mu0.shape[1])
 
     def sample(self, n: int, generator: torch.Generator, t: float = 0.0) -> tuple[Tensor, Tensor]:
@@ -172,4 +170,5 @@ class MomentTable:
 
     @property
     def k(self) -> int:
+        """Number of modalities."""
         return int(self.M.shape[-1])

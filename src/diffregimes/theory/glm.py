@@ -51,10 +51,10 @@ from ._validate import require, require_nonnegative
 ACTIVATIONS = ("linear", "tanh", "sign")
 #: Below this forward time the quadrature grids of continuous F grow like 1/t; the small-noise limit takes over.
 T_EXACT_MIN = 1e-3
-_SIGMA_NOISELESS_SIGN = 0.1     # sign channel: the outputs +-1 are 10 sigma apart, overlap < e^{-50}
-_V_MAX, _H_V = 6.0, 0.4         # V grid (trapezoid, weight e^{-V^2/2}); 6 sigma tail < 1e-8
-_W_MAX, _H_W = 7.0, 0.5         # local w grid of the narrow rows
-_H_LOG_E = 0.15                 # step of the E grid in log E
+_SIGMA_NOISELESS_SIGN = 0.1  # sign channel: the outputs +-1 are 10 sigma apart, overlap < e^{-50}
+_V_MAX, _H_V = 6.0, 0.4  # V grid (trapezoid, weight e^{-V^2/2}); 6 sigma tail < 1e-8
+_W_MAX, _H_W = 7.0, 0.5  # local w grid of the narrow rows
+_H_LOG_E = 0.15  # step of the E grid in log E
 
 
 def activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -93,26 +93,28 @@ def _sign_output(E: np.ndarray, rho: float, sigma: float, resolution: float) -> 
     """I_out for F = sign. P(F(U) = +1 | V) = Phi(c / sqrt(E)) is a step of width sqrt(E/q) in V, so each E
     gets its own V grid, fine enough for that step and cut where H_b(Phi(.)) < 1e-16 (no renormalisation:
     the weights are the absolute trapezoid weights of the normal density)."""
-    kappa = np.sqrt((rho - E) / E)                                       # c / sqrt(E) = kappa V
+    kappa = np.sqrt((rho - E) / E)  # c / sqrt(E) = kappa V
     n = int(48 * resolution)
     v_max = np.minimum(_V_MAX + 1.0, 9.0 / kappa)
-    V = v_max[:, None] * np.linspace(0.0, 1.0, n)[None, :]              # (n_E, n)
+    V = v_max[:, None] * np.linspace(0.0, 1.0, n)[None, :]  # (n_E, n)
     w_V = (v_max / (n - 1))[:, None] * np.exp(-0.5 * V**2) / np.sqrt(2 * np.pi)
-    w_V[:, 1:-1] *= 2.0                                                  # fold (even integrand); trapezoid ends
+    w_V[:, 1:-1] *= 2.0  # fold (even integrand); trapezoid ends
     p_plus = ndtr(kappa[:, None] * V)
     if sigma < _SIGMA_NOISELESS_SIGN:
         p = np.clip(p_plus, 1e-300, 1.0)
         q = np.clip(1.0 - p_plus, 1e-300, 1.0)
         return (-(p_plus * np.log(p) + (1.0 - p_plus) * np.log(q)) * w_V).sum(axis=1)
     y = np.arange(-1.0 - 9 * sigma, 1.0 + 9 * sigma + 1e-12, sigma / (2 * resolution))
-    g = lambda mean: np.exp(-0.5 * ((y - mean) / sigma) ** 2) / np.sqrt(2 * np.pi * sigma**2)
-    P = p_plus[..., None] * g(1.0) + (1.0 - p_plus)[..., None] * g(-1.0)
-    excess = _entropy_rows(P, y[1] - y[0]) - 0.5 * np.log(2 * np.pi * np.e * sigma**2)   # 0 where p_plus in {0, 1}
+
+    def gauss(mean: float) -> np.ndarray:
+        return np.exp(-0.5 * ((y - mean) / sigma) ** 2) / np.sqrt(2 * np.pi * sigma**2)
+
+    P = p_plus[..., None] * gauss(1.0) + (1.0 - p_plus)[..., None] * gauss(-1.0)
+    excess = _entropy_rows(P, y[1] - y[0]) - 0.5 * np.log(2 * np.pi * np.e * sigma**2)  # 0 where p_plus in {0, 1}
     return (excess * w_V).sum(axis=1)
 
 
-def output_information(E: np.ndarray, t: float, activation_name: str, m2: float,
-                       resolution: float = 1.0) -> np.ndarray:
+def output_information(E: np.ndarray, t: float, activation_name: str, m2: float, resolution: float = 1.0) -> np.ndarray:
     """I_out(E) = I(U; F(U) + sigma xi | V) at one forward time t, for a 1-D array of E in (0, 1].
 
     ``resolution`` > 1 refines every grid by that factor (the tests use it to check convergence).
@@ -133,7 +135,7 @@ def output_information(E: np.ndarray, t: float, activation_name: str, m2: float,
         w_V /= w_V.sum()
     if activation_name == "sign":
         return _sign_output(E, rho, sigma, resolution)
-    c = np.sqrt(rho - E)[:, None] * V[None, :]                                  # (n_E, n_V)
+    c = np.sqrt(rho - E)[:, None] * V[None, :]  # (n_E, n_V)
     u_max = np.sqrt(rho) * V.max() + _W_MAX
     f_lo, f_hi = (-1.0, 1.0) if activation_name == "tanh" else (-u_max, u_max)
     y = np.arange(f_lo - (_W_MAX + 2) * sigma, f_hi + (_W_MAX + 2) * sigma + 1e-12, sigma / (2 * resolution))
@@ -142,9 +144,9 @@ def output_information(E: np.ndarray, t: float, activation_name: str, m2: float,
     wide = np.sqrt(E) >= sigma
     if wide.any():
         u = np.linspace(-u_max, u_max, int(np.ceil(2 * u_max * 1.2 * resolution / sigma)) + 1)
-        kernel = norm * np.exp(-0.5 * ((y[:, None] - F(u)[None, :]) / sigma) ** 2)        # (n_y, n_u)
+        kernel = norm * np.exp(-0.5 * ((y[:, None] - F(u)[None, :]) / sigma) ** 2)  # (n_y, n_u)
         E_w = E[wide]
-        weights = np.exp(-0.5 * (u - c[wide][..., None]) ** 2 / E_w[:, None, None])      # (n_Ew, n_V, n_u)
+        weights = np.exp(-0.5 * (u - c[wide][..., None]) ** 2 / E_w[:, None, None])  # (n_Ew, n_V, n_u)
         weights /= weights.sum(axis=-1, keepdims=True)
         P[wide] = (weights.reshape(-1, u.size) @ kernel.T).reshape(E_w.size, V.size, y.size)
     narrow = ~wide
@@ -153,7 +155,7 @@ def output_information(E: np.ndarray, t: float, activation_name: str, m2: float,
         w_w = np.exp(-0.5 * w**2)
         w_w /= w_w.sum()
         E_n = E[narrow]
-        Fu = F(c[narrow][..., None] + np.sqrt(E_n)[:, None, None] * w)                   # (n_En, n_V, n_w)
+        Fu = F(c[narrow][..., None] + np.sqrt(E_n)[:, None, None] * w)  # (n_En, n_V, n_w)
         P[narrow] = norm * np.einsum("j,abjy->aby", w_w, np.exp(-0.5 * ((y - Fu[..., None]) / sigma) ** 2))
     return _entropy_rows(P, y[1] - y[0]) @ w_V - 0.5 * np.log(2 * np.pi * np.e * sigma**2)
 
@@ -198,7 +200,7 @@ def spline_minimum(x: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     the grid values, ends included).
     """
     spline = CubicSpline(x, Y, axis=0)
-    a, b, c, d = spline.c                                            # each (n_x - 1, n_cols)
+    a, b, c, d = spline.c  # each (n_x - 1, n_cols)
     h = np.diff(x)[:, None]
     disc = b**2 - 3 * a * c
     root = np.sqrt(np.maximum(disc, 0.0))
@@ -211,8 +213,10 @@ def spline_minimum(x: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     u_min = np.where(ok, u_min, 0.0)
     inner = np.where(ok, ((a * u_min + b) * u_min + c) * u_min + d, np.inf)
     candidates = np.concatenate([inner, Y[:1], Y[-1:]], axis=0)
-    positions = np.concatenate([x[:-1, None] + u_min, np.broadcast_to(x[:1, None], Y[:1].shape),
-                                np.broadcast_to(x[-1:, None], Y[-1:].shape)], axis=0)
+    positions = np.concatenate(
+        [x[:-1, None] + u_min, np.broadcast_to(x[:1, None], Y[:1].shape), np.broadcast_to(x[-1:, None], Y[-1:].shape)],
+        axis=0,
+    )
     best = np.argmin(candidates, axis=0)
     cols = np.arange(Y.shape[1])
     return positions[best, cols], candidates[best, cols], _count_minima(Y)
@@ -223,8 +227,9 @@ def _count_minima(Y: np.ndarray) -> np.ndarray:
     return interior.sum(axis=0) + (Y[0] < Y[1]) + (Y[-1] < Y[-2])
 
 
-def rs_information(t: np.ndarray | float, psi: np.ndarray | float, activation_name: str, m2: float,
-                   resolution: float = 1.0) -> RSSolution:
+def rs_information(
+    t: np.ndarray | float, psi: np.ndarray | float, activation_name: str, m2: float, resolution: float = 1.0
+) -> RSSolution:
     """(1/p) I(z; y | W) by the RS formula on the grid t x psi (vectorised over psi: one I_out per t).
 
     For t < T_EXACT_MIN and continuous F the small-noise limit :func:`small_noise_information` is used.
@@ -244,15 +249,17 @@ def rs_information(t: np.ndarray | float, psi: np.ndarray | float, activation_na
     return RSSolution(t, psi, info, mmse, n_min, exact)
 
 
-def _potential_minimum(t: float, psi: np.ndarray, activation_name: str, m2: float,
-                       resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _potential_minimum(
+    t: float, psi: np.ndarray, activation_name: str, m2: float, resolution: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     E = e_grid(t, float(psi.min()), activation_name, resolution)
     i_out = output_information(E, t, activation_name, m2, resolution)
     potential = prior_term(E)[:, None] + i_out[:, None] / psi[None, :]
     x_star, value, n_min = spline_minimum(np.log(E), potential)
     if np.any(x_star <= np.log(E[0]) + 1e-12):
-        raise RuntimeError(f"RS potential minimum at the lower end E = {E[0]:.3g} of the grid (t = {t}): "
-                           "the E grid must extend lower")
+        raise RuntimeError(
+            f"RS potential minimum at the lower end E = {E[0]:.3g} of the grid (t = {t}): the E grid must extend lower"
+        )
     return np.maximum(value, 0.0), np.exp(x_star), n_min
 
 
@@ -292,8 +299,9 @@ def small_noise_constant(psi: np.ndarray | float, activation_name: str, m2: floa
     return psi * value
 
 
-def small_noise_parameters(psi: np.ndarray, activation_name: str, m2: float,
-                           resolution: float = 1.0) -> tuple[np.ndarray, np.ndarray, float]:
+def small_noise_parameters(
+    psi: np.ndarray, activation_name: str, m2: float, resolution: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(f_m, C, s_m) of :func:`small_noise_information`: the exact offset psi i* - (psi/2) log s at
     s_m = 1/sigma^2(T_EXACT_MIN), the limit C(psi), and s_m."""
     psi = np.atleast_1d(np.asarray(psi, dtype=float))
@@ -307,8 +315,9 @@ def small_noise_per_dim(s: np.ndarray, psi: np.ndarray, f_m: np.ndarray, C: np.n
     return 0.5 * psi * np.log(s) + C + (f_m - C) * s_m / s
 
 
-def small_noise_information(t: np.ndarray, psi: np.ndarray, activation_name: str, m2: float,
-                            resolution: float = 1.0) -> np.ndarray:
+def small_noise_information(
+    t: np.ndarray, psi: np.ndarray, activation_name: str, m2: float, resolution: float = 1.0
+) -> np.ndarray:
     """(1/p) I below T_EXACT_MIN: the exact value at T_EXACT_MIN joined to the small-noise limit.
 
     psi i*(s) = (psi/2) log s + C + (f_m - C) s_m / s, with f_m = psi i*(s_m) - (psi/2) log s_m at

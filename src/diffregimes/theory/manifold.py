@@ -61,8 +61,8 @@ from .glm import (
 from .roots import last_crossing, refine_crossing
 
 EMBEDDINGS = ("orthonormal", "random")
-_N_MP = 64                       # Gauss-Chebyshev nodes for Marchenko-Pastur averages
-_LOG_T_COARSE, _LOG_T_FINE = 1.0, 0.3     # node spacings in log t for the GLM collapse root
+_N_MP = 64  # Gauss-Chebyshev nodes for Marchenko-Pastur averages
+_LOG_T_COARSE, _LOG_T_FINE = 1.0, 0.3  # node spacings in log t for the GLM collapse root
 
 
 # ----------------------------------------------------------------------------- validation
@@ -70,11 +70,12 @@ def check_model(psi: np.ndarray | float, m2: float, embedding: str, activation: 
     """Validate the model parameters; returns psi as a float array."""
     require(embedding in EMBEDDINGS, f"unknown embedding {embedding!r}: valid are {', '.join(EMBEDDINGS)}")
     require(activation in ACTIVATIONS, f"unknown activation {activation!r}: valid are {', '.join(ACTIVATIONS)}")
-    require(embedding == "random" or activation == "linear",
-            f"the orthonormal embedding is linear (x = U z): activation={activation!r}, valid is 'linear'")
+    require(
+        embedding == "random" or activation == "linear",
+        f"the orthonormal embedding is linear (x = U z): activation={activation!r}, valid is 'linear'",
+    )
     psi = np.asarray(psi, dtype=float)
-    require(bool(np.all(np.isfinite(psi) & (psi > 0) & (psi <= 1))),
-            f"psi must lie in (0, 1]: psi={psi.tolist()}")
+    require(bool(np.all(np.isfinite(psi) & (psi > 0) & (psi <= 1))), f"psi must lie in (0, 1]: psi={psi.tolist()}")
     require_nonnegative(m2=m2)
     return psi
 
@@ -102,9 +103,8 @@ def ge_coefficients(activation: str) -> tuple[float, float]:
         return 1.0, 0.0
     if activation == "sign":
         return float(np.sqrt(2 / np.pi)), float(1 - 2 / np.pi)
-    phi = lambda h: np.exp(-0.5 * h * h) / np.sqrt(2 * np.pi)
-    rho1 = quad(lambda h: h * np.tanh(h) * phi(h), -np.inf, np.inf, epsabs=1e-14)[0]
-    second = quad(lambda h: np.tanh(h) ** 2 * phi(h), -np.inf, np.inf, epsabs=1e-14)[0]
+    rho1 = _gauss_average(lambda h: h * np.tanh(h), 1.0)
+    second = _gauss_average(lambda h: np.tanh(h) ** 2, 1.0)
     return float(rho1), float(second - rho1**2)
 
 
@@ -138,8 +138,16 @@ def output_variance(activation: str, m2: float) -> float:
         return rho
     if activation == "sign":
         return 1.0
-    phi = lambda h: np.exp(-0.5 * h * h / rho) / np.sqrt(2 * np.pi * rho)
-    return float(quad(lambda h: np.tanh(h) ** 2 * phi(h), -np.inf, np.inf, epsabs=1e-14)[0])
+    return _gauss_average(lambda h: np.tanh(h) ** 2, rho)
+
+
+def _gauss_average(g, variance: float) -> float:
+    """E g(h), h ~ N(0, variance), by adaptive quadrature."""
+
+    def integrand(h: float) -> float:
+        return g(h) * np.exp(-0.5 * h * h / variance) / np.sqrt(2 * np.pi * variance)
+
+    return float(quad(integrand, -np.inf, np.inf, epsabs=1e-14)[0])
 
 
 # ----------------------------------------------------------------------------- mutual information
@@ -164,7 +172,7 @@ def mp_shannon(gamma: np.ndarray | float, beta: np.ndarray | float) -> np.ndarra
     # gamma - F/4 and gamma beta - F/4 with F/4 = 4 gamma^2 beta / (A + B)^2, both written as sums of
     # positive terms (the second cancels to O(sqrt(gamma)) for large gamma): (A + B)^2 - 4 gamma beta =
     # 2 gamma (1 - beta) + 2 + 2AB, and (A + B)^2 - 4 gamma = 2 (gamma (2 + 2 beta) + 1)/(AB + gamma (1 - beta)) + 2
-    ratio = gamma / S2                                                # O(1): no overflow for huge gamma
+    ratio = gamma / S2  # O(1): no overflow for huge gamma
     first = ratio * (2 * gamma * (1 - beta) + 2 + 2 * A * B)
     second = ratio * beta * (2 * (gamma * (2 + 2 * beta) + 1) / (A * B + gamma * (1 - beta)) + 2)
     return np.log1p(first) + np.log1p(second) / beta - 4 * ratio
@@ -182,8 +190,13 @@ def random_linear_information(t: np.ndarray | float, psi: np.ndarray | float) ->
     return 0.5 * psi * mp_shannon(snr(t) / psi, psi)
 
 
-def information(t: np.ndarray | float, psi: np.ndarray | float, activation: str = "linear",
-                embedding: str = "random", m2: float = 1.0) -> np.ndarray:
+def information(
+    t: np.ndarray | float,
+    psi: np.ndarray | float,
+    activation: str = "linear",
+    embedding: str = "random",
+    m2: float = 1.0,
+) -> np.ndarray:
     """(1/d) I(x; x_t) on the grid t x psi, shape (n_t, n_psi) (scalars give a 1 x 1 array)."""
     psi = np.atleast_1d(check_model(psi, m2, embedding, activation))
     t = np.atleast_1d(np.asarray(t, dtype=float))
@@ -213,11 +226,16 @@ class CollapseTimes(NamedTuple):
     """t_C per cell (shape of broadcast(psi, alpha)); ``method`` says how each was found."""
 
     t_c: np.ndarray
-    method: np.ndarray   # "closed form", "marchenko-pastur", "rs quadrature", "small-noise limit", "no collapse"
+    method: np.ndarray  # "closed form", "marchenko-pastur", "rs quadrature", "small-noise limit", "no collapse"
 
 
-def collapse_time(psi: np.ndarray | float, alpha: np.ndarray | float, activation: str = "linear",
-                  embedding: str = "random", m2: float = 1.0) -> np.ndarray:
+def collapse_time(
+    psi: np.ndarray | float,
+    alpha: np.ndarray | float,
+    activation: str = "linear",
+    embedding: str = "random",
+    m2: float = 1.0,
+) -> np.ndarray:
     """t_C, the root of (C): (1/d) I(x; x_t) = alpha, vectorised over broadcast(psi, alpha).
 
     0.0 where the criterion is never met (F = sign: I(x; x_t)/d <= H(x)/d < log 2, so for alpha above
@@ -226,8 +244,13 @@ def collapse_time(psi: np.ndarray | float, alpha: np.ndarray | float, activation
     return collapse_times(psi, alpha, activation, embedding, m2).t_c
 
 
-def collapse_times(psi: np.ndarray | float, alpha: np.ndarray | float, activation: str = "linear",
-                   embedding: str = "random", m2: float = 1.0) -> CollapseTimes:
+def collapse_times(
+    psi: np.ndarray | float,
+    alpha: np.ndarray | float,
+    activation: str = "linear",
+    embedding: str = "random",
+    m2: float = 1.0,
+) -> CollapseTimes:
     """:func:`collapse_time` with, per cell, the method that produced it."""
     psi = check_model(psi, m2, embedding, activation)
     alpha = _check_alpha(alpha)
@@ -235,8 +258,9 @@ def collapse_times(psi: np.ndarray | float, alpha: np.ndarray | float, activatio
     if embedding == "orthonormal":
         return CollapseTimes(orthonormal_collapse_time(psi_b, alpha_b), np.full(psi_b.shape, "closed form"))
     if activation == "linear":
-        return CollapseTimes(_mp_collapse(psi_b.ravel(), alpha_b.ravel()).reshape(psi_b.shape),
-                             np.full(psi_b.shape, "marchenko-pastur"))
+        return CollapseTimes(
+            _mp_collapse(psi_b.ravel(), alpha_b.ravel()).reshape(psi_b.shape), np.full(psi_b.shape, "marchenko-pastur")
+        )
     t_c, method = _glm_collapse(psi_b.ravel(), alpha_b.ravel(), activation, m2)
     return CollapseTimes(t_c.reshape(psi_b.shape), method.reshape(psi_b.shape))
 
@@ -247,12 +271,12 @@ def _mp_collapse(psi: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     The scan runs from the Gaussian bound down to where the small-noise limit
     (psi/2) log s + C(psi) (C of :func:`.glm.small_noise_constant`) exceeds alpha by one unit.
     """
-    t_hi = gaussian_bound_time(alpha, "linear", 0.0) * 1.01      # v_F = 1: the latent variance is 1
+    t_hi = gaussian_bound_time(alpha, "linear", 0.0) * 1.01  # v_F = 1: the latent variance is 1
     C = -0.5 * psi * np.log(psi) - 0.5 * psi - 0.5 * (1 - psi) * np.log1p(-np.minimum(psi, 1 - 1e-16))
     log_s_lo = 2 * (alpha - C + 1.0) / psi
-    t_lo = np.minimum(0.5 * np.exp(-log_s_lo), 0.5 * t_hi)       # t = (1/2) log(1 + 1/s) ~ 1/(2s)
+    t_lo = np.minimum(0.5 * np.exp(-log_s_lo), 0.5 * t_hi)  # t = (1/2) log(1 + 1/s) ~ 1/(2s)
     x = np.linspace(0.0, 1.0, 256)[:, None]
-    grid = np.exp((1 - x) * np.log(t_lo) + x * np.log(t_hi))      # (n, cells), ascending
+    grid = np.exp((1 - x) * np.log(t_lo) + x * np.log(t_hi))  # (n, cells), ascending
     values = random_linear_information(grid, psi[None, :]) - alpha[None, :]
     j = _bracket_index(values, np.zeros(psi.size))
     cells = np.arange(psi.size)
@@ -281,7 +305,7 @@ def _glm_collapse(psi: np.ndarray, alpha: np.ndarray, activation: str, m2: float
     while nodes[-1] > T_EXACT_MIN and not np.all(G[-1][inverse] > alpha):
         nodes.append(max(nodes[-1] * np.exp(-_LOG_T_COARSE), T_EXACT_MIN))
         G.append(psi_u * rs_information(nodes[-1], psi_u, activation, m2).information[0])
-    t_nodes, G = np.array(nodes[::-1]), np.array(G[::-1])         # ascending t, G decreasing
+    t_nodes, G = np.array(nodes[::-1]), np.array(G[::-1])  # ascending t, G decreasing
     bracketed = G[0][inverse] > alpha
     if bracketed.any():
         lo_idx = _bracket_index(G[:, inverse[bracketed]], alpha[bracketed])
@@ -322,7 +346,7 @@ def _spline_root(x: np.ndarray, Y: np.ndarray, level: np.ndarray) -> np.ndarray:
     spline = CubicSpline(x, Y, axis=0)
     k = _bracket_index(Y, level)
     cols = np.arange(Y.shape[1])
-    coef = spline.c[:, k, cols]                                   # (4, n_cols)
+    coef = spline.c[:, k, cols]  # (4, n_cols)
     lo, hi = np.zeros(cols.size), x[k + 1] - x[k]
     for _ in range(60):
         mid = 0.5 * (lo + hi)
@@ -437,8 +461,7 @@ def ge_kappa(t: np.ndarray | float, d: int, psi: np.ndarray | float, m2: float, 
     return _ge_spectral(t, d, psi, m2, activation, kappa_modes)
 
 
-def ge_posterior_snr(t: np.ndarray | float, d: int, psi: np.ndarray | float, m2: float,
-                     activation: str) -> np.ndarray:
+def ge_posterior_snr(t: np.ndarray | float, d: int, psi: np.ndarray | float, m2: float, activation: str) -> np.ndarray:
     """a(t) of the GE mixture as d -> infinity (same spectral average as :func:`ge_kappa`)."""
     return _ge_spectral(t, d, psi, m2, activation, posterior_snr_modes)
 
