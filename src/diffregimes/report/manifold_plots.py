@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 
-from .style import plt
+from .style import Figure, subplots
 
 COLORS = {"orthonormal": "C2", "linear": "C0", "tanh": "C1", "sign": "C3"}
 LABELS = {
@@ -36,11 +36,11 @@ def plot_manifold(arrays: dict[str, np.ndarray], summary: dict[str, Any], config
     return {"figure": _times_figure(arrays, config), "regimes": _regime_figure(arrays, config)}
 
 
-def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figure:
+def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> Figure:
     from matplotlib.lines import Line2D
 
     p = config["params"]
-    fig, (ax_c, ax_s) = plt.subplots(1, 2, figsize=(12, 5.6))
+    fig, (ax_c, ax_s) = subplots(1, 2, figsize=(12, 5.6))
     psi = a["theory_psi"]
     kinds = _kinds(a)
     offsets = {k: 0.012 * (i - (len(kinds) - 1) / 2) for i, k in enumerate(kinds)}
@@ -93,9 +93,9 @@ def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figur
     c_labels = [f"{lab}: theory (d → ∞)" for lab in kind_labels] + [f"measured, d = {d} (95% interval)" for d in dims]
     c_labels.append("same criterion, log det of the sampled W (linear)")
     ax_c.set(
-        xlabel="ψ = p/d (manifold-to-ambient dimension ratio)",
-        ylabel="collapse time t_C (OU time)",
-        title=f"collapse: (1/d) I(x; x_t) = α, α = {p['alpha']:g}, m² = {p['m2']:g}",
+        xlabel=r"manifold-to-ambient ratio $\psi = p/d$",
+        ylabel=r"collapse time $t_C$ (OU time)",
+        title=rf"collapse: $I(x; x_t)/d = \alpha$, $\alpha$ = {p['alpha']:g}, $m^2$ = {p['m2']:g}",
         xlim=(0, 1.1),
     )
     ax_c.set_ylim(bottom=0)
@@ -111,9 +111,9 @@ def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figur
         "summary's ½ log[2(ϱ₁²ψd‖μ̃‖² + ϱ*²)] read with ‖μ̃‖² = m²",
     ]
     ax_s.set(
-        xlabel="ψ = p/d (manifold-to-ambient dimension ratio)",
-        ylabel="speciation time t_S (OU time)",
-        title=f"speciation: κ = 1 (total convention), d = {p['d']}, m² = {p['m2']:g}",
+        xlabel=r"manifold-to-ambient ratio $\psi = p/d$",
+        ylabel=r"speciation time $t_S$ (OU time)",
+        title=rf"speciation: $\kappa = 1$ (total convention), $d$ = {p['d']}, $m^2$ = {p['m2']:g}",
         xlim=(0, 1.1),
     )
     ax_s.set_ylim(bottom=0)
@@ -122,11 +122,11 @@ def _times_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figur
     return fig
 
 
-def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figure:
+def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> Figure:
     p = config["params"]
     psi, alpha = a["diagram_psi"], a["diagram_alpha"]
     acts = [act for act in ("linear", "tanh", "sign") if f"diagram_tc_{act}" in a]
-    fig = plt.figure(figsize=(4.3 * len(acts) + 1.0, 4.6))
+    fig = Figure(figsize=(4.3 * len(acts) + 1.0, 4.6))
     width = 0.8 / len(acts)
     axes = [fig.add_axes((0.07 + i * (width + 0.012), 0.24, width, 0.66)) for i in range(len(acts))]
     cax = fig.add_axes((0.07 + len(acts) * (width + 0.012) + 0.01, 0.24, 0.015, 0.66))
@@ -161,7 +161,9 @@ def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figu
         t_s = a[f"diagram_ts_{act}"]
         gap = np.where(np.isfinite(t_s)[None, :] & (t_c > 0), t_c - t_s[None, :], np.nan)
         ax.contour(psi, alpha, gap, levels=[0.0], colors="red", linewidths=1.5)
-        ax.set(yscale="log", xlabel="ψ = p/d (manifold-to-ambient ratio)", title=LABELS[act], xlim=(psi[0], psi[-1]))
+        ax.set(
+            yscale="log", xlabel=r"manifold-to-ambient ratio $\psi = p/d$", title=LABELS[act], xlim=(psi[0], psi[-1])
+        )
         ax.grid(False)
         ax.yaxis.set_major_locator(FixedLocator(ALPHA_TICKS))
         ax.yaxis.set_major_formatter(FixedFormatter([f"{v:g}" for v in ALPHA_TICKS]))
@@ -169,9 +171,9 @@ def _regime_figure(a: dict[str, np.ndarray], config: dict[str, Any]) -> plt.Figu
         ax.set_ylim(alpha[0], alpha[-1])
         if i:
             ax.tick_params(which="both", labelleft=False)
-    axes[0].set_ylabel("α = log(n)/d (sample-size exponent)")
+    axes[0].set_ylabel(r"sample-size exponent $\alpha = \log(n)/d$")
     cbar = fig.colorbar(mesh, cax=cax)
-    cbar.set_label("log₁₀ t_C (t_C in OU time)")
+    cbar.set_label(r"$\log_{10} t_C$ ($t_C$ in OU time)")
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
