@@ -93,6 +93,44 @@ def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
+    """t_S and t_C of the manifold data model (theory.manifold, docs/manifold.md)."""
+    from .theory.manifold import (
+        collapse_times,
+        ge_speciation_time,
+        latent_dimension,
+        leading_speciation_time,
+        orthonormal_speciation_time,
+        summary_speciation_time,
+    )
+
+    if not 0 < args.psi <= 1:
+        raise UsageError(f"--psi must lie in (0, 1]: psi={args.psi:g}")
+    if args.alpha <= 0:
+        raise UsageError(f"--alpha must be > 0: alpha={args.alpha:g}")
+    if args.m2 < 0:
+        raise UsageError(f"--m2 must be >= 0: m2={args.m2:g}")
+    if args.d < 1:
+        raise UsageError(f"--d must be >= 1: d={args.d}")
+    if args.embedding == "orthonormal" and args.activation != "linear":
+        raise UsageError(f"--activation {args.activation} needs --embedding random (x = U z is linear): "
+                         f"activation={args.activation}, valid with orthonormal: linear")
+    p = latent_dimension(args.d, args.psi)
+    collapse = collapse_times(args.psi, args.alpha, args.activation, args.embedding, args.m2)
+    out: dict[str, Any] = {"embedding": args.embedding, "activation": args.activation, "psi": args.psi,
+                           "alpha": args.alpha, "m2": args.m2, "d": args.d, "p": p}
+    if args.embedding == "orthonormal":
+        out["t_S"] = orthonormal_speciation_time(p, args.m2)
+    else:
+        t_s = float(ge_speciation_time(args.d, args.psi, args.m2, args.activation)[0])
+        out["t_S"] = t_s if math.isfinite(t_s) else None
+        out["t_S_leading"] = leading_speciation_time(args.d, args.m2, args.activation) if args.m2 > 0 else None
+        out["t_S_summary"] = float(summary_speciation_time(args.d, args.psi, args.m2, args.activation))
+    out["t_C"] = float(collapse.t_c)
+    out["t_C_method"] = str(collapse.method)
+    return out
+
+
 def _print_theory(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
@@ -348,6 +386,18 @@ def build_parser() -> argparse.ArgumentParser:
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
     col.add_argument("--n", type=int, default=None, help="number of training points (with --d, sets alpha)")
     col.set_defaults(func=lambda a: _print_theory(cmd_collapse(a), a.json))
+
+    man = tsub.add_parser("manifold", help="speciation and collapse times t_S, t_C of the manifold data model")
+    man.add_argument("--embedding", choices=("orthonormal", "random"), default="random",
+                     help="x = U z (orthonormal columns) or x = F(W z / sqrt(p)), W i.i.d. N(0, 1) (default random)")
+    man.add_argument("--activation", choices=("linear", "tanh", "sign"), default="linear",
+                     help="F of the random-feature embedding (default linear)")
+    man.add_argument("--psi", type=_finite, required=True, help="psi = p/d in (0, 1]")
+    man.add_argument("--alpha", type=_finite, required=True, help="alpha = log(n)/d > 0")
+    man.add_argument("--m2", type=_finite, default=1.0, help="per-coordinate latent class mean m^2 (default 1)")
+    man.add_argument("--d", type=int, required=True, help="ambient dimension d >= 1 (t_S grows with p = psi d)")
+    man.add_argument("--json", action="store_true", help="print JSON instead of one line")
+    man.set_defaults(func=lambda a: _print_theory(cmd_manifold(a), a.json))
 
     fig = sub.add_parser("fig", help="run one experiment and draw its figures (runs/<name>/)",
                          description="Run (or reuse) one experiment and draw its figures into OUT/<name>/. NAME is a "

@@ -46,6 +46,8 @@ CATALOG: tuple[Entry, ...] = (
           quick_s=40.0),
     Entry("val_collapse", "validation", "Validation — collapse with the empirical score, joint and per mode",
           "validation", quick_s=50.0),
+    Entry("manifold", "manifold", "Manifold data — speciation and collapse against ψ = p/d (exact empirical score)",
+          "manifold", figures=("figure", "regimes"), quick_s=900.0),
     Entry("table1", "mnist", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", "mnist", quick_s=250.0),
     Entry("fig6", "mnist", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", "mnist", quick_s=5.0),
     Entry("fig7", "mnist", "Fig. 7 — ghosting index (Protocol I)", "mnist", quick_s=5.0),

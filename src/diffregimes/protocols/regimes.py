@@ -13,6 +13,7 @@ No I/O; every random draw comes from the generator passed in.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -28,12 +29,18 @@ Tensor = torch.Tensor
 Classifier = Callable[[Tensor], Tensor]
 
 
-def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
-                    classify: Classifier, generator: torch.Generator, per_master: bool = False) -> np.ndarray:
-    """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+@dataclasses.dataclass(frozen=True)
+class CloneRun:
+    """Clone pairs restarted at scan indices (in the order given): ``starts`` (n_scan, B, k, d) are the
+    master states at the restart times, ``finals`` (n_scan, 2, B, k, d) where both clones end."""
 
-    ``per_master=True`` returns the agreement of each master's pair instead, 0/1 of shape (n_scan, B, L)
-    (its mean over masters is the default output), for intervals that resample master trajectories.
+    starts: Tensor
+    finals: Tensor
+
+
+def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
+                    generator: torch.Generator) -> CloneRun:
+    """Master trajectories from z_T and two clones restarted from the master state at each scan index.
 
     All clones of all scan times share one Euler-Maruyama loop over the grid: rows are ordered by
     restart index, so at step i the rows already started form a prefix of the state tensor and one
@@ -46,15 +53,16 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
     starts = scan_indices[order]
     if starts.size and (starts.min() < 0 or starts.max() > n_steps):
         raise ValueError(f"scan indices must lie in [0, {n_steps}]: got {starts.min()}..{starts.max()}")
-    B = z_T.shape[0]
     state = z_T.new_empty((1 + 2 * starts.size,) + tuple(z_T.shape))
     state[0] = z_T
+    start_states = z_T.new_empty((starts.size,) + tuple(z_T.shape))
     times = table.times.tolist()
     sigma_w = float(np.sqrt(table.sigma_w2))
     n_active, next_scan = 1, 0
     for i in range(n_steps + 1):
         while next_scan < starts.size and starts[next_scan] == i:
             state[n_active:n_active + 2] = state[0]
+            start_states[next_scan] = state[0]
             n_active, next_scan = n_active + 2, next_scan + 1
         if i == n_steps:
             break
@@ -63,14 +71,24 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
         noise = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
         drift = -apply_block(table.M[i].to(z), z) + table.sigma_w2 * score(i, z)
         state[:n_active] = z + h * drift + (sigma_w * float(np.sqrt(h))) * noise
-    labels = classify(state[1:].reshape(-1, *z_T.shape[1:]))
-    labels = labels.reshape(starts.size, 2, B, -1)
-    agree = (labels[:, 0] == labels[:, 1]).double().cpu().numpy()              # (n_scan_sorted, B, L)
-    if not per_master:
-        agree = agree.mean(axis=1)
-    out = np.empty_like(agree)
-    out[order] = agree
-    return out
+    finals = state[1:].reshape((starts.size, 2) + tuple(z_T.shape))
+    inverse = torch.as_tensor(np.argsort(order), device=z_T.device)      # back to the caller's order
+    return CloneRun(start_states[inverse], finals[inverse])
+
+
+def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
+                    classify: Classifier, generator: torch.Generator, per_master: bool = False) -> np.ndarray:
+    """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+
+    ``per_master=True`` returns the agreement of each master's pair instead, 0/1 of shape (n_scan, B, L)
+    (its mean over masters is the default output), for intervals that resample master trajectories.
+    The clones come from :func:`run_clone_pairs` (one batched Euler-Maruyama loop for all scan times).
+    """
+    run = run_clone_pairs(score, table, z_T, scan_indices, generator)
+    n_scan, B = run.finals.shape[0], z_T.shape[0]
+    labels = classify(run.finals.reshape(-1, *z_T.shape[1:])).reshape(n_scan, 2, B, -1)
+    agree = (labels[:, 0] == labels[:, 1]).double().cpu().numpy()              # (n_scan, B, L)
+    return agree if per_master else agree.mean(axis=1)
 
 
 def sign_classifier(directions: Tensor) -> Classifier:

@@ -23,6 +23,7 @@ SECTIONS = {
     "theory": "Theory: coupled Ornstein–Uhlenbeck speciation and collapse (paper §3–4, Figs 1–5)",
     "validation": "Validation: measured regimes beside the theory (exact-score simulations)",
     "appc": "App. C: exact-score conditional generation (Figs 12–14)",
+    "manifold": "Manifold data model: speciation and collapse against ψ = p/d (docs/manifold.md)",
     "mnist": "MNIST synchronization experiment (paper §5, Table 1, Figs 6–11)",
 }
 #: what each section is, said once at its top (set-up shared by all of its experiments follows it)
@@ -37,6 +38,11 @@ INTROS = {
     "appc": "The experiment of the paper's App. C with the exact score: source X, target Y at angle θ, reverse "
             "Euler–Maruyama under the constant, late and early coupling schedules (144). Without a learnt network, "
             "every difference from the uncoupled baseline (g0 = 0) is the coupling's.",
+    "manifold": "The companion result on manifold data: latent z = sμ + ξ ∈ R^p embedded in R^d (ψ = p/d) by "
+                "x = F(Wz/√p) (random features) or x = Uz (orthonormal). Theory: collapse from (1/d) I(x; x_t) = α "
+                "(replica-symmetric GLM formula, Marchenko–Pastur, closed form), speciation from κ = 1 of the "
+                "Gaussian-equivalent mixture. Simulations: the exact empirical score of n = e^{αd} training points "
+                "with clones. Derivations in docs/manifold.md.",
     "mnist": "Trained ε-prediction U-Nets on paired MNIST (paper §5). Protocol I (Table 1, Figs 6–9) follows "
              "deterministic DDIM trajectories: when the common mode u = (x_A + x_B)/√2 and the difference mode v "
              "stabilise, ghosting, and a v-only intervention. Protocol II (Figs 10–11) clones whitened-DDPM "

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..runstore import RunDir, load_config, load_summary, read_csv, read_npz
-from . import appc_plots, mnist_plots, theory_plots, validation_plots
+from . import appc_plots, manifold_plots, mnist_plots, theory_plots, validation_plots
 from .style import figure_style, save_figure
 
 Plotter = Callable[[dict[str, np.ndarray], dict[str, Any], dict[str, Any]], Any]
@@ -24,6 +24,7 @@ PLOTTERS: dict[str, tuple[Plotter, str]] = {
     "val_speciation": (validation_plots.plot_speciation, "csv"),
     "val_sync": (validation_plots.plot_sync, "npz"),
     "val_collapse": (validation_plots.plot_collapse, "csv"),
+    "manifold": (manifold_plots.plot_manifold, "npz"),
     "table1": (mnist_plots.plot_table1, "csv"),
     "fig6": (mnist_plots.plot_fig6, "csv"),
     "fig7": (mnist_plots.plot_fig7, "csv"),
