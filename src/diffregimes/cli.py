@@ -1,6 +1,9 @@
 """Command-line interface: thin parsing and validation around theory, experiments and report.
 
-Bad input prints one line ``diffregimes: error: ...`` on stderr and exits with code 2.
+Bad input prints one line ``diffregimes: error: ...`` on stderr and exits with code 2: the project's
+:class:`~diffregimes.errors.ValidationError`, argparse's own errors, and OS errors on the user's own
+paths (``--out``, ``--mnist``). Every value is checked before any work starts or anything is
+deleted. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -8,17 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
+from .errors import ValidationError
+from .seeds import SEED_MAX
 
 EXIT_USAGE = 2
-
-
-class UsageError(ValueError):
-    """A bad command-line value (reported in one line, exit code 2)."""
+UsageError = ValidationError  # the name this module used before the project-wide type
 
 
 # ----------------------------------------------------------------------------- theory commands
@@ -52,7 +55,9 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
         sigma2 = float(model.sigma0[0, 0])
         for key, lam, m2 in zip(("t_s_plus", "t_s_minus"), symmetric_eigenvalues(args.beta, args.g),
                                 (args.m_plus2, args.m_minus2)):
-            out[key] = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
+            t_mode = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
+            # the same horizon as t_s: a crossing after T is "beyond T" for both, never a number beside "none"
+            out[key] = "beyond T" if t_mode is not None and t_mode > args.T else t_mode
         out["sufficient_bound_60"] = stab.sufficient
     return out
 
@@ -61,9 +66,7 @@ def _alpha(args: argparse.Namespace) -> float:
     if args.n is not None:
         if args.d is None:
             raise UsageError("--n needs --d to form alpha = log(n) / (2 d) (33)")
-        if args.n < 2:
-            raise UsageError(f"--n must be >= 2: n={args.n}")
-        return math.log(args.n) / (2 * args.d)
+        return math.log(args.n) / (2 * args.d)  # --n >= 2 and --d >= 1 are checked by the parser
     return args.alpha
 
 
@@ -86,6 +89,31 @@ def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+MODEL_FLAGS = ("beta", "g", "sigma_w2", "sigma2", "sigma_x2", "sigma_y2", "m_plus2", "m_minus2", "mx2", "my2", "theta",
+               "d", "T", "alpha", "n")
+
+
+def _guarded(command):
+    """Run a theory command with float64 overflow and invalid operations raised, not warned.
+
+    Inputs far outside the model's scales (e.g. --g 1e300) would otherwise print RuntimeWarnings and
+    then a meaningless number; here they are refused in one line naming the values given.
+    (Underflow stays silent: e^{-2 beta t} -> 0 is the expected relaxation.)
+    """
+    import numpy as np
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                return command(args)
+        except (FloatingPointError, OverflowError, ZeroDivisionError):
+            given = ", ".join(f"{k}={getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k, None) is not None)
+            raise UsageError(f"these values overflow double precision (about 1e308): {given}; "
+                             "use scales closer to 1") from None
+
+    return run
+
+
 def _print_theory(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
@@ -96,61 +124,65 @@ def _print_theory(result: dict[str, Any], as_json: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- experiment commands
-def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UsageError(f"--set expects KEY=VALUE: got {pair!r}")
-        key, raw = pair.split("=", 1)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
 APPC_FLAGS = {"m2": "m2", "t0": "t0", "trials": "trials", "steps": "n_steps"}
 
 
-def _appc_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    """--m2/--t0/--trials/--steps: the App. C parameters the paper leaves open (Figs 12-14 only)."""
-    from .experiments import registry
-
-    given = {APPC_FLAGS[k]: v for k in APPC_FLAGS if getattr(args, k, None) is not None for v in [getattr(args, k)]}
-    if given and registry.resolve(name) != "appc":
-        raise UsageError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got fig {name.removeprefix('fig')}")
-    if "trials" in given and given["trials"] < 2:
-        raise UsageError(f"--trials must be >= 2: trials={given['trials']}")
-    if "n_steps" in given and given["n_steps"] < 1:
-        raise UsageError(f"--steps must be >= 1: steps={given['n_steps']}")
-    return given
-
-
-def _takes_mnist(name: str, preset: str) -> bool:
-    from .experiments import registry
-    from .experiments.base import check_preset
-
-    check_preset(preset)
-    return "mnist_path" in registry.get(name).params(preset)
+def _out_dir(text: str) -> Path:
+    """--out as a directory that exists (created if needed) and can be written."""
+    if text.strip() == "":
+        raise UsageError("--out is empty: give an output directory")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {text}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {text}: cannot create the directory: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {text}: the directory is not writable")
+    return out
 
 
 def _mnist_path(args: argparse.Namespace) -> str | None:
-    """--mnist PATH: a full MNIST (IDX directory or file, .npz) instead of the embedded subset."""
+    """--mnist PATH: a full MNIST (IDX directory or file, .npz) instead of the embedded subset.
+
+    Checked here, from its headers and labels only, so a bad file is refused before any work.
+    """
     path = getattr(args, "mnist", None)
     if path is None:
         return None
-    if not Path(path).exists():
-        raise UsageError(f"--mnist: no such file or directory: {path}")
+    from .data import DataError, inspect_mnist
+
+    try:
+        inspect_mnist(path)
+    except DataError as exc:
+        raise UsageError(f"--mnist: {exc}") from None
     return str(Path(path).resolve())
 
 
-def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
+def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
+    """--set KEY=VALUE (parsed by the parameter's declared type), the App. C flags and --mnist, typed."""
+    from .experiments.base import check_preset
+    from .experiments.params import parse_set
+
+    check_preset(args.preset, exp)
+    out: dict[str, Any] = {}
+    raw = parse_set(getattr(args, "set", None) or [])
+    if raw and exp.schema is None:
+        raise UsageError(f"{exp.name} declares no parameter types: --set is not available")
+    for key, text in raw.items():
+        out[key] = exp.schema.parse(exp.name, key, text)
+    given = {flag: getattr(args, flag) for flag in APPC_FLAGS if getattr(args, flag, None) is not None}
+    if given and exp.name != "appc":
+        raise UsageError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got {exp.name}")
+    for flag, value in given.items():
+        out[APPC_FLAGS[flag]] = exp.schema.value(exp.name, APPC_FLAGS[flag], value, shown=f"--{flag} {value}")
     path = _mnist_path(args)
-    if path is None:
-        return {}
-    if not _takes_mnist(name, args.preset):
-        raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
-    return {"mnist_path": path}
+    if path is not None:
+        if "mnist_path" not in exp.params(args.preset):
+            raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
+        out["mnist_path"] = path
+    return out
 
 
 def _device(name: str) -> str | None:
@@ -164,35 +196,73 @@ def _device(name: str) -> str | None:
     return name
 
 
-def cmd_run_one(args: argparse.Namespace, name: str) -> None:
+def _prepare_output(out: Path) -> None:
+    """Keep matplotlib's cache where it is if writable, else inside --out (before the report imports it)."""
+    from .mplcache import ensure_writable_cache
+
+    ensure_writable_cache(out / ".matplotlib")
+
+
+def _experiment(name: str) -> Any:
     from .experiments import registry
-    from .report import produce
 
     if registry.resolve(name) not in registry.REGISTRY:
         kind = "table" if name.startswith("table") else "fig"
         known = [*registry.names(), *registry.ALIASES]
         valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
         raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
-    overrides = _parse_overrides(args.set) | _appc_overrides(args, name) | _mnist_overrides(args, name)
-    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force, _device(args.device),
-                              not args.no_progress, overrides)
+    return registry.get(name)
+
+
+def cmd_run_one(args: argparse.Namespace, name: str) -> None:
+    from .experiments.base import plan_run
+
+    exp = _experiment(name)
+    overrides = _overrides(args, exp)
+    device = _device(args.device)
+    plan_run(exp, args.preset, Path(args.out or "."), args.seed, overrides)  # everything checked before work
+    out = _out_dir(args.out)
+    _prepare_output(out)
+    from .report import produce
+
+    run_dir, reused = produce(exp.name, args.preset, out, args.seed, args.force, device, not args.no_progress,
+                              overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
 
+def _only(text: str | None) -> list[str] | None:
+    """--only a,b,c: the names, or None without --only; an empty list is an error, not "everything"."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not any(names):
+        raise UsageError(f"--only needs at least one experiment name, e.g. --only fig1,fig4: got {text!r}")
+    if not all(names):
+        raise UsageError(f"--only has an empty name between commas: {text!r}")
+    return names
+
+
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .report import reproduce
-
     from .experiments import registry
+    from .experiments.base import check_preset
 
-    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    only = _only(args.only)
+    check_preset(args.preset)
+    for name in only or ():
+        registry.get(name)
     path = _mnist_path(args)
     per_exp = {}
     if path is not None:
-        for name in only or registry.names():
-            if registry.resolve(name) in registry.REGISTRY and _takes_mnist(name, args.preset):
-                per_exp[registry.resolve(name)] = {"mnist_path": path}
-    reproduce(only, args.preset, Path(args.out), args.seed, args.force, _device(args.device), not args.no_progress,
-              overrides=per_exp)
+        for name in only or registry.for_preset(args.preset):
+            exp = registry.get(name)
+            if args.preset in exp.presets and "mnist_path" in exp.params(args.preset):
+                per_exp[exp.name] = {"mnist_path": path}
+    device = _device(args.device)
+    out = _out_dir(args.out)
+    _prepare_output(out)
+    from .report import reproduce
+
+    reproduce(only, args.preset, out, args.seed, args.force, device, not args.no_progress, overrides=per_exp)
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -220,6 +290,30 @@ def _finite(text: str) -> float:
     return value
 
 
+def _int_at_least(low: int, high: int | None = None):
+    """argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            valid = f"[{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {'in ' if high is not None else ''}{valid}: {value}")
+        return value
+
+    return parse
+
+
+def _integer(text: str) -> int:
+    """argparse type: any integer (ranges are the experiment's declaration, checked with the flag's name)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coupling", choices=("symmetric", "anisotropic"), default="symmetric",
                    help="relaxation matrix: symmetric (2) or lower-triangular anisotropic (3)")
@@ -234,16 +328,19 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mx2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_x^2 (default 1)")
     p.add_argument("--my2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_y^2 (default 1)")
     p.add_argument("--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)")
-    p.add_argument("--d", type=int, default=None, help="dimension d (needed by --convention total and --n)")
+    p.add_argument("--d", type=_int_at_least(1, 10**12), default=None,
+                   help="dimension d >= 1 (needed by --convention total and --n)")
     p.add_argument("--T", type=_finite, default=10.0, help="time horizon searched for t_S (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line")
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default quick)")
+    p.add_argument("--preset", default="quick",
+                   help="smoke | quick | paper, or evidence for the MNIST experiments (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--force", action="store_true", help="recompute even if a finished run with this config exists")
+    p.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=0, help=f"random seed in [0, {SEED_MAX}] (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute even if a finished run with this config exists (trained models included)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -264,12 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(spec)
     spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
                       help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
-    spec.set_defaults(func=lambda a: _print_theory(cmd_speciation(a), a.json))
+    spec.set_defaults(func=lambda a: _print_theory(_guarded(cmd_speciation)(a), a.json))
     col = tsub.add_parser("collapse", help="collapse times t_C (72/86), per mode (78), conditional (87), bound (75)")
     _add_model_flags(col)
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
-    col.add_argument("--n", type=int, default=None, help="number of training points (with --d, sets alpha)")
-    col.set_defaults(func=lambda a: _print_theory(cmd_collapse(a), a.json))
+    col.add_argument("--n", type=_int_at_least(2), default=None,
+                     help="number of training points n >= 2 (with --d, sets alpha)")
+    col.set_defaults(func=lambda a: _print_theory(_guarded(cmd_collapse)(a), a.json))
 
     fig = sub.add_parser("fig", help="run one figure's experiment and draw it (runs/<figN>/)")
     fig.add_argument("number", help="figure number, e.g. 4")
@@ -278,8 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override one experiment parameter (see config.json for the names)")
     fig.add_argument("--m2", type=_finite, default=None, help="figs 12-14: per-dimension mean amplitude m^2 of (139)")
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
-    fig.add_argument("--trials", type=int, default=None, help="figs 12-14: Monte-Carlo trials per cell")
-    fig.add_argument("--steps", type=int, default=None, help="figs 12-14: Euler-Maruyama steps N")
+    fig.add_argument("--trials", type=_integer, default=None, help="figs 12-14: Monte-Carlo trials per cell")
+    fig.add_argument("--steps", type=_integer, default=None, help="figs 12-14: Euler-Maruyama steps N")
     fig.set_defaults(func=lambda a: cmd_run_one(a, f"fig{a.number}"))
 
     table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")
@@ -298,14 +396,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_paths(args: argparse.Namespace) -> list[Path]:
+    """The paths the user named (--out, --mnist): OS errors on these are the user's, not bugs."""
+    paths = []
+    for attr in ("out", "mnist"):
+        value = getattr(args, attr, None)
+        if value:
+            paths.append(Path(value).absolute())
+    return paths
+
+
+def _on_user_path(err: OSError, args: argparse.Namespace) -> bool:
+    for name in (err.filename, err.filename2):
+        if not name:
+            continue
+        path = Path(os.fsdecode(name)).absolute()
+        if any(path == p or p in path.parents for p in _user_paths(args)):
+            return True
+    return False
+
+
+def _one_line(message: str) -> str:
+    return message.splitlines()[0] if message else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"diffregimes: error: {message}", file=sys.stderr)
+    except ValidationError as err:
+        print(f"diffregimes: error: {_one_line(str(err)) or type(err).__name__}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        if not _on_user_path(err, args):
+            raise  # not about the user's paths: a bug, keep the traceback
+        what = err.strerror or type(err).__name__
+        print(f"diffregimes: error: {what}: {os.fsdecode(err.filename)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("diffregimes: interrupted; finished experiments are kept and reused next time", file=sys.stderr)
