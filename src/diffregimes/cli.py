@@ -21,7 +21,6 @@ from .errors import ValidationError
 from .seeds import SEED_MAX
 
 EXIT_USAGE = 2
-UsageError = ValidationError  # the name this module used before the project-wide type
 
 
 # ----------------------------------------------------------------------------- theory commands
@@ -31,7 +30,7 @@ def _model_from_args(args: argparse.Namespace):
     if args.coupling == "symmetric":
         if args.sigma_x2 is not None or args.sigma_y2 is not None:
             if args.sigma_x2 != args.sigma_y2:
-                raise UsageError("the symmetric case needs equal variances: use --sigma2 "
+                raise ValidationError("the symmetric case needs equal variances: use --sigma2 "
                                  f"(got --sigma-x2={args.sigma_x2}, --sigma-y2={args.sigma_y2})")
         sigma2 = args.sigma2 if args.sigma_x2 is None else args.sigma_x2
         return CoupledOU.symmetric(args.beta, args.g, args.sigma_w2, sigma2, args.m_plus2, args.m_minus2)
@@ -65,7 +64,7 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
 def _alpha(args: argparse.Namespace) -> float:
     if args.n is not None:
         if args.d is None:
-            raise UsageError("--n needs --d to form alpha = log(n) / (2 d) (33)")
+            raise ValidationError("--n needs --d to form alpha = log(n) / (2 d) (33)")
         return math.log(args.n) / (2 * args.d)  # --n >= 2 and --d >= 1 are checked by the parser
     return args.alpha
 
@@ -108,7 +107,7 @@ def _guarded(command):
                 return command(args)
         except (FloatingPointError, OverflowError, ZeroDivisionError):
             given = ", ".join(f"{k}={getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k, None) is not None)
-            raise UsageError(f"these values overflow double precision (about 1e308): {given}; "
+            raise ValidationError(f"these values overflow double precision (about 1e308): {given}; "
                              "use scales closer to 1") from None
 
     return run
@@ -130,16 +129,16 @@ APPC_FLAGS = {"m2": "m2", "t0": "t0", "trials": "trials", "steps": "n_steps"}
 def _out_dir(text: str) -> Path:
     """--out as a directory that exists (created if needed) and can be written."""
     if text.strip() == "":
-        raise UsageError("--out is empty: give an output directory")
+        raise ValidationError("--out is empty: give an output directory")
     out = Path(text)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {text}: exists and is not a directory")
+        raise ValidationError(f"--out {text}: exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--out {text}: cannot create the directory: {exc.strerror or exc}") from None
+        raise ValidationError(f"--out {text}: cannot create the directory: {exc.strerror or exc}") from None
     if not os.access(out, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {text}: the directory is not writable")
+        raise ValidationError(f"--out {text}: the directory is not writable")
     return out
 
 
@@ -156,7 +155,7 @@ def _mnist_path(args: argparse.Namespace) -> str | None:
     try:
         inspect_mnist(path)
     except DataError as exc:
-        raise UsageError(f"--mnist: {exc}") from None
+        raise ValidationError(f"--mnist: {exc}") from None
     return str(Path(path).resolve())
 
 
@@ -169,18 +168,18 @@ def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     raw = parse_set(getattr(args, "set", None) or [])
     if raw and exp.schema is None:
-        raise UsageError(f"{exp.name} declares no parameter types: --set is not available")
+        raise ValidationError(f"{exp.name} declares no parameter types: --set is not available")
     for key, text in raw.items():
         out[key] = exp.schema.parse(exp.name, key, text)
     given = {flag: getattr(args, flag) for flag in APPC_FLAGS if getattr(args, flag, None) is not None}
     if given and exp.name != "appc":
-        raise UsageError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got {exp.name}")
+        raise ValidationError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got {exp.name}")
     for flag, value in given.items():
         out[APPC_FLAGS[flag]] = exp.schema.value(exp.name, APPC_FLAGS[flag], value, shown=f"--{flag} {value}")
     path = _mnist_path(args)
     if path is not None:
         if "mnist_path" not in exp.params(args.preset):
-            raise UsageError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
+            raise ValidationError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
         out["mnist_path"] = path
     return out
 
@@ -192,7 +191,7 @@ def _device(name: str) -> str | None:
         import torch
 
         if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is visible (valid: auto, cpu, cuda)")
+            raise ValidationError("--device cuda: no CUDA device is visible (valid: auto, cpu, cuda)")
     return name
 
 
@@ -210,7 +209,7 @@ def _experiment(name: str) -> Any:
         kind = "table" if name.startswith("table") else "fig"
         known = [*registry.names(), *registry.ALIASES]
         valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
-        raise UsageError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
+        raise ValidationError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
     return registry.get(name)
 
 
@@ -220,7 +219,7 @@ def cmd_run_one(args: argparse.Namespace, name: str) -> None:
     exp = _experiment(name)
     overrides = _overrides(args, exp)
     device = _device(args.device)
-    plan_run(exp, args.preset, Path(args.out or "."), args.seed, overrides)  # everything checked before work
+    plan_run(exp, args.preset, Path(args.out), args.seed, overrides)  # every value checked; writes nothing
     out = _out_dir(args.out)
     _prepare_output(out)
     from .report import produce
@@ -236,9 +235,9 @@ def _only(text: str | None) -> list[str] | None:
         return None
     names = [n.strip() for n in text.split(",")]
     if not any(names):
-        raise UsageError(f"--only needs at least one experiment name, e.g. --only fig1,fig4: got {text!r}")
+        raise ValidationError(f"--only needs at least one experiment name, e.g. --only fig1,fig4: got {text!r}")
     if not all(names):
-        raise UsageError(f"--only has an empty name between commas: {text!r}")
+        raise ValidationError(f"--only has an empty name between commas: {text!r}")
     return names
 
 
@@ -258,6 +257,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             if args.preset in exp.presets and "mnist_path" in exp.params(args.preset):
                 per_exp[exp.name] = {"mnist_path": path}
     device = _device(args.device)
+    registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # every value checked; writes nothing
     out = _out_dir(args.out)
     _prepare_output(out)
     from .report import reproduce
@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("number", help="figure number, e.g. 4")
     _add_run_flags(fig)
     fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one experiment parameter (see config.json for the names)")
+                     help="override one experiment parameter, parsed by its declared type and checked against its "
+                          "range before anything runs (names: config.json); results go to <name>-<hash>/")
     fig.add_argument("--m2", type=_finite, default=None, help="figs 12-14: per-dimension mean amplitude m^2 of (139)")
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
     fig.add_argument("--trials", type=_integer, default=None, help="figs 12-14: Monte-Carlo trials per cell")

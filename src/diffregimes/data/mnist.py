@@ -93,7 +93,7 @@ def check_source(path: str | Path) -> Path:
     p = Path(path)
     try:
         if not p.exists():
-            raise DataError(f"MNIST path does not exist: {p}")
+            raise DataError(f"MNIST path does not exist (no such file or directory): {p}")
         if not (p.is_dir() or p.is_file()):  # FIFO, socket, device: reading would block or never end
             raise DataError(f"MNIST path is not a regular file or directory: {p}")
     except OSError as exc:  # e.g. a path component that is a file, or too long a name

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
 from ..errors import ValidationError
-from .base import Experiment
+from .base import Experiment, check_preset, plan_run
 from .appc import ALIASES as APPC_ALIASES
 from .appc import EXPERIMENTS as APPC
 from .mnist import EXPERIMENTS as MNIST
@@ -36,3 +39,17 @@ def get(name: str) -> Experiment:
     if name not in REGISTRY:
         raise ValidationError(f"unknown experiment {name!r}: valid are {', '.join(REGISTRY)}")
     return REGISTRY[name]
+
+
+def plan_all(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0,
+             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """The experiments a reproduce runs (aliases resolved; default: every one that has ``preset``),
+    each validated with its overrides (:func:`plan_run`) before any of them runs."""
+    check_preset(preset)
+    if names:
+        names = list(dict.fromkeys(get(n).name for n in names))
+    else:
+        names = for_preset(preset)
+    for name in names:
+        plan_run(get(name), preset, out, seed, (overrides or {}).get(name))
+    return names

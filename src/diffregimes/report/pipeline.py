@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..experiments import registry
-from ..experiments.base import check_preset, plan_run, run_experiment
+from ..experiments.base import plan_run, run_experiment
+from ..experiments.registry import plan_all
 from ..experiments.runstore import RunDir
 from .build import write_report
 from .figures import render
@@ -53,16 +54,11 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     experiment is validated before the first one runs. With ``force``, models and caches shared by
     several experiments are recomputed once (see :attr:`RunContext.force_since`).
     """
-    check_preset(preset)
-    if names:
-        names = list(dict.fromkeys(registry.get(n).name for n in names))  # aliases to their experiment
-    else:
-        names = registry.for_preset(preset)
+    names_given = bool(names)
+    names = plan_all(names, preset, out, seed, overrides)
+    if len(names) < len(registry.names()) and not names_given:
         skipped = [n for n in registry.names() if n not in names]
-        if skipped:
-            log(f"preset {preset!r}: skipping {', '.join(skipped)} (they have no such preset)")
-    for name in names:  # validate everything before spending time on anything
-        plan_run(registry.get(name), preset, out, seed, (overrides or {}).get(name))
+        log(f"preset {preset!r}: skipping {', '.join(skipped)} (they have no such preset)")
     force_since = time.time() if force else None
     runs = []
     for name in names:
