@@ -11,7 +11,7 @@ For each configuration (masters M, scan steps) it times, median of the repeats a
   batch of 2M rows from k_s to 0 (the same number of row evaluations).
 
 Throughput is row-evaluations per second (clones·steps/s, masters included); the table gives
-batched / forward (DESIGN §6 target >= 80%) and batched / naive.
+batched / forward (target >= 80%: clones should cost little more than plain forwards) and batched / naive.
 
     python benchmarks/cloning.py [--quick] [--threads 1] [--device cpu]
 """
@@ -22,7 +22,6 @@ import argparse
 
 import numpy as np
 import torch
-
 from timing import median_time
 
 from diffregimes.diffusion import ddpm_step_whitened, linear_vp_schedule, sample_mode_noise

@@ -183,6 +183,19 @@ def test_paper_claims_sign_pattern():
     assert min(res["d_acc"][0, j[s]] for s in cfg.schedules) == res["d_acc"][0, j["constant"]]
 
 
+
+def test_early_coupling_is_least_harmful_when_aligned():
+    """Erratum 9: the paper says late coupling is the least detrimental for aligned modalities; with the exact
+    score, early coupling is (theta = 0, m^2 = 0.2, t0 = 1). Margin: 4 standard errors of the difference,
+    taking the two estimates as independent (common random numbers correlate them positively, so the true
+    standard error of the difference is smaller)."""
+    cfg = AppCConfig(n_steps=200, thetas=(0.0,), g0s=(0.2, 1.0), trials=1500)
+    res = run_appc(cfg, torch.Generator().manual_seed(7))
+    for g0 in cfg.g0s:
+        early, late = cfg.configurations.index(("early", g0)), cfg.configurations.index(("late", g0))
+        se = math.hypot(res["se_acc"][0, early], res["se_acc"][0, late])
+        assert res["d_acc"][0, early] - res["d_acc"][0, late] > 4 * se
+
 def test_records_and_reproducibility():
     cfg = AppCConfig(n_steps=50, thetas=(0.0, 1.0), g0s=(0.5,), trials=40, chunk_trials=16)
     a, b = run_appc(cfg, torch.Generator().manual_seed(8)), run_appc(cfg, torch.Generator().manual_seed(8))

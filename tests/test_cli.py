@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from diffregimes.cli import main
+import diffregimes
+from diffregimes.cli import _experiment_name, main
+from diffregimes.experiments import registry
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -101,3 +107,54 @@ def test_every_command_has_help(capsys):
                  ["fig", "--help"], ["table", "--help"], ["reproduce", "--help"], ["list", "--help"]):
         code, out, _ = run_cli(capsys, *argv)
         assert code == 0 and "usage:" in out
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess:
+    src = str(Path(diffregimes.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_list_is_aligned_and_reads_only_the_catalog():
+    # `list` must not import the experiments (torch takes seconds): NumPy, torch and matplotlib stay unloaded.
+    out = _run_python("import sys; from diffregimes.cli import main; main(['list']); "
+                      "print([m for m in ('numpy', 'torch', 'matplotlib') if m in sys.modules])")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "[]"
+    rows = {line.split()[0]: line for line in lines[1:] if line and line.split()[0] in registry.ENTRIES}
+    assert list(rows) == registry.names()
+    columns = {(row.index(registry.ENTRIES[n].section, len(n)), row.index(registry.ENTRIES[n].title))
+               for n, row in rows.items()}
+    assert len(columns) == 1  # section and title start at the same column on every row
+
+
+def test_catalog_matches_the_experiment_modules():
+    for entry in registry.CATALOG:
+        exp = registry.get(entry.name)
+        assert (exp.name, exp.title, exp.section, exp.figures) == (entry.name, entry.title, entry.section,
+                                                                   entry.figures)
+
+
+@pytest.mark.parametrize("kind, token, expected", [
+    ("fig", "4", "fig4"), ("fig", "12", "fig12"), ("fig", "val_speciation", "val_speciation"), ("fig", "appc", "appc"),
+    ("fig", "table1", "table1"), ("table", "1", "table1"),
+])
+def test_fig_accepts_numbers_and_every_name(kind, token, expected):
+    assert _experiment_name(kind, token) == expected
+    assert all(_experiment_name("fig", name) == name for name in registry.names())
+
+
+def test_fig_by_name_runs_that_experiment(tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "fig", "val_speciation", "--preset", "smoke", "--out", str(tmp_path), "--no-progress")
+    assert code == 0 and "val_speciation: done" in out
+    summary = json.loads((tmp_path / "val_speciation" / "summary.json").read_text())
+    # g = 0, per-coordinate mean 1, c(t) = 1: a(t) = d e^{-2t} = 1 at t_S = (1/2) log d (Biroli et al.), d = 16
+    assert summary["headline"]["d16_ts_biroli"] == pytest.approx(0.5 * math.log(16), abs=1e-9)
+
+
+def test_theory_help_describes_both_quantities(capsys):
+    code, out, _ = run_cli(capsys, "theory", "--help")
+    text = " ".join(out.split())
+    assert code == 0 and "Evaluate the coupled Ornstein-Uhlenbeck theory" in text
+    assert "speciation speciation time t_S (30)" in text and "collapse collapse time t_C (72/86)" in text

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from diffregimes.errors import ValidationError
 from diffregimes.theory import (
     CoupledOU,
     cgf,
@@ -27,7 +28,6 @@ from diffregimes.theory import (
     symmetric_collapse_time,
     symmetric_mode_collapse_times,
 )
-from diffregimes.errors import ValidationError
 from diffregimes.theory.collapse import conditional_log_ratio
 from diffregimes.theory.moments import anisotropic_c, anisotropic_q
 from diffregimes.theory.relaxation import symmetric_eigenvalues

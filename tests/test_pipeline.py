@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from diffregimes.cli import main
 from diffregimes.experiments import get, run_experiment
-from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.report import produce, reproduce
+from diffregimes.pipeline import produce, reproduce
+from diffregimes.report.build import collect_blocks
+from diffregimes.runstore import RunDir, read_csv
 
 
 def test_fig2_run_writes_everything_and_values_match_hand_formula(tmp_path):
@@ -57,9 +59,45 @@ def test_interrupted_run_is_not_reused(tmp_path, monkeypatch):
 def test_reproduce_writes_report_with_claims_and_embedded_figures(tmp_path):
     md, page = reproduce(["fig1", "fig2"], "smoke", tmp_path, show_progress=False, log=lambda s: None)
     text = md.read_text()
-    assert "Paper claims against our numbers" in text and "fig1/figure.png" in text
+    assert "The paper's claims against our numbers" in text and "fig1/figure.png" in text
     html = page.read_text()
     assert html.count("data:image/png;base64,") == 2 and "src='fig" not in html
+    # a table of contents whose every link has its target, in both renderings
+    links = re.findall(r"\]\(#([\w-]+)\)", text)
+    assert {"claims", "theory", "fig1", "fig2"} <= set(links)
+    assert all(f'<a id="{a}"></a>' in text and f"id='{a}'" in html for a in links)
+    assert "DESIGN" not in text  # self-contained: nothing cites a document the reader does not have
+
+
+def _summary(name: str, section: str, claims: list, notes: list) -> dict:
+    return {"name": name, "title": f"{name.upper()} — a test", "section": section, "preset": "smoke", "wall_s": 1.0,
+            "headline": {}, "claims": claims, "notes": notes}
+
+
+def _fake_run(root, name: str, summary: dict) -> None:
+    run = RunDir(root, name)
+    run.path.mkdir(parents=True)
+    run.file("summary.json").write_text(json.dumps(summary))
+    run.file("config.json").write_text(json.dumps({"params": {"a": 1}, "seed": 0}))
+
+
+def test_claims_are_split_into_paper_claims_and_findings_with_every_verdict_explained(tmp_path):
+    old = {"claim": "old style", "paper": "p", "ours": "o", "holds": True}  # no kind: a paper claim
+    none = {"claim": "read off", "paper": "0.6", "ours": "0.58", "holds": None, "kind": "paper",
+            "note": "values read off the paper's figure"}
+    new = {"claim": "new style", "paper": "p", "ours": "o", "interval": "[0.1, 0.3]", "verdict": "inconclusive",
+           "kind": "finding"}
+    _fake_run(tmp_path, "x1", _summary("x1", "theory", [old, none], ["shared note", "own note"]))
+    _fake_run(tmp_path, "x2", _summary("x2", "theory", [new], ["shared note"]))
+    blocks = collect_blocks(tmp_path, ["x1", "x2"], "smoke")
+    tables = [b for b in blocks if b.kind == "table"]
+    paper, findings = tables[0], tables[1]
+    assert [r[1] for r in paper.rows] == ["old style", "read off"] and "interval" not in paper.header
+    assert paper.rows[0][-1] == "✓ holds" and paper.rows[1][-1] == "– no verdict: values read off the paper's figure"
+    assert findings.header[2] == "reference" and findings.rows[0][4:] == ["[0.1, 0.3]", "? inconclusive"]
+    texts = [b.text for b in blocks if b.kind == "p"]
+    assert texts.count("shared note") == 1 and texts.count("own note") == 1  # said once, at the section's top
+    assert texts.index("shared note") < texts.index("own note")
 
 
 def test_cli_fig_command(tmp_path, capsys):

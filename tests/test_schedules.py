@@ -174,3 +174,27 @@ def test_symmetric_schedule_values_must_be_stable():
 def test_propagate_rejects_negative_times():
     with pytest.raises(ValueError, match=">= 0"):
         propagate(-np.eye(2), symmetric_direction(), CouplingSchedule.constant(0.2), 2.0, np.array([0.1, -0.1]))
+
+
+# ----------------------------------------------------------------------------- with_coupling
+def test_general_model_with_a_direction_takes_a_coupling():
+    """CoupledOU.general(M, ..., direction=N).with_coupling(g) has M(g) = M + g N; with N the symmetric
+    direction (2) its kappa is the closed form (62) at g (symmetric_kappa, per-mode formula (63))."""
+    from diffregimes.theory import symmetric_kappa
+
+    beta, g, sw2, mp2, mm2 = 1.0, 0.7, 2.0, 2.0, 0.5
+    v = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)  # columns v_+, v_- (50): gram = V diag(m+^2, m-^2) V^T
+    general = CoupledOU.general(-beta * np.eye(2), sw2, np.eye(2), v @ np.diag([mp2, mm2]) @ v.T,
+                                direction=symmetric_direction())
+    coupled = general.with_coupling(g)
+    np.testing.assert_array_equal(coupled.M(), -beta * np.eye(2) + g * symmetric_direction())
+    t = np.linspace(0.0, 3.0, 13)
+    np.testing.assert_allclose(kappa(coupled, t), symmetric_kappa(beta, g, 1.0, sw2, mp2, mm2, t), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"max Re\(eig\)=0.5"):
+        general.with_coupling(1.5)  # M + 1.5 N has the eigenvalue -beta + g = 0.5 > 0
+
+
+def test_general_model_without_a_direction_refuses_a_coupling():
+    model = CoupledOU.general(np.array([[-1.0, 0.3], [0.2, -1.5]]), 2.0, np.eye(2), np.eye(2))
+    with pytest.raises(ValueError, match="no coupling direction"):
+        model.with_coupling(0.7)

@@ -315,7 +315,7 @@ def test_callback_sees_every_grid_point():
     for integrator in (euler_maruyama, heun_ode):
         seen = []
         out = integrator(PopulationScore.build(spec, table), z_T, table, torch.Generator().manual_seed(0),
-                         callback=lambda i, t, z: seen.append((i, t, z.clone())))
+                         callback=lambda i, t, z, seen=seen: seen.append((i, t, z.clone())))
         assert [i for i, _, _ in seen] == list(range(6))
         assert np.allclose([t for _, t, _ in seen], times)
         assert torch.equal(seen[0][2], z_T) and torch.equal(seen[-1][2], out)

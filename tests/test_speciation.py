@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.linalg
+from reference import gauss_Q
 from scipy.optimize import minimize_scalar
 
-from reference import gauss_Q
 from diffregimes.theory import (
     AnisotropicKappa,
     CoupledOU,
@@ -29,7 +29,6 @@ from diffregimes.theory import (
 from diffregimes.theory.moments import anisotropic_c
 from diffregimes.theory.phase import no_speciation_boundary
 from diffregimes.theory.relaxation import anisotropic, symmetric, symmetric_eigenvalues
-
 
 # ----------------------------------------------------------------------------- helpers (independent)
 
@@ -138,7 +137,7 @@ def test_single_mode_speciation_time_matches_numerical_root(p, g, mode):
 @pytest.mark.parametrize("lam,m2,sigma2,sigma_w2", [(-0.55, 2.0, 1.0, 2.0), (-1.45, 2.0, 1.0, 2.0),
                                                     (-0.3, 0.7, 0.4, 1.1), (-2.0, 5.0, 0.2, 3.0)])
 def test_corrected_66_is_the_positive_root_and_printed_root_is_invalid(lam, m2, sigma2, sigma_w2):
-    """(65) is lam B^2 a^2 - sigma_W^2 m^2 a - sigma_W^4/(4 lam) = 0 with a = e^{2 lam t} (errata 1).
+    """(65) is lam B^2 a^2 - sigma_W^2 m^2 a - sigma_W^4/(4 lam) = 0 with a = e^{2 lam t} (erratum 1 in docs/errata.md).
 
     The product of its roots is -sigma_W^4/(4 lam^2 B^2) < 0: exactly one positive root. The printed (66)
     takes a = sigma_W^2 (m^2 + sqrt(m^4 + B^2)) / (2 lam B^2), which is < 0 for lam < 0.
@@ -207,7 +206,7 @@ def test_anisotropic_kernel_matches_direct_inverse(g, t):
         M = anisotropic(beta, g)
         C = C + gauss_Q(M, sigma_w2, t)
     Ci = np.linalg.inv(C)
-    K_direct = Ci @ np.linalg.inv(anisotropic(beta, g) + sigma_w2 * Ci) @ Ci       # (130), errata 2
+    K_direct = Ci @ np.linalg.inv(anisotropic(beta, g) + sigma_w2 * Ci) @ Ci       # (130), erratum 2 in docs/errata.md
     np.testing.assert_allclose(anisotropic_kernel(beta, g, sigma_w2, sx2, sy2, t), K_direct, rtol=1e-10, atol=1e-12)
 
 
@@ -289,6 +288,36 @@ def test_exact_boundary_at_theta_zero_exceeds_g_crit():
     assert aniso_sup_kappa(gb + 0.01, 0.0) < 1.0
     # kappa(0) = 4 - 2 gb < 1 there, so the supremum is attained at t > 0
     assert 4 - 2 * gb < 0.7
+
+
+def test_anisotropic_coupling_raises_t_s_at_theta_zero():
+    """Erratum 6: §4 says anisotropic coupling never raises t_S, but at theta = 0 (Fig. 4 parameters) it does for
+    small g. Reference t_S: last crossing of 1 by the closed-form kappa (AnisotropicKappa, (121-129)) on a fine
+    grid, polished by brentq -- a second method beside speciation_time's general path."""
+    from scipy.optimize import brentq
+
+    kap = AnisotropicKappa(1.0, 2.0, 1.0, 1.0, 1.0, 1.0)
+    t = np.linspace(0.0, 5.0, 5001)
+
+    def t_s(g):
+        above = np.flatnonzero(kap(t, g, 0.0) > 1.0)[-1]
+        return brentq(lambda s: float(kap(np.array([s]), g, 0.0)[0]) - 1.0, t[above], t[above + 1], xtol=1e-14)
+
+    for g in (0.0, 0.33):
+        model = CoupledOU.anisotropic(beta=1.0, g=g, sigma_w2=2.0, mx2=1.0, my2=1.0, theta=0.0)
+        assert speciation_time(model) == pytest.approx(t_s(g), abs=1e-9)
+    assert t_s(0.33) - t_s(0.0) > 0.01  # 0.016: a rise, not round-off
+
+
+def test_per_dimension_kappa_gets_the_sign_of_the_synchronization_gap_wrong():
+    """Erratum 8 (theory side): product mixture with m_+^2 = m_-^2 = 1, d = 16. With the per-dimension kappa (62)
+    the difference mode speciates first (t_S+ < t_S-); with the total kappa (norms d m^2), which the per-mode
+    cloning of val_sync follows, the common mode does (t_S+ > t_S-)."""
+    for g in (0.2, 0.4, 0.6, 0.8):
+        lp, lm = symmetric_eigenvalues(1.0, g)
+        per_dim = single_mode_speciation_time(lp, 1.0, 1.0, 2.0) - single_mode_speciation_time(lm, 1.0, 1.0, 2.0)
+        total = single_mode_speciation_time(lp, 16.0, 1.0, 2.0) - single_mode_speciation_time(lm, 16.0, 1.0, 2.0)
+        assert per_dim < 0 < total
 
 
 # ----------------------------------------------------------------------------- stability (59)-(60)

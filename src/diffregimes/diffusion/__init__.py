@@ -20,13 +20,12 @@ from .modes import (
 from .samplers import (
     ddim_sample,
     ddim_step,
-    ddim_trajectory,
     ddpm_sample,
     ddpm_step,
     ddpm_step_whitened,
     reverse_pairs,
 )
-from .schedule import PAPER_T, PAPER_T_LONG, VPSchedule, linear_vp_schedule, ou_time
+from .schedule import PAPER_T, VPSchedule, linear_vp_schedule, ou_time
 from .training import (
     bf16_autocast_recommended,
     eps_loss,
@@ -38,8 +37,8 @@ from .training import (
 )
 
 __all__ = [
-    "PAPER_T", "PAPER_T_LONG", "VPSchedule", "bf16_autocast_recommended", "check_g", "ddim_sample", "ddim_step",
-    "ddim_trajectory", "ddpm_sample", "ddpm_step", "ddpm_step_whitened", "eps_loss",
+    "PAPER_T", "VPSchedule", "bf16_autocast_recommended", "check_g", "ddim_sample", "ddim_step",
+    "ddpm_sample", "ddpm_step", "ddpm_step_whitened", "eps_loss",
     "from_modes", "linear_vp_schedule", "make_optimizer", "mode_std", "noise_covariance",
     "ou_time", "perturb_difference_mode", "predict_x0", "q_sample", "reverse_pairs",
     "sample_mode_noise", "sample_timesteps", "set_lr", "shape_noise", "to_modes", "train_step",

@@ -9,7 +9,7 @@ cloned (Protocol II, (104)) or perturbed (101) exactly. k_prev = -1 means the cl
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 
@@ -98,20 +98,6 @@ def reverse_pairs(T: int, num_steps: int | None = None) -> list[tuple[int, int]]
     r = T // n
     ks = [i * r for i in range(n)][::-1]
     return [(k, max(k - r, -1)) for k in ks]
-
-
-def ddim_trajectory(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule,
-                    num_steps: int | None = None) -> Iterator[tuple[int, Tensor, Tensor]]:
-    """Run DDIM from z_start at the first k of :func:`reverse_pairs`; yields (k, z_k, eps_hat_k).
-
-    The last item's successor is not yielded; use :func:`ddim_sample` for the end point. Yielding
-    (z_k, eps_hat) lets Protocol I log x0_hat (97) without a second network call.
-    """
-    z = z_start
-    for k, k_prev in reverse_pairs(schedule.T, num_steps):
-        eps_hat = eps_fn(z, k)
-        yield k, z, eps_hat
-        z = ddim_step(z, eps_hat, k, k_prev, schedule)
 
 
 def ddim_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule,

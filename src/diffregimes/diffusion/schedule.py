@@ -22,8 +22,7 @@ Tensor = torch.Tensor
 DDPM_REFERENCE_T = 1000
 DDPM_BETA_MIN = 1e-4
 DDPM_BETA_MAX = 0.02
-PAPER_T = 200
-PAPER_T_LONG = 500
+PAPER_T = 200  # the paper's T for Table 1 and Figs 6, 10-11 (Figs 7-9 use 500)
 
 
 def ou_time(alpha_bar: Tensor | float) -> Tensor:

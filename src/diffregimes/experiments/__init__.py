@@ -1,7 +1,23 @@
-"""One module per paper figure/table: parameters -> results on disk. The registry is ``REGISTRY``."""
+"""One module per paper figure/table: parameters -> results on disk. The registry is ``REGISTRY``.
 
-from .base import PRESETS, Claim, Experiment, Result, RunContext, default_device, run_experiment
-from .registry import REGISTRY, get, names
+Names are loaded on first use, so that reading the catalog (``diffregimes list``) imports neither
+NumPy nor torch.
+"""
 
-__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "default_device", "run_experiment",
-           "REGISTRY", "get", "names"]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {"PRESETS": "base", "Claim": "base", "Experiment": "base", "Result": "base", "RunContext": "base",
+          "default_device": "base", "run_experiment": "base", "REGISTRY": "registry", "get": "registry",
+          "names": "registry"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -3,10 +3,10 @@
 An :class:`Experiment` is a name, a title, a function from a preset to its parameters, the
 declared types and ranges of those parameters (:class:`~.params.Schema`) and a pure
 ``run(params, ctx) -> Result``. :func:`run_experiment` validates the parameters before it touches
-anything, then owns the run directory (see :mod:`.runstore`): under its lock it reuses a finished,
-intact run whose cache key matches, otherwise runs, then writes data.csv, optional data.npz,
-config.json, summary.json, run.json (times) and finally manifest.json (the "finished" marker), each
-atomically.
+anything, then owns the run directory (see :mod:`diffregimes.runstore`): under its lock it reuses a
+finished, intact run whose cache key matches, otherwise runs, then writes data.csv, optional
+data.npz, config.json, summary.json, run.json (times) and finally manifest.json (the "finished"
+marker), each atomically.
 """
 
 from __future__ import annotations
@@ -22,10 +22,21 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ValidationError
+from ..progress import track
+from ..runstore import (
+    RunDir,
+    cache_key,
+    git_hash,
+    load_config,
+    load_summary,
+    load_timings,
+    overrides_tag,
+    write_csv,
+    write_json,
+    write_npz,
+)
 from ..seeds import check_seed
 from .params import Schema, resolve_params
-from .runstore import (RunDir, atomic_write_bytes, cache_key, git_hash, npz_bytes, overrides_tag, read_json,
-                       write_csv, write_json)
 
 PRESETS = ("smoke", "quick", "evidence", "paper")
 #: the presets of every experiment; "evidence" sizes the MNIST study only (its experiments list it)
@@ -33,21 +44,51 @@ COMMON_PRESETS = ("smoke", "quick", "paper")
 T = TypeVar("T")
 
 
+CLAIM_KINDS = ("paper", "finding")
+VERDICTS = ("holds", "fails", "inconclusive")
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One row of the report's "paper claim -> our value -> holds?" table."""
+    """One row of the report's claim tables: a statement, the reference value, ours, and a verdict.
+
+    ``holds`` is the verdict: "holds" / "fails" / "inconclusive" (decided from ``interval``, see
+    :mod:`diffregimes.protocols.stats`), a bool for exact computations (True -> "holds"), or None for
+    no verdict, in which case ``note`` says why (e.g. the paper's value is read off a figure and states no
+    criterion). ``kind`` "paper" is a statement of the paper; "finding" is one of ours beyond it.
+    """
 
     claim: str
     paper: str
     ours: str
-    holds: bool | None  # None: informative row, or nothing to test (no data)
+    holds: bool | str | None
+    interval: str = ""
+    kind: str = "paper"
+    note: str = ""
 
     def __post_init__(self) -> None:
-        if self.holds is not None:  # NumPy booleans would not survive JSON as booleans
-            object.__setattr__(self, "holds", bool(self.holds))
+        if isinstance(self.holds, str) and self.holds not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}: {self.holds!r}")
+        if self.kind not in CLAIM_KINDS:
+            raise ValueError(f"claim kind must be one of {CLAIM_KINDS}: kind={self.kind!r}")
+        if self.holds is None and not self.note:
+            raise ValueError(f"a claim without a verdict must say why in note: {self.claim!r}")
+
+    @property
+    def verdict(self) -> str | None:
+        """holds / fails / inconclusive, or None (no verdict; see ``note``)."""
+        if self.holds is None or isinstance(self.holds, str):
+            return self.holds
+        return "holds" if self.holds else "fails"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"claim": self.claim, "paper": self.paper, "ours": self.ours, "holds": self.holds}
+        """The claim as stored in summary.json (``holds`` kept as a bool for older readers)."""
+        v = self.verdict
+        out = {"claim": self.claim, "paper": self.paper, "ours": self.ours, "interval": self.interval,
+               "verdict": v, "kind": self.kind, "holds": None if v is None else v == "holds"}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 def monotone(values: Sequence[float] | np.ndarray, decreasing: bool) -> bool | None:
@@ -77,6 +118,7 @@ class Result:
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
     notes: Sequence[str] = ()
     tables: Sequence[Mapping[str, Any]] = ()  # report tables: {"title", "header", "rows"} each
+    records: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # summary.json lists
     timings: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -93,15 +135,15 @@ class RunContext:
     seed: int
     device: str
     show_progress: bool = True
+    label: str = ""  # prefix of progress lines, e.g. "[3/16] fig4"; default: the run's name
     force_since: float | None = None
 
     def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
-        """Wrap a long loop in a progress bar with an ETA (tqdm), unless progress is off."""
+        """Track a long loop (a bar with an ETA on a terminal, one line per finished loop in a log),
+        unless progress is off."""
         if not self.show_progress:
             return iterable
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, desc=f"{self.run_dir.name}: {desc}", total=total, leave=False, dynamic_ncols=True)
+        return track(iterable, f"{self.label or self.run_dir.name}: {desc}", total)
 
     def may_reuse(self, path: Path) -> bool:
         """True if the cached file ``path`` exists and ``--force`` does not ask to recompute it.
@@ -131,12 +173,13 @@ class Experiment:
     run: Callable[[dict[str, Any], RunContext], Result]
     figures: tuple[str, ...] = ("figure",)
     description: str = ""
+    presets: tuple[str, ...] = COMMON_PRESETS  # the MNIST experiments add "evidence"
     schema: Schema | None = None
-    presets: tuple[str, ...] = COMMON_PRESETS
 
 
 def check_preset(preset: str, exp: Experiment | None = None) -> str:
-    """``preset`` if it is known (and one of ``exp``'s presets when ``exp`` is given)."""
+    """``preset`` if it is one of :data:`PRESETS` (and of ``exp``'s presets when given), else a
+    :class:`ValidationError` naming the valid ones."""
     if preset not in PRESETS:
         raise ValidationError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
     if exp is not None and preset not in exp.presets:
@@ -193,13 +236,14 @@ def _stderr(message: str) -> None:
 
 def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force: bool = False,
                    device: str | None = None, show_progress: bool = True,
-                   overrides: Mapping[str, Any] | None = None, force_since: float | None = None,
-                   log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
+                   overrides: Mapping[str, Any] | None = None, *, label: str = "",
+                   force_since: float | None = None, log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
     """Run (or reuse) one experiment into its run directory; returns (run dir, reused?).
 
     Everything is validated first (:func:`plan_run`). A directory that is not a finished, intact run of
     this configuration is recomputed, with a one-line notice through ``log`` when it held something.
-    ``force_since`` (default: now, when ``force``) is passed on as :attr:`RunContext.force_since`.
+    ``label`` prefixes its progress lines (default: the experiment's name). ``force_since`` (default:
+    now, when ``force``) is passed on as :attr:`RunContext.force_since`.
     """
     plan = plan_run(exp, preset, out, seed, overrides)
     run_dir, key = plan.run_dir, plan.key
@@ -210,21 +254,23 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
         if problem is None and not force:
             return run_dir, True
         if problem not in (None, "absent"):
-            what = "results for other parameters" if problem == "other parameters" else f"an unfinished or damaged run ({problem})"
+            what = ("results for other parameters" if problem == "other parameters"
+                    else f"an unfinished or damaged run ({problem})")
             log(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
         run_dir.invalidate()
         run_dir.path.mkdir(parents=True, exist_ok=True)
-        _execute(plan, device, show_progress, force_since if force else None)
+        _execute(plan, device, show_progress, label, force_since if force else None)
     return run_dir, False
 
 
-def _execute(plan: RunPlan, device: str | None, show_progress: bool, force_since: float | None) -> None:
+def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str, force_since: float | None) -> None:
     exp, run_dir = plan.exp, plan.run_dir
+    preset_params = exp.params(plan.preset)
     config = {"name": exp.name, "title": exp.title, "preset": plan.preset, "params": plan.params, "seed": plan.seed,
-              "overrides": {k: {"value": v, "preset": exp.params(plan.preset)[k]} for k, v in plan.overrides.items()},
+              "overrides": {k: {"value": v, "preset": preset_params[k]} for k, v in plan.overrides.items()},
               "device": device or default_device(), "version": __version__, "git": git_hash(),
               "cache_key": plan.key}
-    ctx = RunContext(run_dir, plan.seed, config["device"], show_progress, force_since)
+    ctx = RunContext(run_dir, plan.seed, config["device"], show_progress, label, force_since)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     result = exp.run(dict(plan.params), ctx)
@@ -232,7 +278,7 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, force_since
     files = [RunDir.DATA, RunDir.CONFIG, RunDir.SUMMARY]
     write_csv(run_dir.file(RunDir.DATA), result.columns)
     if result.arrays:
-        atomic_write_bytes(run_dir.file(RunDir.NPZ), npz_bytes(result.arrays))
+        write_npz(run_dir.file(RunDir.NPZ), result.arrays)
         files.append(RunDir.NPZ)
     write_json(run_dir.file(RunDir.CONFIG), config)
     summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": plan.preset,
@@ -240,23 +286,12 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, force_since
                "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
     if result.tables:
         summary["tables"] = [dict(t) for t in result.tables]
+    if result.records:
+        summary["records"] = {k: [dict(r) for r in v] for k, v in result.records.items()}
     write_json(run_dir.file(RunDir.SUMMARY), summary)
     write_json(run_dir.file(RunDir.TIMINGS), {"created": created, "wall_s": wall, **dict(result.timings)})
     run_dir.write_manifest(plan.key, files)
 
 
-def load_summary(run_dir: RunDir) -> dict[str, Any]:
-    return read_json(run_dir.file(RunDir.SUMMARY))
-
-
-def load_config(run_dir: RunDir) -> dict[str, Any]:
-    return read_json(run_dir.file(RunDir.CONFIG))
-
-
-def load_timings(run_dir: RunDir) -> dict[str, Any]:
-    """run.json (creation time, wall-clock seconds, throughputs); {} if absent or unreadable (never needed)."""
-    try:
-        timings = read_json(run_dir.file(RunDir.TIMINGS))
-    except (OSError, ValueError):
-        return {}
-    return timings if isinstance(timings, dict) else {}
+__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "RunPlan", "check_preset", "default_device",
+           "load_config", "load_summary", "load_timings", "monotone", "plan_run", "run_experiment"]

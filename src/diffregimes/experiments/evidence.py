@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 
@@ -43,11 +43,22 @@ class ModelUnit:
         return f"{self.pairing.upper()} g={self.g:g} seed#{self.seed_index}{cls}"
 
 
-def model_units(preset: str) -> list[ModelUnit]:
-    """Every distinct model the MNIST experiments of ``preset`` need (Table 1 / Figs 6-9, Protocol II)."""
+def model_units(preset: str, overrides: dict[str, Any] | None = None,
+                only: Sequence[str] | None = None) -> list[ModelUnit]:
+    """Every distinct model the MNIST experiments of ``preset`` need (Table 1 / Figs 6-9, Protocol II),
+    with ``overrides`` applied to every experiment's parameters; ``only``: restrict to these experiments."""
     from .mnist import fig7_params, fig10_params, table1_params
 
-    t1, f7, f10 = table1_params(preset), fig7_params(preset), fig10_params(preset)
+    want = set(only) if only else {"table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"}
+    t1, f7, f10 = ({**f(preset), **(overrides or {})} for f in (table1_params, fig7_params, fig10_params))
+    if not want & {"table1", "fig6"}:
+        t1 = {**t1, "n_seeds": 0}
+    elif not want & {"table1"}:
+        t1 = {**t1, "n_seeds": 1}
+    if not want & {"fig7", "fig8", "fig9"}:
+        f7 = {**f7, "pairings": []}
+    if not want & {"fig10", "fig11"}:
+        f10 = {**f10, "g_values": []}
     units: dict[tuple, ModelUnit] = {}
     for s in range(int(t1["n_seeds"])):
         for g in sorted(t1["g_values"], reverse=True):
@@ -92,9 +103,12 @@ def train_unit(unit: ModelUnit, out: str, run_seed: int, device: str, threads: i
 
 
 def pretrain(out: Path, preset: str = "evidence", run_seed: int = 0, workers: int = 2,
-             device: str = "cpu", threads: int | None = None) -> list[dict[str, Any]]:
+             device: str = "cpu", threads: int | None = None, overrides: dict[str, Any] | None = None,
+             only: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Train every model of ``preset`` into ``out`` with ``workers`` processes; returns the unit reports."""
-    units = model_units(preset)
+    units = model_units(preset, overrides, only)
+    if not units:
+        return []
     n_threads = resolve_threads(threads, workers)
     print(f"pretrain: {len(units)} models, {workers} worker(s) x {n_threads} thread(s), out={out}", flush=True)
     reports: list[dict[str, Any]] = []
@@ -129,3 +143,113 @@ def _report_line(r: dict[str, Any], done: int, total: int, t0: float) -> None:
 
 if __name__ == "__main__":  # python -m diffregimes.experiments.evidence OUT [WORKERS]
     pretrain(Path(sys.argv[1]), workers=int(sys.argv[2]) if len(sys.argv) > 2 else 2)
+
+
+def publish(out: Path, dest: Path, preset: str, run_seed: int = 0, command: str = "", wall_s: float | None = None,
+            device: str = "cpu") -> Path:
+    """Copy a finished MNIST run of ``out`` to ``dest`` for the repository: report (Markdown, HTML, figures),
+    each experiment's summary.json and data.csv, every model's EMA weights as fp16 safetensors under
+    ``dest/models`` (see :mod:`.mnist_publish`), and ``dest/summary.json`` with keys ``models``, ``table1``,
+    ``claims``, ``command``, ``wall_s`` and ``machine``."""
+    import json
+    import platform
+    import shutil
+
+    from ..atomic import atomic_write_bytes
+    from .mnist_gate import train_until_gate
+    from .mnist_publish import export_model, published_name
+    from .runstore import read_json
+
+    out, dest = Path(out), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    claims, table1, models = [], [], []
+    for name in ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"):
+        run = out / name
+        if not (run / "summary.json").exists():
+            continue
+        summary = read_json(run / "summary.json")
+        (dest / name).mkdir(exist_ok=True)
+        for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
+            shutil.copy2(f, dest / name / f.name)
+        claims += [{"experiment": name, "claim": c["claim"], "paper": c["paper"], "ours": c["ours"],
+                    "interval": c.get("interval", ""), "verdict": c.get("verdict")} for c in summary["claims"]]
+        if name == "table1":
+            table1 = summary.get("records", {}).get("table1", [])
+    for f in ("report.md", "report.html"):
+        if (out / f).exists():
+            shutil.copy2(out / f, dest / f)
+    (dest / "models").mkdir(exist_ok=True)
+    for unit in model_units(preset):
+        tm, gate, tried = train_until_gate(unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index),
+                                           unit.T, device, out, unit.classes)
+        path = export_model(tm, dest / "models" / published_name(tm.spec, unit.seed_index), gate)
+        models.append({"pairing": unit.pairing, "g": unit.g, "seed": unit.seed_index, "classes": unit.classes,
+                       "steps": tm.spec.steps, "batch": tm.spec.batch, "recognised": gate["recognised"],
+                       "recognised_real": gate["recognised_real"], "class_entropy": gate["class_entropy"],
+                       "class_entropy_real": gate["class_entropy_real"], "frechet": gate["frechet"],
+                       "frechet_real": gate["frechet_real"], "passes_gate": gate["passes_gate"],
+                       "ladder": [{"steps": r["steps"], "recognised": r["recognised"], "passes_gate": r["passes_gate"]}
+                                  for r in tried],
+                       "file": f"models/{path.name}", "key": tm.spec.key})
+    machine = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+               "cores": resolve_threads(None), "cpu": _cpu_name(), "device": device}
+    summary = {"preset": preset, "command": command, "wall_s": wall_s, "machine": machine, "models": models,
+               "table1": table1, "claims": claims}
+    atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    return dest
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def save_progress(out: Path, dest: Path, preset: str = "evidence", run_seed: int = 0, device: str = "cpu") -> dict[str, list]:
+    """Make an unfinished pretraining resumable from the repository (another session, another machine).
+
+    Every model that is trained and gated at the budget where it passes (or at the last rung of the
+    ladder) is exported to ``dest/models`` as fp16 safetensors (:mod:`.mnist_publish`), and the training
+    state of every other lineage that has one is copied to ``dest/resume``. To continue: copy
+    ``dest/resume/*.state.pt`` into ``<out>/_models/`` and rerun ``reproduce --preset evidence --workers 2
+    --models dest/models``. Trains nothing; returns {"exported": [...], "resume": [...]}.
+    """
+    import shutil
+
+    from .mnist_common import load_model, state_path, train_spec
+    from .mnist_gate import digit_classifier, gate_model, gate_samples_path
+    from .mnist_publish import export_model, published_name
+
+    out, dest = Path(out), Path(dest)
+    done: dict[str, list] = {"exported": [], "resume": []}
+    for unit in model_units(preset):
+        p, seed = unit.params, model_seed(run_seed, unit.seed_index)
+        _, cstats = digit_classifier(p, out, device)
+        finished = None
+        for steps in p.get("gate_steps") or [p["train_steps"]]:
+            spec = train_spec(p, unit.pairing, unit.g, seed, unit.T, device, unit.classes, steps=steps)
+            tm = load_model(spec, out, device)
+            if tm is None or not gate_samples_path(spec, p, out, cstats["key"]).exists():
+                break
+            gate = gate_model(tm, p, out, device)
+            finished = (tm, gate)
+            if gate["passes_gate"]:
+                break
+        last = (p.get("gate_steps") or [p["train_steps"]])[-1]
+        if finished is not None and (finished[1]["passes_gate"] or finished[0].spec.steps == last):
+            path = export_model(finished[0], dest / "models" / published_name(finished[0].spec, unit.seed_index),
+                                finished[1])
+            done["exported"].append(path.name)
+            continue
+        state = state_path(out, train_spec(p, unit.pairing, unit.g, seed, unit.T, device, unit.classes))
+        if state.exists():
+            (dest / "resume").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(state, dest / "resume" / state.name)
+            done["resume"].append(f"{unit.label}: {state.name}")
+    return done

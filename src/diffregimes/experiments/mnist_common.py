@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import io
-import json
 import math
 import os
 import time
@@ -43,7 +40,8 @@ from ..nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet,
 from ..protocols.sync import batched, clip_x0
 from ..seeds import derive_seed
 from .base import RunContext
-from .runstore import atomic_write_bytes, to_jsonable
+from .runstore import digest
+from .runstore import write_npz as save_npz
 
 Tensor = torch.Tensor
 FORMAT = 2  # bump when the meaning of a cached model or protocol result changes
@@ -74,6 +72,7 @@ def training_params(preset: str) -> dict[str, Any]:
     """
     return {
         "mnist_path": None,
+        "models_dir": None,
         "transform": "edge",
         "unet": UNETS["paper" if preset == "evidence" else preset],
         "train_steps": {"smoke": 24, "quick": 300, "evidence": 2000, "paper": 19000}[preset],
@@ -110,11 +109,6 @@ def resolve_threads(threads: int | None, parallel_units: int = 1) -> int:
 
 
 # ----------------------------------------------------------------------------- small helpers
-def digest(payload: Any, n: int = 16) -> str:
-    blob = json.dumps(to_jsonable(payload), sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:n]
-
-
 @contextlib.contextmanager
 def torch_threads(n: int | None, device: str) -> Iterator[None]:
     """Set torch's intra-op threads on CPU for the duration (restored afterwards); None = all cores
@@ -134,12 +128,6 @@ def use_bf16(precision: str, device: str) -> bool:
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be auto, fp32 or bf16: precision={precision!r}")
     return bf16_autocast_recommended(device) if precision == "auto" else precision == "bf16"
-
-
-def save_npz(path: Path, arrays: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def cached_npz(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:

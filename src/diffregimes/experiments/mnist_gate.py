@@ -43,7 +43,6 @@ from .mnist_common import (
     train_or_load,
     train_spec,
 )
-from .runstore import read_json, write_json
 
 HOLDOUT = 0.2
 CLF_WIDTH = 32
@@ -102,41 +101,49 @@ def real_channels(p: dict[str, Any], pairing: str, classes: Sequence[int] | None
     return z0.reshape(-1, *z0.shape[-2:])
 
 
-def generate_pairs(tm: TrainedModel, p: dict[str, Any], n: int, device: str) -> torch.Tensor:
-    """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92)."""
-    seed = derive_seed(tm.spec.seed, "gate-samples")
+def generate_pairs_seeded(tm: TrainedModel, n: int, seed: int, device: str, max_batch: int = 256,
+                          clip: Sequence[float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92), both
+    the start noise drawn from ``seed``, the per-step noise from ``derive_seed(seed, "ddpm-noise")``;
+    x0_hat clipped to ``clip`` inside each step."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1: n={n}")
     z = start_noise(n, tm.spec.g, seed, device)
     gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "ddpm-noise"))
+    eps = eps_function(tm, {"clip_x0": None if clip is None else list(clip)}, device, max_batch)
     with torch.inference_mode():
-        x = ddpm_sample(eps_function(tm, p, device), z, tm.schedule, tm.spec.g, gen)
+        x = ddpm_sample(eps, z, tm.schedule, tm.spec.g, gen)
     return x.clamp(0.0, 1.0).float().cpu()
 
 
+def generate_pairs(tm: TrainedModel, p: dict[str, Any], n: int, device: str) -> torch.Tensor:
+    """The gate's ``n`` generated pairs of ``tm`` (seeded from the model's own seed)."""
+    return generate_pairs_seeded(tm, n, derive_seed(tm.spec.seed, "gate-samples"), device,
+                                 clip=p.get("clip_x0"))
+
+
+def gate_samples_path(spec: TrainSpec, p: dict[str, Any], root: Path, clf_key: str) -> Path:
+    """Where the gate's generated pairs of the model ``spec`` are cached."""
+    key = digest({"format": FORMAT, "kind": "gate", "model": spec.key, "clf": clf_key, "n": int(p["gate_pairs"]),
+                  "clip": p.get("clip_x0")})
+    return root / "_cache" / f"gate_samples_{key}.npz"
+
+
 def gate_model(tm: TrainedModel, p: dict[str, Any], root: Path, device: str) -> dict[str, Any]:
-    """Gate numbers of one model (cached in ``root/_cache`` by model and classifier key)."""
+    """Gate numbers of one model. The generated pairs (the costly part) are cached in ``root/_cache`` by
+    model and classifier key; the scores are recomputed from them on every call (a second)."""
     clf, cstats = digit_classifier(p, root, device)
     n = int(p["gate_pairs"])
-    key = digest({"format": FORMAT, "kind": "gate", "model": tm.spec.key, "clf": cstats["key"], "n": n,
-                  "clip": p.get("clip_x0")})
-    path = root / "_cache" / f"gate_{key}.json"
-    if path.exists():
-        try:
-            rec = read_json(path)
-            if rec.get("key") == key:
-                return rec
-        except (OSError, ValueError):
-            pass
-    samples = cached_npz(root / "_cache" / f"gate_samples_{key}.npz",
-                         lambda: {"x": generate_pairs(tm, p, n, device).numpy()})["x"]
+    path = gate_samples_path(tm.spec, p, root, cstats["key"])
+    key = path.stem.removeprefix("gate_samples_")
+    samples = cached_npz(path, lambda: {"x": generate_pairs(tm, p, n, device).numpy()})["x"]
     gen = torch.from_numpy(samples)
     real = real_channels(p, tm.spec.pairing, tm.spec.classes, n)
     rep = quality_report(clf.cpu(), gen.reshape(-1, 28, 28), real)
     clf.to(device)
-    rec = {"key": key, "model": tm.spec.key, "pairing": tm.spec.pairing, "g": tm.spec.g, "seed": tm.spec.seed,
-           "steps": tm.spec.steps, "batch": tm.spec.batch, "classes": tm.spec.classes,
-           "classifier_test_accuracy": cstats["test_accuracy_x"], **rep}
-    write_json(path, rec)
-    return rec
+    return {"key": key, "model": tm.spec.key, "pairing": tm.spec.pairing, "g": tm.spec.g, "seed": tm.spec.seed,
+            "steps": tm.spec.steps, "batch": tm.spec.batch, "classes": tm.spec.classes,
+            "classifier_test_accuracy": cstats["test_accuracy_x"], **rep}
 
 
 def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path,
@@ -144,6 +151,12 @@ def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: in
                      ) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]]:
     """Train (or load) one model and gate it: (model, its gate record, the gate record of every budget
     tried). With ``p["gate_steps"]`` the budgets of that ladder are tried in order until one passes."""
+    if p.get("models_dir"):
+        found = _published(p, pairing, g, seed, T, device, root, classes)
+        if found is not None:
+            return found
+        print(f"--models {p['models_dir']}: no published model for "
+              f"{train_spec(p, pairing, g, seed, T, device, classes).label}; training it", flush=True)
     ladder = [int(s) for s in (p.get("gate_steps") or [])]
     if not ladder:
         spec = train_spec(p, pairing, g, seed, T, device, classes)
@@ -161,3 +174,17 @@ def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: in
         if rec["passes_gate"]:
             break
     return tm, rec, tried
+
+
+def _published(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path,
+               classes: Sequence[int] | None) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]] | None:
+    """The model of ``p["models_dir"]`` (published weights, :mod:`.mnist_publish`) and its gate record,
+    or None when that directory holds no model of this identity."""
+    from .mnist_publish import find_published, load_published
+
+    path = find_published(Path(p["models_dir"]), train_spec(p, pairing, g, seed, T, device, classes))
+    if path is None:
+        return None
+    tm = load_published(path, device)
+    rec = gate_model(tm, p, root, device)
+    return tm, rec, [rec]

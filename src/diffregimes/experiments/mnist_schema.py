@@ -9,12 +9,13 @@ checks that apply to it. (Kept beside, not inside, the MNIST modules while they 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Mapping
 
 from ..data import TRANSFORMS, inspect_mnist
 from ..errors import ValidationError
-from .base import PRESETS, Experiment
-from .params import Choice, Dict, Float, Int, List, Param, Schema, distinct
+from .base import Experiment
+from .params import BOOTSTRAP, Choice, Dict, Float, Int, List, Param, Schema, distinct
 
 __all__ = ["MNIST_PARAMS", "mnist_schema", "with_schema"]
 
@@ -25,6 +26,7 @@ FRACTION = Float(0.0, 1.0)
 MNIST_PARAMS: dict[str, Param] = {
     # training (mnist_common.training_params)
     "mnist_path": Param("str", nullable=True),
+    "models_dir": Param("str", nullable=True),
     "transform": Choice(*sorted(TRANSFORMS)),
     "unet": Dict({"block_out_channels": List(Int(1, 4096), 1, 8), "norm_num_groups": Int(1, 4096)}),
     "train_steps": Int(1, 10**9, nullable=True),
@@ -65,7 +67,13 @@ MNIST_PARAMS: dict[str, Param] = {
     "clf_lr": Float(0.0, 10.0, lo_open=True),
     "holdout": Float(0.0, 1.0, lo_open=True, hi_open=True),
     "max_batch": Int(1, 2**20),
+    "n_boot": BOOTSTRAP,
 }
+
+
+def _models_dir(p: Mapping[str, Any]) -> None:
+    if p["models_dir"] is not None and not Path(p["models_dir"]).is_dir():
+        raise ValidationError(f"models_dir must be a directory of published models: models_dir={p['models_dir']}")
 
 
 def _budget(p: Mapping[str, Any]) -> None:
@@ -126,6 +134,7 @@ def _scan_steps(p: Mapping[str, Any]) -> None:
 
 #: cross-parameter checks, each applied to the experiments that have all the keys it reads
 _CHECKS = (
+    (("models_dir",), _models_dir),
     (("train_steps", "epochs"), _budget),
     (("gate_steps",), _gate_ladder),
     (("unet",), _unet),
@@ -165,5 +174,5 @@ def mnist_schema(exp: Experiment) -> Schema:
 
 
 def with_schema(exp: Experiment) -> Experiment:
-    """``exp`` with its schema attached and every preset (the evidence preset sizes the MNIST study)."""
-    return dataclasses.replace(exp, schema=mnist_schema(exp), presets=PRESETS)
+    """``exp`` with its schema attached."""
+    return dataclasses.replace(exp, schema=mnist_schema(exp))

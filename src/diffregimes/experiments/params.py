@@ -336,6 +336,8 @@ COUPLING = Float(lo=-1e8, hi=1e8)
 HORIZON = Float(lo=0.0, hi=1e4, lo_open=True)
 ALPHA = Float(lo=0.0, hi=100.0, lo_open=True)
 GRID = Int(2, 10**7)
+#: bootstrap resamples behind a 95 % percentile interval (fewer than 20 cannot place its 2.5 % tails)
+BOOTSTRAP = Int(20, 10**6)
 
 
 def symmetric_coupling(key: str) -> Check:

@@ -1,7 +1,7 @@
 """Figures 1-5 of the paper: the coupled-OU theory of speciation and collapse (Sec. 3-4).
 
-Parameters follow DESIGN.md Sec. 4 (reconstructed from the paper's captions and text). Every
-kappa here uses the paper's per-dimension convention (62).
+Parameters are reconstructed from the paper's captions and text and checked numerically against its
+figures. Every kappa here uses the paper's per-dimension convention (62).
 """
 
 from __future__ import annotations
@@ -27,8 +27,20 @@ from ..theory import (
 )
 from ..theory.phase import no_speciation_boundary
 from .base import Claim, Experiment, Result, RunContext, monotone
-from .params import (ALPHA, COUPLING, GRID, HORIZON, NORM, SCALE, SYMMETRIC_BETA, Float, Int, List, Schema,
-                     symmetric_coupling)
+from .params import (
+    ALPHA,
+    COUPLING,
+    GRID,
+    HORIZON,
+    NORM,
+    SCALE,
+    SYMMETRIC_BETA,
+    Float,
+    Int,
+    List,
+    Schema,
+    symmetric_coupling,
+)
 
 N_G = {"smoke": 41, "quick": 201, "paper": 401}
 
@@ -48,6 +60,7 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 # ----------------------------------------------------------------------------- Fig. 1
 def fig1_params(preset: str) -> dict[str, Any]:
+    """Fig. 1 parameters (symmetric coupling, beta = 1, sigma_W^2 = 2, sigma^2 = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "g_max": 0.99, "n_g": N_G[preset],
             "m2": 2.0, "mixtures": [[1.5, 0.5], [0.5, 1.5]]}
 
@@ -103,13 +116,16 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
               "never for g < 1 (t_S,+ > t_S,− throughout)" if not diff_first.size
               else f"from g = {diff_first[0]:.3f}", bool(diff_first.size)),
     ]
-    notes = ["Closed form: the corrected root of (66) (DESIGN errata 1); mixtures solve (62) numerically.",
+    notes = ["Closed form per mode: the root of (65). (66) as printed takes the \"+\" root, whose logarithm has a "
+             "negative argument when λ± = −β ± g < 0; the root that solves (65) is a = σ_W²(m² − √(m⁴+B²))/(2λB²), "
+             "t_S = log(a)/(2λ), B = σ² + σ_W²/(2λ) (erratum 1 of docs/errata.md). Mixtures solve (62) numerically.",
              "Mixtures are (m₊², m₋²) = " + ", ".join(f"({a:g}, {b:g})" for a, b in p["mixtures"]) + "."]
     return Result(cols, headline, claims, notes=notes)
 
 
 # ----------------------------------------------------------------------------- Fig. 2
 def fig2_params(preset: str) -> dict[str, Any]:
+    """Fig. 2 parameters (beta = 1, sigma^2/sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma2": 1.0, "sigma_w2": 1.0, "alpha": 1.0, "g_max": 0.99, "n_g": N_G[preset]}
 
 
@@ -145,9 +161,12 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
         Claim("t_max (75) bounds every collapse time", "t_C ≤ t_max", f"t_max = {t_max:.4f}, max t_C+ = {per_mode[:,0].max():.4f}",
               bool(per_mode.max() <= t_max and joint.max() <= t_max)),
         Claim("t_max is saturated at g = 0", "saturated at g = 0 (75)",
-              f"t_C(0) = {joint[0]:.4f} < t_max = {t_max:.4f}; reached only as τ → 0 (errata 3)", False),
+              f"t_C(0) = {joint[0]:.4f} < t_max = {t_max:.4f}: (75) is reached only as the decay rate τ → 0",
+              False),
     ]
-    notes = ["Per-mode times use (77) as printed, n^{1/d} = e^{2α} (the joint α plugged into a d-dimensional mode). "
+    notes = ["(75) claims t_max is saturated at g = 0; in fact t_C(g) < t_max for every g here, and the bound is "
+             "reached only as the decay rate τ → 0 (erratum 3 of docs/errata.md).",
+             "Per-mode times use (77) as printed, n^{1/d} = e^{2α} (the joint α plugged into a d-dimensional mode). "
              "With the same number of samples n a mode's own REM condition is 1 + χ = n^{2/d} = e^{4α}: "
              f"t_C± = {same_n[0, 0]:.4f} at g = 0 (columns *_same_n of data.csv), well below the joint t_C."]
     return Result(cols, headline, claims, notes=notes)
@@ -155,6 +174,7 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
 
 # ----------------------------------------------------------------------------- Fig. 3
 def fig3_params(preset: str) -> dict[str, Any]:
+    """Fig. 3 parameters (anisotropic, mu_x = 0, m_y^2 = 2, sigma_W^2 = 2) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 0.0, "my2": 2.0,
             "g_max": 2.0, "n_g": N_G[preset]}
 
@@ -176,12 +196,14 @@ def run_fig3(p: dict[str, Any], ctx: RunContext) -> Result:
                 "t_s_gmax": float(t_s[-1]), "monotone_decreasing": falls}
     claims = [Claim("t_S falls monotonically with g (μx = 0)", "monotone decrease",
                     f"{t_s[0]:.4f} (g=0) → {t_s[-1]:.4f} (g={g[-1]:g})"
-                    + ("" if falls is not None else "; fewer than two finite t_S: nothing to compare"), falls)]
+                    + ("" if falls is not None else "; fewer than two finite t_S: nothing to compare"), falls,
+                    note="" if falls is not None else "no verdict on empty data: fewer than two finite t_S")]
     return Result({"g": g, "t_s": t_s}, headline, claims)
 
 
 # ----------------------------------------------------------------------------- Fig. 4
 def fig4_params(preset: str) -> dict[str, Any]:
+    """Fig. 4 parameters (anisotropic, m_x^2 = m_y^2 = 1, sigma_W^2 = 2; (g, theta) grid) at ``preset``."""
     n = {"smoke": 41, "quick": 400, "paper": 400}[preset]
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 1.0, "my2": 1.0,
             "g_max": 2.5, "n_g": n, "n_theta": n, "T": 10.0, "n_boundary": {"smoke": 7, "quick": 31, "paper": 61}[preset]}
@@ -224,18 +246,23 @@ def run_fig4(p: dict[str, Any], ctx: RunContext) -> Result:
         Claim("coupling never raises t_S in the anisotropic case", "never raises (Sec. 4)",
               f"at θ = 0, t_S rises by {rise:.2e} (max at g = {headline['g_of_max_theta0']:.3f})", rise <= 0),
         Claim("t_S at θ ≈ 0 drops from ≈0.6 to ≈0.1 around g ≈ 1", "0.6 → 0.1",
-              f"t_S(g=0) = {t0[0]:.3f}, t_S(g=1) = {at_g1:.3f}, last finite t_S = {np.nanmin(t0):.3f}", None),
+              f"t_S(g=0) = {t0[0]:.3f}, t_S(g=1) = {at_g1:.3f}, last finite t_S = {np.nanmin(t0):.3f}", None,
+              note="values read off the paper's colour map; the text states no criterion to hold or fail"),
     ]
     cols = {"g": G.ravel(), "theta": TH.ravel(), "t_s": grid.t_s.ravel()}
     arrays = {"g": g, "theta": theta, "t_s": grid.t_s, "theta_boundary": theta_b, "g_boundary": boundary,
               "g_crit": crit}
-    notes = ["White: sup_t κ(t) ≤ 1 (83). Solid line: exact boundary from sup_t κ = 1; dashed: κ(0) = 1 (85), "
-             "which underestimates the boundary near θ = 0 (DESIGN errata 7)."]
+    notes = ["White: sup_t κ(t) ≤ 1 (83). Solid line: exact boundary from sup_t κ = 1; dashed: κ(0) = 1 (85). The "
+             "paper draws the boundary from κ(0) = 1, i.e. g = 1.5/cos θ, but near θ = 0 κ peaks at t > 0, so the "
+             "white region starts later: at θ = 0, g = 1.705 (the text's g ≈ 1.7), not 1.5.",
+             "Coupling does raise t_S slightly at θ = 0 for small g (the rise in the third claim), although §4 "
+             "says it never does in the anisotropic case."]
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
 # ----------------------------------------------------------------------------- Fig. 5
 def fig5_params(preset: str) -> dict[str, Any]:
+    """Fig. 5 parameters (anisotropic, sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 1.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "alpha": 1.0, "g_max": 2.0,
             "n_g": N_G[preset]}
 

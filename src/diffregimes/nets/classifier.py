@@ -42,6 +42,7 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits of images ``x`` ([B, 28, 28] or [B, 1, 28, 28])."""
         return self.net(_one_channel(x))
 
     def features(self, x: Tensor) -> Tensor:
@@ -57,6 +58,7 @@ class SignSymmetricClassifier(nn.Module):
         self.base = base
 
     def forward(self, x: Tensor) -> Tensor:
+        """Sign-invariant logits (103): the base network's f(x) and f(-x) combined, so that x and -x agree."""
         x = _one_channel(x)
         both = self.base(torch.cat([x, -x], dim=0))  # one batched call for f(x) and f(-x)
         f_pos, f_neg = both.chunk(2, dim=0)

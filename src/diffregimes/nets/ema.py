@@ -45,10 +45,12 @@ class EMA:
         model.load_state_dict({n: t.to(model.state_dict()[n].dtype) for n, t in self.shadow.items()})
 
     def state_dict(self) -> dict[str, Any]:
+        """decay, update count and shadow weights (copies), for checkpoints."""
         return {"decay": self.decay, "num_updates": self.num_updates,
                 "shadow": {n: t.clone() for n, t in self.shadow.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         if set(state.get("shadow", {})) != set(self.shadow):
             raise ValueError("EMA.load_state_dict: parameter names do not match this model")
         self.decay = float(state["decay"])

@@ -2,7 +2,7 @@
 
 Sinusoidal ("positional") time embedding of the step index k, as the paper states. With three
 levels (32, 64, 64) and one ResNet layer per level, 28 -> 14 -> 7 divides exactly, so no padding
-to 32 is needed; this is the ~1.06 M-parameter network measured in DESIGN §6 (no attention:
+to 32 is needed; this is the ~1.06 M-parameter network of benchmarks/unet.py (no attention:
 it costs throughput on CPU and the experiment is about mode ordering, not sample quality).
 """
 
@@ -82,6 +82,7 @@ class EpsUNet(nn.Module):
         )
 
     def forward(self, z: Tensor, k: int | Tensor) -> Tensor:
+        """eps_hat(z_k, k) for states ``z`` [B, 2, 28, 28] at DDPM step(s) ``k`` (an int or one per sample)."""
         kk = torch.as_tensor(k, device=z.device)
         if kk.dim() == 0:
             kk = kk.expand(z.shape[0])

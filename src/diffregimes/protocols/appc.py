@@ -37,6 +37,7 @@ import torch
 
 from ..errors import require
 from ..sde import reverse_times
+from ..sde.scores import logcosh
 from ..theory import CoupledOU, CouplingSchedule
 
 Tensor = torch.Tensor
@@ -229,11 +230,6 @@ def _perp_variance(A: np.ndarray, B: np.ndarray, K: np.ndarray, G: np.ndarray, S
     return P[:, 2, 2].copy()
 
 
-def _logcosh(u: Tensor) -> Tensor:
-    a = u.abs()
-    return a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)
-
-
 def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, generator: torch.Generator,
                    device: torch.device | str = "cpu") -> dict[str, Tensor]:
     """One chunk of trials for every (theta, configuration): per-trial metrics (n_theta, n_config, n_trials).
@@ -297,12 +293,12 @@ def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, ge
     mse = mse_signal + 0.5 * perp                                             # (145)
     ell0 = float(coef.mu_x0[0]) * x0[0] / sx2                                # class evidence of x_0
     nll = (0.5 * d * math.log(2 * math.pi * sy2) + ((y * y).sum(0) + perp + (mu_y * mu_y).sum(0)) / (2 * sy2)
-           - _logcosh(ell0 + proj / sy2) + _logcosh(ell0))                  # (146), exact mixture density
+           - logcosh(ell0 + proj / sy2) + logcosh(ell0))                  # (146), exact mixture density
     return {"acc": acc, "mse": mse, "mse_signal": mse_signal, "nll": nll, "y0": y}
 
 
 def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.device | str = "cpu",
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress | None = None, keep_trials: bool = False) -> dict[str, Any]:
     """Run the App. C experiment: every (theta, schedule, g0) cell, ``config.trials`` trials each.
 
     Y starts at t = T from the exact conditional P_T(y | x_T) (142) -- the law of Y_T given X_T under
@@ -310,6 +306,8 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
     y-marginal of the joint time reversal at t = T); all schedules share that draw's random numbers.
 
     ``progress(iterable, desc, total)`` (e.g. ``RunContext.progress``) may wrap the loop over chunks.
+    ``keep_trials=True`` adds ``per_trial``: each metric per trial, (n_theta, n_config, trials), for intervals
+    of paired comparisons between configurations.
     Returns a dict of arrays indexed (theta, configuration) -- ``acc``, ``mse``, ``nll``, their paired
     differences against the baseline ``d_acc``, ``d_mse``, ``d_nll`` with standard errors ``se_acc``,
     ``se_mse``, ``se_nll`` (of the differences) and ``se_acc_level`` ... (of the levels) -- plus
@@ -328,7 +326,10 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
         for key in parts:
             parts[key].append(out[key].cpu().numpy())
     per_trial = {key: np.concatenate(val, axis=-1) for key, val in parts.items()}
-    return summarize(per_trial, config, coef)
+    result = summarize(per_trial, config, coef)
+    if keep_trials:
+        result["per_trial"] = per_trial
+    return result
 
 
 def summarize(per_trial: dict[str, np.ndarray], config: AppCConfig, coef: AppCCoefficients | None = None) -> dict[str, Any]:

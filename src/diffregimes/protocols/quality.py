@@ -126,8 +126,9 @@ def quality_report(classifier: nn.Module, generated: Tensor, real: Tensor,
                    threshold: float = RECOGNISED_THRESHOLD) -> dict[str, Any]:
     """Gate numbers for ``generated`` beside ``real`` images (both [N, H, W] in [0, 1]).
 
-    ``real`` is split in two disjoint halves for the real-vs-real Fréchet floor; the generated set
-    is compared with the whole real set.
+    The Fréchet distance of a finite sample is biased upwards by O(dim / n), so both distances are
+    taken at equal sizes against the same reference: ``real`` is split into halves A and B, and
+    FD(first |B| generated, A) is reported beside the floor FD(B, A).
     """
     if real.shape[0] < 4 or generated.shape[0] < 2:
         raise ValidationError(f"need >= 2 generated and >= 4 real images: {generated.shape[0]}, {real.shape[0]}")
@@ -135,14 +136,15 @@ def quality_report(classifier: nn.Module, generated: Tensor, real: Tensor,
     p_real, f_real = classify(classifier, real)
     gen, ref = image_scores(p_gen, threshold), image_scores(p_real, threshold)
     half = real.shape[0] // 2
+    m = min(real.shape[0] - half, generated.shape[0])
     out = {
         "recognised": gen.recognised, "recognised_lo": gen.recognised_lo, "recognised_hi": gen.recognised_hi,
         "recognised_real": ref.recognised, "recognised_real_lo": ref.recognised_lo,
         "recognised_real_hi": ref.recognised_hi,
         "class_entropy": gen.class_entropy, "class_entropy_real": ref.class_entropy,
         "class_counts": list(gen.class_counts), "class_counts_real": list(ref.class_counts),
-        "frechet": feature_frechet(f_gen, f_real),
-        "frechet_real": feature_frechet(f_real[:half], f_real[half:]),
+        "frechet": feature_frechet(f_gen[:m], f_real[:half]),
+        "frechet_real": feature_frechet(f_real[half:half + m], f_real[:half]),
         "n_generated": gen.n, "n_real": ref.n, "threshold": threshold,
         "passes_gate": gate_passes(gen, ref),
     }

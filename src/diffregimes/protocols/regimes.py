@@ -13,7 +13,6 @@ No I/O; every random draw comes from the generator passed in.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable
 
 import numpy as np
@@ -23,21 +22,19 @@ from ..errors import ValidationError
 from ..sde import MomentTable
 from ..sde.mixture import apply_block
 from ..sde.scores import ScoreFn
+from .speciation_clones import wilson_interval
 
 Tensor = torch.Tensor
 #: labels of final states: (B, k, d) -> (B, L) integer labels, L labels per sample
 Classifier = Callable[[Tensor], Tensor]
 
 
-def slice_table(table: MomentTable, start: int) -> MomentTable:
-    """The moment table from grid index ``start`` on (a clone restarted at ``table.times[start]``)."""
-    fields = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
-    return MomentTable(**{k: (v[start:] if isinstance(v, Tensor) else v) for k, v in fields.items()})
-
-
 def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
-                    classify: Classifier, generator: torch.Generator) -> np.ndarray:
+                    classify: Classifier, generator: torch.Generator, per_master: bool = False) -> np.ndarray:
     """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
+
+    ``per_master=True`` returns the agreement of each master's pair instead, 0/1 of shape (n_scan, B, L)
+    (its mean over masters is the default output), for intervals that resample master trajectories.
 
     All clones of all scan times share one Euler-Maruyama loop over the grid: rows are ordered by
     restart index, so at step i the rows already started form a prefix of the state tensor and one
@@ -69,7 +66,9 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
         state[:n_active] = z + h * drift + (sigma_w * float(np.sqrt(h))) * noise
     labels = classify(state[1:].reshape(-1, *z_T.shape[1:]))
     labels = labels.reshape(starts.size, 2, B, -1)
-    agree = (labels[:, 0] == labels[:, 1]).double().mean(dim=1).cpu().numpy()   # (n_scan_sorted, L)
+    agree = (labels[:, 0] == labels[:, 1]).double().cpu().numpy()              # (n_scan_sorted, B, L)
+    if not per_master:
+        agree = agree.mean(axis=1)
     out = np.empty_like(agree)
     out[order] = agree
     return out
@@ -141,3 +140,55 @@ def crossing_time(times: np.ndarray, values: np.ndarray, level: float) -> float:
     if j == t.size - 1:
         return float(t[-1])
     return float(t[j] + (v[j] - level) * (t[j + 1] - t[j]) / (v[j] - v[j + 1]))
+
+
+def crossing_interval(times: np.ndarray, values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                      level: float) -> tuple[float, float, float]:
+    """(t, lo, hi): :func:`crossing_time` of a Monte-Carlo curve and the crossings of its pointwise 95 %
+    lower and upper bands, the confidence set of the crossing time by test inversion: a time t stays in
+    it while the level lies inside the band at t, and at the true crossing it does with probability 0.95.
+
+    Bands falling in t (as the curve): the lower band crosses first (lo), the upper one last (hi).
+    Censoring: a lower band below the level throughout gives lo = 0 (the crossing may lie anywhere
+    before the scan); an upper band never reaching the level gives hi = the first scan time; one still
+    above the level at the last scan time gives hi = inf. Empty scans give NaN throughout.
+    """
+    t = np.asarray(times, dtype=float)
+    if t.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    upper = np.asarray(upper, dtype=float)
+    est = crossing_time(t, values, level)
+    lo = crossing_time(t, lower, level)
+    lo = 0.0 if np.isnan(lo) else lo
+    hi = crossing_time(t, upper, level)
+    if np.isnan(hi):
+        hi = float(t.min())
+    elif upper[np.argmax(t)] >= level:
+        hi = float("inf")
+    return est, float(lo), float(hi)
+
+
+def agreement_crossing(times: np.ndarray, phi: np.ndarray, n: int, level: float) -> tuple[float, float, float]:
+    """:func:`crossing_interval` of an agreement curve phi = k / n (fractions of n clone pairs) with
+    95 % Wilson bands."""
+    phi = np.asarray(phi, dtype=float)
+    lo, hi = wilson_interval(np.round(phi * n), np.full(phi.shape, float(n)))
+    return crossing_interval(times, phi, lo, hi, level)
+
+
+def resampled_curves(samples: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Bootstrap replicates of a Monte-Carlo mean curve: ``samples`` (n_scan, B, ...) per-trajectory
+    values, ``indices`` (n_boot, B) resampled trajectories -> (n_boot, n_scan, ...) means."""
+    x = np.asarray(samples, dtype=float)
+    idx = np.asarray(indices)
+    B = x.shape[1]
+    weights = np.stack([np.bincount(row, minlength=B) for row in idx]).astype(float) / idx.shape[1]
+    return np.einsum("sb...,rb->rs...", x, weights)
+
+
+def crossing_replicates(times: np.ndarray, curves: np.ndarray, level: float) -> np.ndarray:
+    """:func:`crossing_time` of each replicate curve (n_boot, n_scan) -> (n_boot,); a replicate still above
+    the level at the last scan time (censored: only a lower bound) is NaN, like one that never reaches it."""
+    t = np.asarray(times, dtype=float)
+    last = int(np.argmax(t))
+    return np.array([np.nan if c[last] >= level else crossing_time(t, c, level) for c in np.asarray(curves, float)])

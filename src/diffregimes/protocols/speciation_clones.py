@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ValidationError
 from ..diffusion import VPSchedule, check_g, ddpm_step_whitened
+from ..errors import ValidationError
 
 Tensor = torch.Tensor
 EpsFn = Callable[[Tensor, int], Tensor]
@@ -57,6 +57,7 @@ class CloneRun:
 
     @property
     def n_rows(self) -> int:
+        """Rows of the batched run: the masters and two clones per master and scan step."""
         return int(self.master_final.shape[0] * (1 + 2 * len(self.scan_steps)))
 
     def evaluations(self, T: int) -> int:

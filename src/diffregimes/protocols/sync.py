@@ -32,7 +32,6 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..errors import ValidationError
 from ..diffusion import (
     VPSchedule,
     ddim_step,
@@ -41,11 +40,20 @@ from ..diffusion import (
     reverse_pairs,
     to_modes,
 )
+from ..errors import ValidationError
 
 Tensor = torch.Tensor
 EpsFn = Callable[[Tensor, int], Tensor]
 
 TAUS = (0.90, 0.95, 0.98)
+#: The paper's Table 1 (T = 200, 4 seeds, evaluation batch 16): mean Delta t(tau) in DDPM steps for
+#: tau in TAUS, per (pairing, g). Reference values to set beside ours; nothing is computed from them.
+PAPER_TABLE1 = {
+    ("main", 0.0): (-64.0, -57.0, -43.5), ("main", 0.3): (-64.5, -56.0, -49.0),
+    ("main", 0.5): (-77.2, -64.5, -53.5), ("main", 0.7): (-78.0, -75.5, -61.0),
+    ("ctrl", 0.0): (-25.3, -20.0, -14.0), ("ctrl", 0.3): (-29.5, -24.3, -18.5),
+    ("ctrl", 0.5): (-31.2, -26.5, -20.2), ("ctrl", 0.7): (-36.0, -32.8, -29.0),
+}
 _EPS_NORM = 1e-12
 
 
@@ -102,10 +110,12 @@ class X0Trajectory:
 
     @property
     def u(self) -> Tensor:
+        """Common mode u = (x_A + x_B)/sqrt(2) (91) of the logged predictions."""
         return to_modes(self.x0)[0]
 
     @property
     def v(self) -> Tensor:
+        """Difference mode v = (x_A - x_B)/sqrt(2) (91) of the logged predictions."""
         return to_modes(self.x0)[1]
 
 
@@ -160,6 +170,7 @@ class CosineCurves:
         return self.per_sample[name].mean(axis=1)
 
     def sd(self, name: str) -> np.ndarray:
+        """Standard deviation over samples of curve ``name`` at each step (zeros for one sample)."""
         return self.per_sample[name].std(axis=1, ddof=1) if self.per_sample[name].shape[1] > 1 \
             else np.zeros(len(self.steps))
 
@@ -296,3 +307,37 @@ def v_intervention(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, k_ints:
     rms = np.array([_rms_modes(perturbed[i], base) for i in range(len(ks))])
     return InterventionResult(np.asarray(ks), float(sigma), np.asarray(visited), base, perturbed,
                               rms[:, 0], rms[:, 1], du_path, dv_path)
+
+
+# ----------------------------------------------------------------------------- bootstrap of (100)
+def crossing_steps(cos: np.ndarray, steps: np.ndarray, tau: float) -> np.ndarray:
+    """Row-wise :func:`crossing_step`: cos [R, S] -> t(tau) [R] (NaN where a row never reaches tau)."""
+    hit = np.where(np.asarray(cos) >= tau, np.asarray(steps, dtype=np.float64)[None, :], -np.inf).max(axis=1)
+    return np.where(np.isfinite(hit), hit, np.nan)
+
+
+def gap_replicates(curves: Sequence[CosineCurves], tau: float, seed_draws: np.ndarray,
+                   image_draws: np.ndarray) -> np.ndarray:
+    """Bootstrap replicates of the seed-mean Delta t(tau) (100) of one (pairing, g) cell.
+
+    curves: one :class:`CosineCurves` per seed (equal batch size B). seed_draws [R, n_seeds] picks
+    seeds with replacement; image_draws [R, n_seeds, B] picks images within each drawn seed. Row 0
+    of the result uses the draws as given (pass identity draws for the point estimate).
+    """
+    steps = curves[0].steps
+    out = np.zeros(seed_draws.shape[0])
+    for j in range(seed_draws.shape[1]):
+        for name, sign in (("v", 1.0), ("u", -1.0)):
+            stack = np.stack([c.per_sample[name] for c in curves])  # [n_seeds, S, B]
+            picked = stack[seed_draws[:, j]]  # [R, S, B]
+            rows = np.take_along_axis(picked, image_draws[:, j][:, None, :], axis=2).mean(axis=2)  # [R, S]
+            out += sign * crossing_steps(rows, steps, tau)
+    return out / seed_draws.shape[1]
+
+
+def hierarchical_draws(n_seeds: int, batch: int, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(seed draws [n_boot, n_seeds], image draws [n_boot, n_seeds, batch]): a two-level bootstrap
+    (seeds, then images within each drawn seed). Share the draws between cells that share seeds and
+    initial noise (MAIN and CTRL), so ratios and differences are paired."""
+    return (rng.integers(0, n_seeds, size=(n_boot, n_seeds)),
+            rng.integers(0, batch, size=(n_boot, n_seeds, batch)))

@@ -7,10 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..experiments.base import load_config, load_summary
-from ..experiments.runstore import RunDir, read_csv
+from ..runstore import RunDir, load_config, load_summary, read_csv, read_npz
 from . import appc_plots, mnist_plots, theory_plots, validation_plots
-from .style import save_figure
+from .style import figure_style, save_figure
 
 Plotter = Callable[[dict[str, np.ndarray], dict[str, Any], dict[str, Any]], Any]
 
@@ -35,24 +34,20 @@ PLOTTERS: dict[str, tuple[Plotter, str]] = {
 }
 
 
-def register(name: str, plotter: Plotter, source: str = "csv") -> None:
-    """Add a plotter for an experiment defined outside this module."""
-    PLOTTERS[name] = (plotter, source)
-
-
 def load_data(run_dir: RunDir, source: str) -> dict[str, np.ndarray]:
+    """The saved data of a run: data.csv (``source`` 'csv') or data.npz ('npz') as arrays."""
     if source == "npz":
-        with np.load(run_dir.file("data.npz")) as npz:
-            return {k: npz[k] for k in npz.files}
+        return read_npz(run_dir.file("data.npz"))
     return read_csv(run_dir.file(RunDir.DATA))
 
 
 def render(run_dir: RunDir) -> list[Path]:
     """Draw ``figure.png`` and ``figure.pdf`` (or a plotter's several figures) in the run directory."""
     plotter, source = PLOTTERS[run_dir.name]
-    out = plotter(load_data(run_dir, source), load_summary(run_dir), load_config(run_dir))
-    figures = out if isinstance(out, dict) else {"figure": out}
     written: list[Path] = []
-    for stem, fig in figures.items():
-        written += save_figure(fig, run_dir.file(stem))
+    with figure_style():
+        out = plotter(load_data(run_dir, source), load_summary(run_dir), load_config(run_dir))
+        figures = out if isinstance(out, dict) else {"figure": out}
+        for stem, fig in figures.items():
+            written += save_figure(fig, run_dir.file(stem))
     return written

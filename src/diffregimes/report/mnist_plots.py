@@ -1,7 +1,8 @@
 """Table 1 and Figs 6-11 (MNIST synchronization experiment, paper §5) from saved results only.
 
 x axes are DDPM step k (reverse time runs from k = T-1 on the left to k = 0 on the right); a top
-axis gives the OU time t = -1/2 log alpha_bar_k read from the saved ``ou_t`` column.
+axis gives the OU time t = -1/2 log alpha_bar_k read from the saved ``ou_t`` column. Legends of
+curve plots sit below the axes, where they cannot hide a curve.
 """
 
 from __future__ import annotations
@@ -10,27 +11,36 @@ from typing import Any
 
 import numpy as np
 
-from ..experiments.mnist import PAPER_TABLE1
-from .style import plt
-
-PAPER_TAUS = (0.90, 0.95, 0.98)
+from ..protocols.sync import PAPER_TABLE1
+from ..protocols.sync import TAUS as PAPER_TAUS
+from .style import Figure, subplots
 
 COLORS = {"main": "C0", "ctrl": "C3"}
 MODE_STYLE = {"u": "-", "v": "--"}
+#: the g of the MNIST experiment is the correlation parameter of the mode-shaped noise (92), not a rate
+G_NOISE = r"noise coupling $g$ of (92) (dimensionless)"
+MODE = {"u": r"$u$", "v": r"$v$"}
 
 
-def _reverse_k_axis(ax, k: np.ndarray, ou: np.ndarray) -> None:
+def _reverse_k_axis(ax, k: np.ndarray, ou: np.ndarray, label: str = "DDPM step $k$ (reverse time →)") -> None:
     """Reverse-time x axis in DDPM steps with a top axis in OU time."""
     order = np.argsort(k)
     ks, ts = np.asarray(k, float)[order], np.asarray(ou, float)[order]
     ks, idx = np.unique(ks, return_index=True)
     ts = ts[idx]
     ax.set_xlim(ks.max(), ks.min())
-    ax.set_xlabel("DDPM step k (reverse time →)")
+    ax.set_xlabel(label)
     if ks.size >= 2 and np.all(np.diff(ts) > 0):
         top = ax.secondary_xaxis("top", functions=(lambda x: np.interp(x, ks, ts), lambda t: np.interp(t, ts, ks)))
-        top.set_xlabel("OU time t = −½ log ᾱ_k", fontsize=8)
+        top.set_xlabel(r"OU time $t = -\frac{1}{2}\log\bar\alpha_k$", fontsize=8)
         top.tick_params(labelsize=7)
+
+
+def _legend_below(fig: Figure, ax, ncol: int = 4) -> None:
+    """One legend for the figure, below its axes (call after tight_layout)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(ncol, len(labels)),
+               fontsize=8)
 
 
 def _sel(data: dict[str, np.ndarray], **conds: Any) -> np.ndarray:
@@ -41,10 +51,10 @@ def _sel(data: dict[str, np.ndarray], **conds: Any) -> np.ndarray:
     return mask
 
 
-def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     taus = sorted(set(data["tau"].tolist()))
-    fig, axes = plt.subplots(1, len(taus), figsize=(3.4 * len(taus), 3.4), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(taus), figsize=(3.4 * len(taus), 3.4), sharey=True, squeeze=False)
     gs = sorted(set(data["g"].tolist()))
     for ax, tau in zip(axes[0], taus):
         for j, pairing in enumerate(("main", "ctrl")):
@@ -55,7 +65,8 @@ def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: di
                 means.append(v.mean() if v.size else np.nan)
                 sds.append(v.std(ddof=1) if v.size > 1 else 0.0)
             x = np.array(gs) + (j - 0.5) * 0.02
-            ax.errorbar(x, means, yerr=sds, fmt="o-", color=COLORS[pairing], capsize=3, label=pairing.upper())
+            ax.errorbar(x, means, yerr=sds if p["n_seeds"] > 1 else None, fmt="o-", color=COLORS[pairing], capsize=3,
+                        label=pairing.upper())
         if tau in PAPER_TAUS:  # the paper's Table 1, rescaled from T = 200 to this T
             i = PAPER_TAUS.index(tau)
             for pairing in ("main", "ctrl"):
@@ -63,27 +74,27 @@ def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: di
                 ax.plot(pg, [PAPER_TABLE1[(pairing, g)][i] * p["T"] / 200 for g in pg], "x:", color=COLORS[pairing],
                         alpha=0.6, label=f"paper {pairing.upper()} (× T/200)")
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.set(xlabel="coupling g", title=f"τ = {tau:.2f}")
-    axes[0, 0].set_ylabel(f"Δt(τ) = t_v − t_u  (DDPM steps, T = {p['T']})")
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"Protocol I synchronization gap (mean ± sd over {p['n_seeds']} seed(s); negative: u first)",
-                 fontsize=10)
+        ax.set(xlabel=G_NOISE, title=rf"$\tau$ = {tau:.2f}")
+    axes[0, 0].set_ylabel(rf"$\Delta t(\tau) = t_v - t_u$ (DDPM steps, $T$ = {p['T']})")
+    spread = "single seed, no spread" if p["n_seeds"] == 1 else f"mean ± sd over {p['n_seeds']} seeds"
+    fig.suptitle(f"Protocol I synchronization gap ({spread}; negative: $u$ stabilises first)", fontsize=10)
     fig.tight_layout()
+    _legend_below(fig, axes[0, 0])
     return fig
 
 
-def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
     gs = sorted(set(data["g"].tolist()))
-    fig, axes = plt.subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
     for ax, pairing in zip(axes[0], pairings):
         for i, g in enumerate(gs):
             m = _sel(data, pairing=pairing, g=g)
             k = data["k"][m]
             for mode in ("u", "v"):
                 y, sd = data[f"cos_{mode}"][m], data[f"cos_{mode}_sd"][m]
-                ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=f"Cos_{mode}, g = {g:g}")
+                ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=f"Cos$_{mode}$, $g$ = {g:g}")
                 ax.fill_between(k, y - sd, y + sd, color=f"C{i}", alpha=0.08)
         for tau in p["taus"]:
             ax.axhline(tau, color="0.6", lw=0.6, ls=":")
@@ -91,44 +102,51 @@ def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
         ax.set_title(f"({'ab'[pairings.index(pairing)]}) {pairing.upper()}", fontsize=10)
         low = float(np.nanmin(np.concatenate([data["cos_u"], data["cos_v"]])))
         ax.set_ylim(max(-1.02, low - 0.05), 1.02)
-    axes[0, 0].set_ylabel("Cos_m(k) = E cos(m̂(k), m̂_final)  (98)")
-    axes[0, -1].legend(fontsize=7, loc="lower right")
-    fig.suptitle(f"Cosine to final prediction, u solid / v dashed (T = {p['T']}; dotted: τ)", fontsize=10)
+    axes[0, 0].set_ylabel("Cos$_m(k)$ (98), cosine (dimensionless)")
+    fig.suptitle(rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed "
+                 rf"($T$ = {p['T']}; dotted: $\tau$ levels)", fontsize=10)
     fig.tight_layout()
+    _legend_below(fig, axes[0, -1])
     return fig
 
 
-def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
-    fig, axes = plt.subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
-    for ax, pairing in zip(axes[0], pairings):
+    # GI lives on its own scale: a row of its own instead of a twin axis over the cosines
+    fig, axes = subplots(2, len(pairings), figsize=(5.2 * len(pairings), 5.6), sharex="col", sharey="row",
+                         squeeze=False, gridspec_kw={"height_ratios": [3, 2]})
+    for j, pairing in enumerate(pairings):
+        ax, gi_ax = axes[0, j], axes[1, j]
         m = _sel(data, pairing=pairing)
         k = data["k"][m]
-        ax.plot(k, data["c_u"][m], "-", color="C0", lw=1.8, label="c_u (common mode)")
-        ax.plot(k, data["c_a"][m], "--", color="C1", label="c_A")
-        ax.plot(k, data["c_b"][m], ":", color="C2", label="c_B")
-        twin = ax.twinx()
-        twin.plot(k, data["gi"][m], "-", color="k", lw=1, alpha=0.7, label="GI = 2c_u − c_A − c_B")
-        twin.set_ylabel("ghosting index GI (108)", fontsize=8)
-        twin.axhline(0, color="0.6", lw=0.6)
+        ax.plot(k, data["c_u"][m], "-", color="C0", lw=1.8, label="$c_u$ (common mode)")
+        ax.plot(k, data["c_a"][m], "--", color="C1", label="$c_A$ (channel A)")
+        ax.plot(k, data["c_b"][m], ":", color="C2", label="$c_B$ (channel B)")
+        gi_ax.plot(k, data["gi"][m], "-", color="k", lw=1.2, label="GI $= 2c_u - c_A - c_B$ (108)")
+        gi_ax.axhline(0, color="0.6", lw=0.6)
         _reverse_k_axis(ax, k, data["ou_t"][m])
-        ax.set_title(f"({'ab'[pairings.index(pairing)]}) {pairing.upper()}", fontsize=10)
-        lines = ax.get_lines()[:3] + twin.get_lines()[:1]
-        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower right")
-    axes[0, 0].set_ylabel("cosine to final frame (107)")
-    fig.suptitle(f"Ghosting index, g = {p['g']:g}, T = {p['T']}", fontsize=10)
+        ax.set_xlabel("")
+        gi_ax.set_xlabel("DDPM step $k$ (reverse time →)")
+        ax.set_title(f"({'ab'[j]}) {pairing.upper()}", fontsize=10)
+    axes[0, 0].set_ylabel("cosine to the final frame (107)")
+    axes[1, 0].set_ylabel("ghosting index GI (108)")
+    fig.suptitle(f"Ghosting index, $g$ = {p['g']:g}, $T$ = {p['T']}", fontsize=10)
     fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    gi_h, gi_l = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles + gi_h, labels + gi_l, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8)
     return fig
 
 
-def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     k, states, x0 = arrays["k"], arrays["states"], arrays["x0"]
     n = len(k)
-    rows = [("state x_A", states[:, 0]), ("state x_B", states[:, 1]), ("state (x_A+x_B)/2", states.mean(1)),
-            ("x̂0 x_A", x0[:, 0]), ("x̂0 x_B", x0[:, 1]), ("x̂0 (x_A+x_B)/2", x0.mean(1))]
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.2, 1.15 * len(rows) + 0.6), squeeze=False)
+    rows = [("state $x_A$", states[:, 0]), ("state $x_B$", states[:, 1]), ("state $(x_A+x_B)/2$", states.mean(1)),
+            (r"$\hat{x}_0$: $x_A$", x0[:, 0]), (r"$\hat{x}_0$: $x_B$", x0[:, 1]),
+            (r"$\hat{x}_0$: $(x_A+x_B)/2$", x0.mean(1))]
+    fig, axes = subplots(len(rows), n, figsize=(1.1 * n + 1.2, 1.15 * len(rows) + 0.6), squeeze=False)
     for r, (label, imgs) in enumerate(rows):
         is_state = label.startswith("state")
         for c in range(n):
@@ -140,56 +158,59 @@ def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
+            ax.spines[:].set_visible(False)
             if r == 0:
-                ax.set_title(f"k={int(k[c])}\nt={arrays['ou_t'][c]:.2f}", fontsize=7)
+                ax.set_title(f"$k$={int(k[c])}\n$t$={arrays['ou_t'][c]:.2f}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(label, fontsize=7)
-    fig.suptitle(f"Denoising trajectory ({p['pairing'].upper()}, g = {p['g']:g}, T = {p['T']}; DDPM step k, "
-                 "OU time t)", fontsize=9)
+    fig.suptitle(f"Denoising trajectory ({p['pairing'].upper()}, $g$ = {p['g']:g}, $T$ = {p['T']}; columns: DDPM "
+                 r"step $k$ and OU time $t$; states on their own grey scale, $\hat{x}_0$ on [0, 1])", fontsize=9)
     return fig
 
 
-def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if f"{pp}_rms_du" in arrays]
     k_ints, k_paper = arrays["k_ints"], int(arrays["k_paper"])
     i_paper = int(np.nonzero(k_ints == k_paper)[0][0])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = subplots(1, 3, figsize=(13, 4.2))
     ax = axes[0]
     width = 0.35
     for j, pairing in enumerate(pairings):
         vals = [arrays[f"{pairing}_rms_du"][i_paper], arrays[f"{pairing}_rms_dv"][i_paper]]
         bars = ax.bar(np.arange(2) + (j - 0.5) * width, vals, width, color=COLORS[pairing], label=pairing.upper())
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
-    ax.set_xticks([0, 1], ["RMS Δu", "RMS Δv"])
-    ax.set(ylabel="RMS change of the final output", title=f"(a) intervention at k = {k_paper}")
-    ax.legend(fontsize=8)
+    ax.set_xticks([0, 1], [r"RMS $\Delta u$", r"RMS $\Delta v$"])
+    ax.set(ylabel="RMS change of the final output (pixel units)", title=f"(a) intervention at $k$ = {k_paper}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[1]
     for pairing in pairings:
-        ax.plot(k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=f"{pairing.upper()} Δu")
-        ax.plot(k_ints, arrays[f"{pairing}_rms_dv"], "s--", color=COLORS[pairing], label=f"{pairing.upper()} Δv")
+        ax.plot(k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta u$")
+        ax.plot(k_ints, arrays[f"{pairing}_rms_dv"], "s--", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta v$")
     ax.axvline(k_paper, color="0.6", lw=0.8, ls=":")
-    ax.set(ylabel="RMS change of the final output", title="(b) scan over the intervention step")
-    _reverse_k_axis(ax, arrays["steps"], arrays["ou_t"])
-    ax.set_xlabel("intervention step k_int (DDPM steps, reverse time →)")
-    ax.legend(fontsize=7)
+    ax.set(ylabel="RMS change of the final output (pixel units)", title="(b) scan over the intervention step")
+    _reverse_k_axis(ax, arrays["steps"], arrays["ou_t"], r"intervention step $k_{\mathrm{int}}$ (DDPM step, reverse time →)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     ax = axes[2]
     steps = arrays["steps"]
     for pairing in pairings:
         for mode, style in (("u", "-"), ("v", "--")):
             ax.plot(steps, arrays[f"{pairing}_path_d{mode}"][i_paper], style, color=COLORS[pairing],
-                    label=f"{pairing.upper()} Δ{mode}")
-    ax.set(ylabel="RMS difference of x̂0(k)", title=f"(c) after the intervention at k = {k_paper}")
+                    label=rf"{pairing.upper()} $\Delta {mode}$")
+    ax.set(ylabel=r"RMS difference of $\hat{x}_0(k)$ (pixel units)", title=f"(c) after the intervention at $k$ = {k_paper}")
     _reverse_k_axis(ax, steps, arrays["ou_t"])
-    ax.legend(fontsize=7)
-    fig.suptitle(f"v-only intervention (101): σ = {p['sigma']:g}, g = {p['g']:g}, T = {p['T']}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+    fig.suptitle(rf"$v$-only intervention (101): $\sigma$ = {p['sigma']:g}, $g$ = {p['g']:g}, $T$ = {p['T']}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    # three panels, one quantity each: a twin axis for the OU-time gap would not line up with the step gap
+    # (t(k) is not linear in k)
+    fig, axes = subplots(1, 3, figsize=(14, 3.9))
     ax = axes[0]
     for j, mode in enumerate(("u", "v")):
         m = _sel(data, mode=mode)
@@ -197,48 +218,48 @@ def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         lo, hi = data["t_spec_lo"][m], data["t_spec_hi"][m]
         yerr = np.vstack([np.where(np.isfinite(lo), t - lo, 0), np.where(np.isfinite(hi), hi - t, 0)])
         ax.errorbar(g + (j - 0.5) * 0.01, t, yerr=np.clip(yerr, 0, None), fmt="o-" if mode == "u" else "s--",
-                    color="C0" if mode == "u" else "C3", capsize=3, label=f"t_spec^{mode}")
-    ax.set(xlabel="coupling g", ylabel=f"t_spec (DDPM step, T = {p['T']}; larger = earlier)",
-           title=f"(a) speciation steps at φ* = {p['phi_star']:g}")
-    ax.legend(fontsize=8)
-    ax = axes[1]
+                    color="C0" if mode == "u" else "C3", capsize=3, label=rf"$t_{{\mathrm{{spec}}}}^{{{mode}}}$")
+    ax.set(xlabel=G_NOISE, ylabel=r"$t_{\mathrm{spec}}$ (DDPM step; larger = earlier)",
+           title=rf"(a) speciation steps at $\varphi^* = {p['phi_star']:g}$, $T$ = {p['T']}")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     gs = sorted(set(data["g"].tolist()))
-    gap = [data["t_spec"][_sel(data, mode="u", g=g)][0] - data["t_spec"][_sel(data, mode="v", g=g)][0] for g in gs]
-    gap_ou = [data["t_spec_ou"][_sel(data, mode="u", g=g)][0] - data["t_spec_ou"][_sel(data, mode="v", g=g)][0]
-              for g in gs]
-    ax.plot(gs, gap, "o-", color="k", label="DDPM steps")
-    ax.axhline(0, color="0.6", lw=0.8)
-    ax.set(xlabel="coupling g", ylabel="gap t_spec^u − t_spec^v (DDPM steps)", title="(b) synchronization gap")
-    tw = ax.twinx()
-    tw.plot(gs, gap_ou, "x:", color="C2", label="OU time")
-    tw.set_ylabel("gap (OU time)", fontsize=8, color="C2")
+
+    def gap(column: str) -> list[float]:
+        return [data[column][_sel(data, mode="u", g=g)][0] - data[column][_sel(data, mode="v", g=g)][0] for g in gs]
+
+    for ax, column, unit, letter in ((axes[1], "t_spec", "DDPM steps", "b"), (axes[2], "t_spec_ou", "OU time", "c")):
+        ax.plot(gs, gap(column), "o-", color="k")
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set(xlabel=G_NOISE, ylabel=rf"gap $t_{{\mathrm{{spec}}}}^u - t_{{\mathrm{{spec}}}}^v$ ({unit})",
+               title=f"({letter}) synchronization gap in {unit}")
     fig.suptitle(f"Protocol II cloning (digits {p['classes'][0]} vs {p['classes'][1]}, {p['trials']} × "
-                 f"{p['masters']} masters; 95% Wilson intervals)", fontsize=10)
+                 f"{p['masters']} masters; 95% Wilson intervals; gap > 0: $u$ speciates first)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> "plt.Figure":
+def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
     p = config["params"]
     gs = sorted(set(data["g"].tolist()))
-    fig, axes = plt.subplots(1, len(gs), figsize=(5.2 * len(gs), 3.8), sharey=True, squeeze=False)
+    fig, axes = subplots(1, len(gs), figsize=(5.2 * len(gs), 3.8), sharey=True, squeeze=False)
     for ax, g in zip(axes[0], gs):
         for mode, color in (("u", "C0"), ("v", "C3")):
             m = _sel(data, g=g, mode=mode)
             k = data["k"][m]
-            ax.plot(k, data["phi_ex"][m], "o" + MODE_STYLE[mode], color=color, ms=3, label=f"φ^ex_{mode}")
+            ax.plot(k, data["phi_ex"][m], "o" + MODE_STYLE[mode], color=color, ms=3,
+                    label=rf"$\varphi^{{\mathrm{{ex}}}}_{mode}$ (105)")
             ax.fill_between(k, data["ex_lo"][m], data["ex_hi"][m], color=color, alpha=0.15)
             t = data["t_spec"][m][0]
             if np.isfinite(t):
-                ax.axvline(t, color=color, lw=0.8, ls=":")
-        ax.axhline(p["phi_star"], color="k", lw=0.8, ls="-.", label=f"φ* = {p['phi_star']:g}")
+                ax.axvline(t, color=color, lw=0.8, ls=":", label=rf"$t_{{\mathrm{{spec}}}}^{{{mode}}}$ (106)")
+        ax.axhline(p["phi_star"], color="k", lw=0.8, ls="-.", label=rf"$\varphi^* = {p['phi_star']:g}$")
         ax.axhline(0, color="0.6", lw=0.6)
         m = _sel(data, g=g)
-        _reverse_k_axis(ax, data["k"][m], data["ou_t"][m])
-        ax.set_title(f"({'abcdefg'[gs.index(g)]}) g = {g:g}", fontsize=10)
-        ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("baseline-corrected agreement φ^ex (105)")
-    fig.suptitle(f"Speciation curves, clones started at step k (T = {p['T']}; bands: 95% Wilson through (105); "
-                 "dotted: t_spec)", fontsize=9)
+        _reverse_k_axis(ax, data["k"][m], data["ou_t"][m], "clone start: DDPM step $k$ (reverse time →)")
+        ax.set_title(f"({'abcdefg'[gs.index(g)]}) $g$ = {g:g}", fontsize=10)
+    axes[0, 0].set_ylabel("baseline-corrected agreement\n" r"$\varphi^{\mathrm{ex}}$ (105), dimensionless")
+    fig.suptitle(f"Speciation curves, clones started at step $k$ ($T$ = {p['T']}; bands: 95% Wilson intervals "
+                 "mapped through (105))", fontsize=9)
     fig.tight_layout()
+    _legend_below(fig, axes[0, 0], ncol=5)
     return fig

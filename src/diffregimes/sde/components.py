@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..theory import CoupledOU
 from ..errors import require
+from ..theory import CoupledOU
 from .mixture import MomentTable, apply_block
 
 Tensor = torch.Tensor
@@ -67,6 +67,7 @@ class ComponentMixtureScore:
 
     @classmethod
     def build(cls, means: Tensor, table: MomentTable) -> "ComponentMixtureScore":
+        """The score of the mixture of components ``means`` (K, k, d) on the time grid of ``table``."""
         require(means.ndim == 3 and means.shape[1] == table.k,
                  f"means must have shape (K, k={table.k}, d): shape={tuple(means.shape)}")
         means = means.to(table.Phi)

@@ -93,10 +93,12 @@ class MixtureSpec:
 
     @property
     def k(self) -> int:
+        """Number of modalities."""
         return int(self.mu0.shape[0])
 
     @property
     def d(self) -> int:
+        """Dimension of each modality."""
         return int(self.mu0.shape[1])
 
     def sample(self, n: int, generator: torch.Generator, t: float = 0.0) -> tuple[Tensor, Tensor]:
@@ -168,4 +170,5 @@ class MomentTable:
 
     @property
     def k(self) -> int:
+        """Number of modalities."""
         return int(self.M.shape[-1])

@@ -62,6 +62,7 @@ class PopulationScore:
 
     @classmethod
     def build(cls, spec: MixtureSpec, table: MomentTable) -> "PopulationScore":
+        """The exact score of the mixture ``spec`` at every time of ``table`` (means mu(t) = Phi(t) mu(0), (16))."""
         require(spec.k == table.k, f"mixture has k={spec.k} modalities, moment table has k={table.k}")
         mu = table.Phi @ spec.mu0.to(table.Phi)       # (N + 1, k, d), (16)
         return cls(table.C_inv, table.C_inv @ mu)
@@ -125,6 +126,10 @@ class EmpiricalScore:
 
     @classmethod
     def build(cls, table: MomentTable, data: Tensor, chunk_size: int = 4096) -> "EmpiricalScore":
+        """The exact score of the empirical measure of ``data`` (n, k, d) on ``table``'s grid.
+
+        The log-sum-exp over the n points runs in chunks of ``chunk_size`` points.
+        """
         require(data.ndim == 3 and data.shape[1] == table.k,
                  f"data must have shape (n, k={table.k}, d): shape={tuple(data.shape)}")
         require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
@@ -143,7 +148,8 @@ def conditional_moments(C: Tensor) -> tuple[Tensor, Tensor]:
     return c, C[..., 1, 1] - c * C[..., 1, 0]
 
 
-def _logcosh(u: Tensor) -> Tensor:
+def logcosh(u: Tensor) -> Tensor:
+    """log cosh(u) without overflow: |u| + log1p(e^{-2|u|}) - log 2 (cosh itself overflows for |u| > 710)."""
     a = u.abs()
     return a + torch.log1p(torch.exp(-2 * a)) - math.log(2.0)
 
@@ -183,7 +189,7 @@ def conditional_log_density(y: Tensor, x: Tensor, mu_x: Tensor, mu_y: Tensor, C:
     d = y.shape[-1]
     v0 = v[..., 0]
     return (-0.5 * d * torch.log(2 * math.pi * v0) - ((r * r).sum(-1) + (b * b).sum(-1)) / (2 * v0)
-            + _logcosh(eta) - _logcosh(ell))
+            + logcosh(eta) - logcosh(ell))
 
 
 def _check_points(z: Tensor, k: int, d: int) -> None:

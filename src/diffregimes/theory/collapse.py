@@ -105,7 +105,7 @@ def collapse_upper_bound(sigma2: float, sigma_w2: float, alpha: float) -> float:
     """t_max (75) = (sigma^2/sigma_W^2) / (n^{1/d} - 1): the limit of (78) as tau -> 0.
 
     The paper says the bound is saturated at g = 0; it is reached only as the decay rate
-    tau -> 0 (DESIGN errata 3). Every t_C, joint or per mode, lies below it.
+    tau -> 0 (erratum 3 in docs/errata.md). Every t_C, joint or per mode, lies below it.
     """
     _check_collapse_inputs(sigma2=sigma2, sigma_w2=sigma_w2, alpha=alpha)
     return float(sigma2 / sigma_w2 / np.expm1(2 * alpha))

@@ -80,11 +80,21 @@ class CoupledOU:
                    np.diag([sigma_x2, sigma_y2]), gram, "anisotropic")
 
     @classmethod
-    def general(cls, M: np.ndarray, sigma_w2: float, sigma0: np.ndarray, gram: np.ndarray) -> "CoupledOU":
+    def general(cls, M: np.ndarray, sigma_w2: float, sigma0: np.ndarray, gram: np.ndarray,
+                direction: np.ndarray | None = None) -> "CoupledOU":
         """Any Hurwitz k x k relaxation matrix M, data covariance block Sigma(0) (SPD) and Gram matrix
-        of the class mean (PSD)."""
+        of the class mean (PSD).
+
+        ``direction`` N, if given, makes the coupling a parameter: M(g) = M + g N, with g = 0 here and
+        other values through :meth:`with_coupling`. Without it the model has no coupling to change.
+        """
         M = relaxation.check_stable(M)
         k = M.shape[0]
+        if direction is None:
+            direction = np.zeros_like(M)
+        direction = np.asarray(direction, float)
+        require(direction.shape == (k, k) and bool(np.all(np.isfinite(direction))),
+                f"direction must be a finite {k} x {k} matrix: shape {direction.shape}")
         require_positive(sigma_w2=sigma_w2)
         sigma0, gram = np.asarray(sigma0, float), np.asarray(gram, float)
         require(sigma0.shape == (k, k) and gram.shape == (k, k),
@@ -95,7 +105,7 @@ class CoupledOU:
         require(low > 0, f"sigma0 must be positive definite: smallest eigenvalue={low:.6g}, valid > 0")
         low = float(np.linalg.eigvalsh(gram).min())
         require(low >= -1e-12, f"gram must be positive semi-definite: smallest eigenvalue={low:.6g}, valid >= 0")
-        return cls(M, np.zeros_like(M), 0.0, float(sigma_w2), sigma0, gram, "general")
+        return cls(M, direction, 0.0, float(sigma_w2), sigma0, gram, "general")
 
     # ------------------------------------------------------------------ queries
     @property
@@ -105,6 +115,7 @@ class CoupledOU:
 
     @property
     def scheduled(self) -> bool:
+        """True when the coupling is a :class:`CouplingSchedule` (time-dependent g(t))."""
         return isinstance(self.coupling, CouplingSchedule)
 
     def g(self, t: np.ndarray | float) -> np.ndarray:
@@ -118,8 +129,15 @@ class CoupledOU:
         return self.base + self.g(t)[..., None, None] * self.direction
 
     def with_coupling(self, g: float | CouplingSchedule) -> "CoupledOU":
-        """The same model with another coupling (validated like the constructors)."""
+        """The same model with another coupling (validated like the constructors).
+
+        Raises ``ValueError`` for a general model built without a coupling ``direction``: its M does not
+        depend on g, and silently ignoring g would return the same model.
+        """
         makers = {"symmetric": relaxation.symmetric, "anisotropic": relaxation.anisotropic}
+        require(bool(np.any(self.direction)),
+                "this model has no coupling direction N, so g cannot change M: build it with "
+                "CoupledOU.general(M, ..., direction=N) to get M(g) = M + g N")
         for g_value in _coupling_values(g):
             if self.kind in makers:
                 makers[self.kind](-self.base[0, 0], g_value)

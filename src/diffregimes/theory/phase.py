@@ -31,7 +31,7 @@ def anisotropic_kernel(beta: float, g: np.ndarray | float, sigma_w2: float, sigm
     """K(t) = C^{-1} (M + sigma_W^2 C^{-1})^{-1} C^{-1} from (130-137), shape (..., 2, 2).
 
     (79) prints (M + sigma_W^2 C)^{-1}; (130) and this function use the consistent C^{-1}
-    (DESIGN errata 2). kappa = sigma_W^2 mu(t)^T K mu(t).
+    (erratum 2 in docs/errata.md). kappa = sigma_W^2 mu(t)^T K mu(t).
     """
     k11, k12, k21, k22 = np.broadcast_arrays(*anisotropic_kernel_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t))
     return np.stack([np.stack([k11, k12], -1), np.stack([k21, k22], -1)], -2)
@@ -139,7 +139,7 @@ def no_speciation_boundary(theta: float, beta: float = 1.0, sigma_w2: float = 2.
     """Exact boundary of the white region of Fig. 4: the smallest g >= 0 with sup_t kappa(t) = 1 (83).
 
     Returns +inf if sup_t kappa > 1 for all g in [0, g_max] and 0 if there is no speciation at g = 0.
-    Unlike g_crit (kappa(0) = 1), this accounts for kappa peaking at t > 0 (DESIGN errata 7).
+    Unlike g_crit (kappa(0) = 1), this accounts for kappa peaking at t > 0 (erratum 7 in docs/errata.md).
     A vectorised scan of sup_t kappa over a g grid brackets the boundary; brentq polishes it.
     """
     from scipy.optimize import brentq

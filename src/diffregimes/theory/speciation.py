@@ -4,16 +4,15 @@ kappa(t) = mu(t)^T C(t)^{-1} A(t) mu(t) with A(t) = (M + sigma_W^2 C^{-1})^{-1} 
 (25, 28). Written on modality blocks, kappa = sum_ij G_ij F_ij(t) with
 F(t) = Phi^T C^{-1} A Phi and G the Gram matrix of the class mean.
 
-Conventions (DESIGN errata 4): ``per-dim`` divides by d (the paper's (62), norms m^2 = |mu|^2/d,
+Conventions (erratum 4 in docs/errata.md): ``per-dim`` divides by d (the paper's (62), norms m^2 = |mu|^2/d,
 used in its figures); ``total`` multiplies back by d, which is the kappa whose crossing of 1 a
 finite-d simulation sees.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,7 +37,7 @@ def convention_factor(convention: str, d: int | None) -> float:
 def kappa_matrix(m: Moments, sigma_w2: float) -> np.ndarray:
     """F(t) = Phi^T C^{-1} (M + sigma_W^2 C^{-1})^{-1} sigma_W^2 C^{-1} Phi, so that kappa = <G, F>.
 
-    This is the consistent form of the kernel K of (79)/(130) (DESIGN errata 2): the paper prints
+    This is the consistent form of the kernel K of (79)/(130) (erratum 2 in docs/errata.md): the paper prints
     (M + sigma_W^2 C)^{-1} in (79) but uses C^{-1} in (130).
     """
     P = np.linalg.inv(m.C)
@@ -91,7 +90,7 @@ def symmetric_kappa(beta: float, g: float, sigma2: float, sigma_w2: float, m_plu
 
 
 def single_mode_speciation_time(lam: float, m2: float, sigma2: float, sigma_w2: float) -> float | None:
-    """Closed-form root of (65) for one mode, the corrected (66) (DESIGN errata 1).
+    """Closed-form root of (65) for one mode, the corrected (66) (erratum 1 in docs/errata.md).
 
     With a = e^{2 lam t} and B = sigma^2 + sigma_W^2/(2 lam), (65) is the quadratic
     lam B^2 a^2 - sigma_W^2 m^2 a - sigma_W^4/(4 lam) = 0. Because lam < 0, the positive root is
@@ -144,7 +143,7 @@ def g_crit(theta: np.ndarray | float, beta: float, sigma2: float, sigma_w2: floa
     """Approximate no-speciation boundary: the g where (85) equals 1 (the dashed line of Fig. 4).
 
     +inf where kappa(0) > 1 for every g >= 0 (cos theta <= 0). The exact boundary is
-    sup_t kappa(t) = 1 (83), which lies at larger g near theta = 0 (DESIGN errata 7).
+    sup_t kappa(t) = 1 (83), which lies at larger g near theta = 0 (erratum 7 in docs/errata.md).
     """
     r = _ratio_r(beta, sigma2, sigma_w2)
     require_finite_array(theta=np.asarray(theta, dtype=float))
