@@ -7,10 +7,13 @@ moments (121)-(129), and explicit matrix inverses for the Schur complements.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from diffregimes.errors import ValidationError
 from diffregimes.theory import (
     CoupledOU,
     cgf,
@@ -266,7 +269,19 @@ def test_collapse_rejects_bad_alpha(alpha):
         symmetric_collapse_time(1.0, 0.2, 1.0, 1.0, alpha)
 
 
+def test_collapse_far_below_the_first_bracket():
+    """alpha = 50 puts the root far below t = 1e-8 (where the search used to give up).
+
+    By hand at beta = 1, g = 0, sigma^2 = sigma_W^2 = 1: both modes have chi = 2 / (e^{2t} - 1) (67), so
+    (1/4) * 2 log(1 + chi) = alpha gives e^{2t} - 1 = 2 / (e^{2 alpha} - 1), t = (1/2) log1p(2 / expm1(100)).
+    """
+    expected = 0.5 * math.log1p(2 / math.expm1(100.0))
+    model = CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=1.0, sigma2=1.0)
+    assert collapse_time(model, 50.0) == pytest.approx(expected, rel=1e-9)
+    assert symmetric_collapse_time(1.0, 0.0, 1.0, 1.0, 50.0) == pytest.approx(expected, rel=1e-9)
+
+
 def test_collapse_rejects_alpha_beyond_reach():
-    """At t = 1e-8, chi ~ s/t = 1e8, so (1/4) sum log(1 + chi) ~ 9.2 < alpha = 50: no root in (0, inf)."""
-    with pytest.raises(ValueError, match="no collapse"):
-        collapse_time(CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=1.0, sigma2=1.0), 50.0)
+    """alpha = 1000 needs 1 + chi = e^{2000}, i.e. t ~ e^{-2000}: below every double, so it is refused."""
+    with pytest.raises(ValidationError, match="no collapse"):
+        collapse_time(CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=1.0, sigma2=1.0), 1000.0)

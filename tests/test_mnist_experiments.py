@@ -196,7 +196,8 @@ def test_cli_mnist_flag(tmp_path, capsys):
     np.savez(npz, x=(images.numpy() * 255).round().astype(np.uint8), y=labels.numpy())
     out = tmp_path / "runs"
     assert main(["fig", "8", "--preset", "smoke", "--mnist", str(npz), "--out", str(out), "--no-progress"]) == 0
-    config = json.loads((out / "fig8" / "config.json").read_text())
+    (run,) = out.glob("fig8-*")  # --mnist is an override: its own run directory beside the preset's
+    config = json.loads((run / "config.json").read_text())
     assert config["params"]["mnist_path"] == str(npz.resolve())
     assert main(["fig", "1", "--preset", "smoke", "--mnist", str(npz), "--out", str(out)]) == 2
     assert "--mnist applies to the MNIST experiments only" in capsys.readouterr().err

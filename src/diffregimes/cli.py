@@ -1,6 +1,9 @@
 """Command-line interface: thin parsing and validation around theory, experiments and report.
 
-Bad input prints one line ``diffregimes: error: ...`` on stderr and exits with code 2.
+Bad input prints one line ``diffregimes: error: ...`` on stderr and exits with code 2: the project's
+:class:`~diffregimes.errors.ValidationError`, argparse's own errors, and OS errors on the user's own
+paths (``--out``, ``--mnist``). Every value is checked before any work starts or anything is
+deleted. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -8,17 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
+from .errors import ValidationError
+from .seeds import SEED_MAX
 
 EXIT_USAGE = 2
-
-
-class UsageError(ValueError):
-    """A bad command-line value (reported in one line, exit code 2)."""
 
 
 # ----------------------------------------------------------------------------- theory commands
@@ -28,7 +30,7 @@ def _model_from_args(args: argparse.Namespace):
     if args.coupling == "symmetric":
         if args.sigma_x2 is not None or args.sigma_y2 is not None:
             if args.sigma_x2 != args.sigma_y2:
-                raise UsageError("the symmetric case needs equal variances: use --sigma2 "
+                raise ValidationError("the symmetric case needs equal variances: use --sigma2 "
                                  f"(got --sigma-x2={args.sigma_x2}, --sigma-y2={args.sigma_y2})")
         sigma2 = args.sigma2 if args.sigma_x2 is None else args.sigma_x2
         return CoupledOU.symmetric(args.beta, args.g, args.sigma_w2, sigma2, args.m_plus2, args.m_minus2)
@@ -53,7 +55,9 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
         sigma2 = float(model.sigma0[0, 0])
         for key, lam, m2 in zip(("t_s_plus", "t_s_minus"), symmetric_eigenvalues(args.beta, args.g),
                                 (args.m_plus2, args.m_minus2)):
-            out[key] = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
+            t_mode = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
+            # the same horizon as t_s: a crossing after T is "beyond T" for both, never a number beside "none"
+            out[key] = "beyond T" if t_mode is not None and t_mode > args.T else t_mode
         out["sufficient_bound_60"] = stab.sufficient
     return out
 
@@ -61,10 +65,8 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
 def _alpha(args: argparse.Namespace) -> float:
     if args.n is not None:
         if args.d is None:
-            raise UsageError("--n needs --d to form alpha = log(n) / (2 d) (33)")
-        if args.n < 2:
-            raise UsageError(f"--n must be >= 2: n={args.n}")
-        return math.log(args.n) / (2 * args.d)
+            raise ValidationError("--n needs --d to form alpha = log(n) / (2 d) (33)")
+        return math.log(args.n) / (2 * args.d)  # --n >= 2 and --d >= 1 are checked by the parser
     return args.alpha
 
 
@@ -105,15 +107,15 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     if not 0 < args.psi <= 1:
-        raise UsageError(f"--psi must lie in (0, 1]: psi={args.psi:g}")
+        raise ValidationError(f"--psi must lie in (0, 1]: psi={args.psi:g}")
     if args.alpha <= 0:
-        raise UsageError(f"--alpha must be > 0: alpha={args.alpha:g}")
+        raise ValidationError(f"--alpha must be > 0: alpha={args.alpha:g}")
     if args.m2 < 0:
-        raise UsageError(f"--m2 must be >= 0: m2={args.m2:g}")
+        raise ValidationError(f"--m2 must be >= 0: m2={args.m2:g}")
     if args.d < 1:
-        raise UsageError(f"--d must be >= 1: d={args.d}")
+        raise ValidationError(f"--d must be >= 1: d={args.d}")
     if args.embedding == "orthonormal" and args.activation != "linear":
-        raise UsageError(f"--activation {args.activation} needs --embedding random (x = U z is linear): "
+        raise ValidationError(f"--activation {args.activation} needs --embedding random (x = U z is linear): "
                          f"activation={args.activation}, valid with orthonormal: linear")
     p = latent_dimension(args.d, args.psi)
     collapse = collapse_times(args.psi, args.alpha, args.activation, args.embedding, args.m2)
@@ -131,6 +133,31 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+MODEL_FLAGS = ("beta", "g", "sigma_w2", "sigma2", "sigma_x2", "sigma_y2", "m_plus2", "m_minus2", "mx2", "my2", "theta",
+               "d", "T", "alpha", "n")
+
+
+def _guarded(command):
+    """Run a theory command with float64 overflow and invalid operations raised, not warned.
+
+    Inputs far outside the model's scales (e.g. --g 1e300) would otherwise print RuntimeWarnings and
+    then a meaningless number; here they are refused in one line naming the values given.
+    (Underflow stays silent: e^{-2 beta t} -> 0 is the expected relaxation.)
+    """
+    import numpy as np
+
+    def run(args: argparse.Namespace) -> dict[str, Any]:
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                return command(args)
+        except (FloatingPointError, OverflowError, ZeroDivisionError):
+            given = ", ".join(f"{k}={getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k, None) is not None)
+            raise ValidationError(f"these values overflow double precision (about 1e308): {given}; "
+                             "use scales closer to 1") from None
+
+    return run
+
+
 def _print_theory(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
@@ -141,51 +168,39 @@ def _print_theory(result: dict[str, Any], as_json: bool) -> None:
 
 
 # ----------------------------------------------------------------------------- experiment commands
-def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise UsageError(f"--set expects KEY=VALUE: got {pair!r}")
-        key, raw = pair.split("=", 1)
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
-
-
 APPC_FLAGS = {"m2": "m2", "t0": "t0", "trials": "trials", "steps": "n_steps"}
 
 
-def _appc_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    """--m2/--t0/--trials/--steps: the App. C parameters the paper leaves open (Figs 12-14 only)."""
-    from .experiments import registry
-
-    given = {APPC_FLAGS[k]: v for k in APPC_FLAGS if getattr(args, k, None) is not None for v in [getattr(args, k)]}
-    if given and registry.resolve(name) != "appc":
-        raise UsageError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got fig {name.removeprefix('fig')}")
-    if "trials" in given and given["trials"] < 2:
-        raise UsageError(f"--trials must be >= 2: trials={given['trials']}")
-    if "n_steps" in given and given["n_steps"] < 1:
-        raise UsageError(f"--steps must be >= 1: steps={given['n_steps']}")
-    return given
-
-
-def _takes_mnist(name: str, preset: str) -> bool:
-    from .experiments import registry
-    from .experiments.base import check_preset
-
-    check_preset(preset)
-    return "mnist_path" in registry.get(name).params(preset)
+def _out_dir(text: str) -> Path:
+    """--out as a directory that exists (created if needed) and can be written."""
+    if text.strip() == "":
+        raise ValidationError("--out is empty: give an output directory")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"--out {text}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(f"--out {text}: cannot create the directory: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValidationError(f"--out {text}: the directory is not writable")
+    return out
 
 
 def _mnist_path(args: argparse.Namespace) -> str | None:
-    """--mnist PATH: a full MNIST (IDX directory or file, .npz) instead of the embedded subset."""
+    """--mnist PATH: a full MNIST (IDX directory or file, .npz) instead of the embedded subset.
+
+    Checked here, from its headers and labels only, so a bad file is refused before any work.
+    """
     path = getattr(args, "mnist", None)
     if path is None:
         return None
-    if not Path(path).exists():
-        raise UsageError(f"--mnist: no such file or directory: {path}")
+    from .data import DataError, inspect_mnist
+
+    try:
+        inspect_mnist(path)
+    except DataError as exc:
+        raise ValidationError(f"--mnist: {exc}") from None
     return str(Path(path).resolve())
 
 
@@ -195,7 +210,7 @@ def _models_dir(args: argparse.Namespace) -> str | None:
     if path is None:
         return None
     if not Path(path).is_dir():
-        raise UsageError(f"--models: no such directory: {path}")
+        raise ValidationError(f"--models: no such directory: {path}")
     return str(Path(path).resolve())
 
 
@@ -204,21 +219,37 @@ def _mnist_only(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _mnist_overrides(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    given = _mnist_only(args)
-    if given and not _takes_mnist(name, args.preset):
-        flag = next(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in given)
-        raise UsageError(f"{flag} applies to the MNIST experiments only (table 1, figs 6-11): got {name}")
-    return given
+def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
+    """--set KEY=VALUE (parsed by the parameter's declared type), the App. C flags, --mnist and --models."""
+    from .experiments.base import check_preset
+    from .experiments.params import parse_set
+
+    check_preset(args.preset, exp)
+    out: dict[str, Any] = {}
+    raw = parse_set(getattr(args, "set", None) or [])
+    if raw and exp.schema is None:
+        raise ValidationError(f"{exp.name} declares no parameter types: --set is not available")
+    for key, text in raw.items():
+        out[key] = exp.schema.parse(exp.name, key, text)
+    given = {flag: getattr(args, flag) for flag in APPC_FLAGS if getattr(args, flag, None) is not None}
+    if given and exp.name != "appc":
+        raise ValidationError(f"--{'/--'.join(APPC_FLAGS)} apply to figs 12-14 only: got {exp.name}")
+    for flag, value in given.items():
+        out[APPC_FLAGS[flag]] = exp.schema.value(exp.name, APPC_FLAGS[flag], value, shown=f"--{flag} {value}")
+    mnist = _mnist_only(args)
+    if mnist and "mnist_path" not in exp.params(args.preset):
+        flag = next(f for f, k in (("--mnist", "mnist_path"), ("--models", "models_dir")) if k in mnist)
+        raise ValidationError(f"{flag} applies to the MNIST experiments only (table 1, figs 6-11): got {exp.name}")
+    return out | mnist
 
 
-def _retrain(args: argparse.Namespace) -> None:
+def _retrain(args: argparse.Namespace, out: Path) -> None:
     """--retrain: delete the cached MNIST models, classifiers and protocol results under --out."""
     import shutil
 
     if getattr(args, "retrain", False):
         for sub in ("_models", "_cache"):
-            shutil.rmtree(Path(args.out) / sub, ignore_errors=True)
+            shutil.rmtree(out / sub, ignore_errors=True)
 
 
 def _device(name: str) -> str | None:
@@ -228,8 +259,15 @@ def _device(name: str) -> str | None:
         import torch
 
         if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is visible (valid: auto, cpu, cuda)")
+            raise ValidationError("--device cuda: no CUDA device is visible (valid: auto, cpu, cuda)")
     return name
+
+
+def _prepare_output(out: Path) -> None:
+    """Keep matplotlib's cache where it is if writable, else inside --out (before the report imports it)."""
+    from .mplcache import ensure_writable_cache
+
+    ensure_writable_cache(out / ".matplotlib")
 
 
 def _experiment_name(kind: str, token: str) -> str:
@@ -242,50 +280,77 @@ def _experiment_name(kind: str, token: str) -> str:
     known = [*registry.names(), *registry.ALIASES]
     numbers = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()),
                      key=int)
-    raise UsageError(f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
-                     f"({', '.join(registry.names())})")
+    raise ValidationError(f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
+                          f"({', '.join(registry.names())})")
 
 
 def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
     """`diffregimes fig NAME` / `table N`: run (or reuse) one experiment and draw its figures."""
-    from .pipeline import produce
+    from .experiments import registry
+    from .experiments.base import plan_run
 
     name = _experiment_name(kind, args.name)
-    overrides = _parse_overrides(args.set) | _appc_overrides(args, name) | _mnist_overrides(args, name)
-    _retrain(args)
-    run_dir, reused = produce(name, args.preset, Path(args.out), args.seed, args.force or args.retrain,
-                              _device(args.device),
+    exp = registry.get(name)
+    overrides = _overrides(args, exp)
+    device = _device(args.device)
+    plan_run(exp, args.preset, Path(args.out), args.seed, overrides)  # every value checked; writes nothing
+    out = _out_dir(args.out)
+    _prepare_output(out)
+    _retrain(args, out)
+    from .pipeline import produce
+
+    run_dir, reused = produce(name, args.preset, out, args.seed, args.force or args.retrain, device,
                               not args.no_progress, overrides)
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
+
+
+def _only(text: str | None) -> list[str] | None:
+    """--only a,b,c: the names, or None without --only; an empty list is an error, not "everything"."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not any(names):
+        raise ValidationError(f"--only needs at least one experiment name, e.g. --only fig1,fig4: got {text!r}")
+    if not all(names):
+        raise ValidationError(f"--only has an empty name between commas: {text!r}")
+    return names
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """`diffregimes reproduce`: every experiment (or --only), then report.md and report.html."""
     from .experiments import registry
-    from .pipeline import reproduce
+    from .experiments.base import check_preset
 
-    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    only = _only(args.only)
+    check_preset(args.preset)
     given = _mnist_only(args)
     per_exp = {}
     if given:
-        for name in only or registry.names():
-            if registry.resolve(name) in registry.ENTRIES and _takes_mnist(name, args.preset):
-                per_exp[registry.resolve(name)] = dict(given)
+        for name in only or registry.for_preset(args.preset):
+            exp = registry.get(name)
+            if args.preset in exp.presets and "mnist_path" in exp.params(args.preset):
+                per_exp[exp.name] = dict(given)
     if not 1 <= args.workers <= 256:
-        raise UsageError(f"--workers must be in [1, 256]: workers={args.workers}")
-    _retrain(args)
+        raise ValidationError(f"--workers must be in [1, 256]: workers={args.workers}")
+    device = _device(args.device)
+    registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # every value checked; writes nothing
+    out = _out_dir(args.out)
+    _prepare_output(out)
+    _retrain(args, out)
     import time
 
+    from .pipeline import reproduce
+
     start = time.perf_counter()
-    reproduce(only, args.preset, Path(args.out), args.seed, args.force or args.retrain, _device(args.device),
+    reproduce(only, args.preset, out, args.seed, args.force or args.retrain, device,
               not args.no_progress, overrides=per_exp, workers=args.workers)
     if args.publish:
         from .experiments.base import default_device
         from .experiments.evidence import publish
 
         command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
-        dest = publish(Path(args.out), Path(args.publish), args.preset, args.seed, command,
-                       time.perf_counter() - start, _device(args.device) or default_device())
+        dest = publish(out, Path(args.publish), args.preset, args.seed, command,
+                       time.perf_counter() - start, device or default_device())
         print(f"published -> {dest}")
 
 
@@ -319,6 +384,30 @@ def _finite(text: str) -> float:
     return value
 
 
+def _int_at_least(low: int, high: int | None = None):
+    """argparse type: an integer in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            valid = f"[{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be an integer {'in ' if high is not None else ''}{valid}: {value}")
+        return value
+
+    return parse
+
+
+def _integer(text: str) -> int:
+    """argparse type: any integer (ranges are the experiment's declaration, checked with the flag's name)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coupling", choices=("symmetric", "anisotropic"), default="symmetric",
                    help="relaxation matrix: symmetric (2) or lower-triangular anisotropic (3)")
@@ -333,7 +422,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mx2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_x^2 (default 1)")
     p.add_argument("--my2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_y^2 (default 1)")
     p.add_argument("--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)")
-    p.add_argument("--d", type=int, default=None, help="dimension d (needed by --convention total and --n)")
+    p.add_argument("--d", type=_int_at_least(1, 10**12), default=None,
+                   help="dimension d >= 1 (needed by --convention total and --n)")
     p.add_argument("--T", type=_finite, default=10.0, help="time horizon searched for t_S (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line")
 
@@ -341,8 +431,10 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="smoke | quick | evidence (MNIST only) | paper (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--force", action="store_true", help="recompute even if a finished run with this config exists")
+    p.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=0,
+                   help=f"random seed in [0, {SEED_MAX}] (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="recompute even if a finished run with this config exists (cached models included)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="torch device for simulations (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -379,13 +471,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(spec)
     spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
                       help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
-    spec.set_defaults(func=lambda a: _print_theory(cmd_speciation(a), a.json))
+    spec.set_defaults(func=lambda a: _print_theory(_guarded(cmd_speciation)(a), a.json))
     col = tsub.add_parser("collapse", help="collapse time t_C (72/86); symmetric: per-mode t_C+- (78) and the "
                           "bound t_max (75); anisotropic: conditional t_C (87)")
     _add_model_flags(col)
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
-    col.add_argument("--n", type=int, default=None, help="number of training points (with --d, sets alpha)")
-    col.set_defaults(func=lambda a: _print_theory(cmd_collapse(a), a.json))
+    col.add_argument("--n", type=_int_at_least(2), default=None,
+                     help="number of training points n >= 2 (with --d, sets alpha)")
+    col.set_defaults(func=lambda a: _print_theory(_guarded(cmd_collapse)(a), a.json))
 
     man = tsub.add_parser("manifold", help="speciation and collapse times t_S, t_C of the manifold data model")
     man.add_argument("--embedding", choices=("orthonormal", "random"), default="random",
@@ -406,11 +499,12 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("name", metavar="NAME", help="figure number (e.g. 4) or experiment name (e.g. val_speciation)")
     _add_run_flags(fig)
     fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one experiment parameter (see config.json for the names)")
+                     help="override one experiment parameter, parsed by its declared type and checked against its "
+                          "range before anything runs (names: config.json); results go to <name>-<hash>/")
     fig.add_argument("--m2", type=_finite, default=None, help="figs 12-14: per-dimension mean amplitude m^2 of (139)")
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
-    fig.add_argument("--trials", type=int, default=None, help="figs 12-14: Monte-Carlo trials per cell")
-    fig.add_argument("--steps", type=int, default=None, help="figs 12-14: Euler-Maruyama steps N")
+    fig.add_argument("--trials", type=_integer, default=None, help="figs 12-14: Monte-Carlo trials per cell")
+    fig.add_argument("--steps", type=_integer, default=None, help="figs 12-14: Euler-Maruyama steps N")
     fig.set_defaults(func=lambda a: cmd_run_one(a, "fig"))
 
     table = sub.add_parser("table", help="run one table's experiment (runs/<tableN>/)")
@@ -450,16 +544,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_mnist_sample(args: argparse.Namespace) -> None:
     """diffregimes mnist sample: N generated pairs of a model as x [N, 2, 28, 28] (pixels in [0, 1])."""
+    from .seeds import check_seed
+
     if args.n < 1 or args.n > 100_000:
-        raise UsageError(f"--n must be in [1, 100000]: n={args.n}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0: seed={args.seed}")
+        raise ValidationError(f"--n must be in [1, 100000]: n={args.n}")
+    check_seed(args.seed, "--seed")
     out = Path(args.out)
     if out.suffix != ".npz":
-        raise UsageError(f"--out must name an .npz file: out={args.out}")
+        raise ValidationError(f"--out must name an .npz file: out={args.out}")
     model = Path(args.model)
     if not model.is_file():
-        raise UsageError(f"--model: no such file: {args.model}")
+        raise ValidationError(f"--model: no such file: {args.model}")
     import io
 
     import numpy as np
@@ -477,15 +572,45 @@ def cmd_mnist_sample(args: argparse.Namespace) -> None:
     print(f"mnist sample: {args.n} pairs from {tm.spec.label} ({tm.spec.steps} steps) -> {out}")
 
 
+def _user_paths(args: argparse.Namespace) -> list[Path]:
+    """The paths the user named (--out, --mnist, --models, --model, --publish): OS errors on these are the
+    user's, not bugs."""
+    paths = []
+    for attr in ("out", "mnist", "models", "model", "publish"):
+        value = getattr(args, attr, None)
+        if value:
+            paths.append(Path(value).absolute())
+    return paths
+
+
+def _on_user_path(err: OSError, args: argparse.Namespace) -> bool:
+    for name in (err.filename, err.filename2):
+        if not name:
+            continue
+        path = Path(os.fsdecode(name)).absolute()
+        if any(path == p or p in path.parents for p in _user_paths(args)):
+            return True
+    return False
+
+
+def _one_line(message: str) -> str:
+    return message.splitlines()[0] if message else message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `diffregimes` command; returns the exit code (2: bad input, 130: interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"diffregimes: error: {message}", file=sys.stderr)
+    except ValidationError as err:
+        print(f"diffregimes: error: {_one_line(str(err)) or type(err).__name__}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        if not _on_user_path(err, args):
+            raise  # not about the user's paths: a bug, keep the traceback
+        what = err.strerror or type(err).__name__
+        print(f"diffregimes: error: {what}: {os.fsdecode(err.filename)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("diffregimes: interrupted; finished experiments are kept and reused next time", file=sys.stderr)

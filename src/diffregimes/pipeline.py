@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .experiments import registry
-from .experiments.base import check_preset, run_experiment
+from .experiments.base import plan_run, run_experiment
 from .progress import format_seconds
 from .report import render, write_report
 from .runstore import RunDir
 
 
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def figure_files(name: str) -> list[str]:
+    """The files an experiment's figures are drawn to (PNG and PDF of every stem)."""
+    return [f"{stem}.{ext}" for stem in registry.get(name).figures for ext in ("png", "pdf")]
+
+
 def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = False, device: str | None = None,
             show_progress: bool = True, overrides: Mapping[str, Any] | None = None, *,
-            label: str = "") -> tuple[RunDir, bool]:
-    """Run (or reuse) one experiment, then draw its figures if they are missing or stale.
+            label: str = "", force_since: float | None = None,
+            log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
+    """Run (or reuse) one experiment, then draw its figures if they are missing, damaged or stale.
 
     ``name`` is an experiment or a figure it draws (``fig12`` runs ``appc``); ``label`` prefixes the
-    progress lines (default: the experiment's name).
+    progress lines (default: the experiment's name); ``log`` gets the one-line notice when a damaged
+    or unfinished run is recomputed. The run directory stays locked from the run to the last figure,
+    so another run cannot replace the data between the two; figures are recorded in its manifest.
     """
     exp = registry.get(name)
-    run_dir, reused = run_experiment(exp, preset, out, seed, force, device, show_progress, overrides, label=label)
-    if not reused or not all(run_dir.file(f"{stem}.png").exists() for stem in exp.figures):
-        render(run_dir)
+    plan = plan_run(exp, preset, out, seed, overrides)
+    with plan.run_dir.lock(plan.key):
+        run_dir, reused = run_experiment(exp, preset, out, seed, force, device, show_progress, overrides,
+                                         label=label, force_since=force_since, log=log)
+        figures = figure_files(name)
+        if not reused or run_dir.figures_problem(figures) is not None:
+            render(run_dir)
+            run_dir.record_figures(figures)
     return run_dir, reused
 
 
@@ -72,25 +90,21 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     """Every experiment in ``names`` (default: all registered that define ``preset``), then report.md and
     report.html.
 
-    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path). ``log`` (default:
+    ``overrides`` maps an experiment name to its parameter overrides (e.g. the MNIST path); runs with overrides
+    go to their own directories, which the report names. Every experiment is validated before the first one
+    runs. With ``force``, models and caches shared by several experiments are recomputed once (see
+    :attr:`~diffregimes.experiments.base.RunContext.force_since`). ``log`` (default:
     print to stdout) gets one line as each experiment starts and one as it finishes, with "k/N" and the ETA.
     With ``workers`` > 1 the MNIST models are first trained side by side in that many one-thread processes
     (:func:`diffregimes.experiments.evidence.pretrain`); the experiments then find them in the cache.
     """
-    check_preset(preset)
     log = log or _say
-    if names:
-        for name in names:
-            registry.entry(name)  # validate every name before spending time on any
-            exp = registry.get(name)
-            if preset not in exp.presets:
-                raise ValueError(f"preset {preset!r} is not defined for {exp.name}: valid are {', '.join(exp.presets)}")
-    else:
-        names = [n for n in registry.names() if preset in registry.get(n).presets]
-    names = list(dict.fromkeys(registry.resolve(n) for n in names))
+    names = registry.plan_all(names, preset, out, seed, overrides)  # everything checked before anything runs
+    force_since = time.time() if force else None
     if workers > 1:
         _pretrain(names, preset, out, seed, device, workers, overrides or {}, log)
     eta = OverallEta(names, preset)
+    runs = []
     began = time.perf_counter()
     for k, name in enumerate(names, 1):
         tag = f"[{k}/{len(names)}] {name}"
@@ -99,12 +113,13 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
             + ("ETA unknown until one experiment has run" if remaining is None else
                f"ETA {format_seconds(remaining)}"))
         start = time.perf_counter()
-        _, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name),
-                            label=tag)
+        run_dir, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name),
+                                  label=tag, force_since=force_since)
+        runs.append(run_dir)
         wall = time.perf_counter() - start
         eta.finished(name, wall, reused)
-        log(f"{tag}: {'reused finished run' if reused else 'done'} in {format_seconds(wall)} -> {out / name}")
-    md, page = write_report(out, names, preset)
+        log(f"{tag}: {'reused finished run' if reused else 'done'} in {format_seconds(wall)} -> {run_dir.path}")
+    md, page = write_report(out, runs, preset)
     log(f"report: {md} and {page} (total {format_seconds(time.perf_counter() - began)})")
     return md, page
 

@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..errors import ValidationError
 from .transforms import apply_transform
 
 Tensor = torch.Tensor
@@ -49,7 +50,7 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     SeedSequence mixes the pair so that neighbouring (seed, epoch) give unrelated streams.
     """
     if int(seed) < 0 or int(epoch) < 0:
-        raise ValueError(f"seed and epoch must be >= 0: seed={seed}, epoch={epoch}")
+        raise ValidationError(f"seed and epoch must be >= 0: seed={seed}, epoch={epoch}")
     state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
@@ -65,10 +66,10 @@ def label_derangement(labels: Tensor, generator: torch.Generator) -> Tensor:
     y = labels.reshape(-1).cpu().long()
     n = y.numel()
     if n < 2:
-        raise ValueError(f"need at least 2 labelled images for a derangement: N={n}")
+        raise ValidationError(f"need at least 2 labelled images for a derangement: N={n}")
     counts = torch.bincount(y - y.min())
     if 2 * int(counts.max()) > n:
-        raise ValueError(f"a label derangement needs every class <= N/2 images: "
+        raise ValidationError(f"a label derangement needs every class <= N/2 images: "
                          f"largest class {int(counts.max())}, N={n}")
     perm = torch.randperm(n, generator=generator)
     for _ in range(_VECTOR_ROUNDS):
@@ -113,10 +114,10 @@ def make_pairs(images: Tensor, labels: Tensor, transformed: Tensor, pairing: str
     (the minibatch order of the epoch).
     """
     if pairing not in PAIRINGS:
-        raise ValueError(f"pairing must be one of {PAIRINGS}: pairing={pairing!r}")
+        raise ValidationError(f"pairing must be one of {PAIRINGS}: pairing={pairing!r}")
     n = images.shape[0]
     if images.dim() != 3 or transformed.shape != images.shape or labels.shape != (n,):
-        raise ValueError(f"need images [N, H, W], transformed of the same shape and labels [N]: "
+        raise ValidationError(f"need images [N, H, W], transformed of the same shape and labels [N]: "
                          f"{tuple(images.shape)}, {tuple(transformed.shape)}, {tuple(labels.shape)}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     partner = order if pairing == "main" else label_derangement(labels, generator)[order]
@@ -137,7 +138,7 @@ class PairedMNIST:
 
     def __init__(self, images: Tensor, labels: Tensor, transform: str, pairing: str, seed: int) -> None:
         if pairing not in PAIRINGS:
-            raise ValueError(f"pairing must be one of {PAIRINGS}: pairing={pairing!r}")
+            raise ValidationError(f"pairing must be one of {PAIRINGS}: pairing={pairing!r}")
         self.images = images
         self.labels = labels
         self.transform = transform
@@ -157,7 +158,7 @@ class PairedMNIST:
     def batches(self, epoch: int, batch_size: int, drop_last: bool = True) -> Iterator[Pairs]:
         """Minibatches of ``epoch``; the last partial one is dropped unless drop_last=False."""
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1: batch_size={batch_size}")
+            raise ValidationError(f"batch_size must be >= 1: batch_size={batch_size}")
         pairs = self.epoch(epoch)
         stop = len(pairs) - (len(pairs) % batch_size if drop_last else 0)
         for start in range(0, stop, batch_size):

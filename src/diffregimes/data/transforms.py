@@ -18,6 +18,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..errors import ValidationError
+
 Tensor = torch.Tensor
 
 BLUR_SIGMA = 1.0
@@ -29,7 +31,7 @@ def _as_batch(x: Tensor) -> tuple[Tensor, bool]:
         return x[None, None], True
     if x.dim() == 3:
         return x[:, None], False
-    raise ValueError(f"images must be [N, H, W] or [H, W]: shape={tuple(x.shape)}")
+    raise ValidationError(f"images must be [N, H, W] or [H, W]: shape={tuple(x.shape)}")
 
 
 def _restore(y: Tensor, single: bool) -> Tensor:
@@ -89,9 +91,9 @@ TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
 def apply_transform(name: str, x: Tensor) -> Tensor:
     """Apply the transform T named ``name`` (one of :data:`TRANSFORMS`) to images in [0, 1]."""
     if name not in TRANSFORMS:
-        raise ValueError(f"transform must be one of {sorted(TRANSFORMS)}: transform={name!r}")
+        raise ValidationError(f"transform must be one of {sorted(TRANSFORMS)}: transform={name!r}")
     if x.dim() not in (2, 3):
-        raise ValueError(f"images must be [N, H, W] or [H, W]: shape={tuple(x.shape)}")
+        raise ValidationError(f"images must be [N, H, W] or [H, W]: shape={tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"images must be floating point in [0, 1]: dtype={x.dtype}")
+        raise ValidationError(f"images must be floating point in [0, 1]: dtype={x.dtype}")
     return TRANSFORMS[name](x)

@@ -17,6 +17,7 @@ import math
 
 import torch
 
+from ..errors import ValidationError
 from .schedule import VPSchedule
 
 Tensor = torch.Tensor
@@ -27,13 +28,13 @@ def check_g(g: float) -> float:
     """Validate the coupling of (92): g in [0, 1) keeps both mode variances 1 -/+ g positive."""
     g = float(g)
     if not (0.0 <= g < 1.0):
-        raise ValueError(f"g must be in [0, 1): g={g}")
+        raise ValidationError(f"g must be in [0, 1): g={g}")
     return g
 
 
 def _check_state(z: Tensor, name: str = "z") -> None:
     if z.dim() < 3 or z.shape[-3] != 2:
-        raise ValueError(f"{name} must have shape [..., 2, H, W] (channels x_A, x_B): shape={tuple(z.shape)}")
+        raise ValidationError(f"{name} must have shape [..., 2, H, W] (channels x_A, x_B): shape={tuple(z.shape)}")
 
 
 def to_modes(z: Tensor) -> tuple[Tensor, Tensor]:
@@ -46,7 +47,7 @@ def to_modes(z: Tensor) -> tuple[Tensor, Tensor]:
 def from_modes(u: Tensor, v: Tensor) -> Tensor:
     """(u, v) -> z = [x_A, x_B] stacked on axis -3; the inverse (= transpose) of (91)."""
     if u.shape != v.shape:
-        raise ValueError(f"u and v must have the same shape: {tuple(u.shape)} vs {tuple(v.shape)}")
+        raise ValidationError(f"u and v must have the same shape: {tuple(u.shape)} vs {tuple(v.shape)}")
     return torch.stack([(u + v) / _SQRT2, (u - v) / _SQRT2], dim=-3)
 
 
@@ -79,7 +80,7 @@ def sample_mode_noise(shape: tuple[int, ...] | torch.Size, g: float, generator: 
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) < 3 or shape[-3] != 2:
-        raise ValueError(f"shape must be [..., 2, H, W]: shape={shape}")
+        raise ValidationError(f"shape must be [..., 2, H, W]: shape={shape}")
     check_g(g)
     xi = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
     return shape_noise(xi, g).to(device if device is not None else generator.device)
@@ -98,7 +99,7 @@ def check_step(k: int | Tensor, T: int, name: str = "k", lowest: int = 0) -> Non
     """Validate step indices against {lowest, ..., T-1}."""
     kk = torch.as_tensor(k)
     if kk.dtype.is_floating_point or kk.numel() == 0 or kk.min() < lowest or kk.max() > T - 1:
-        raise ValueError(f"{name} must be integers in [{lowest}, {T - 1}]: {name}={k}")
+        raise ValidationError(f"{name} must be integers in [{lowest}, {T - 1}]: {name}={k}")
 
 
 def q_sample(z0: Tensor, k: int | Tensor, noise: Tensor, schedule: VPSchedule) -> Tensor:
@@ -108,7 +109,7 @@ def q_sample(z0: Tensor, k: int | Tensor, noise: Tensor, schedule: VPSchedule) -
     per batch element ([B] integer tensor).
     """
     if noise.shape != z0.shape:
-        raise ValueError(f"noise must match z0: {tuple(noise.shape)} vs {tuple(z0.shape)}")
+        raise ValidationError(f"noise must match z0: {tuple(noise.shape)} vs {tuple(z0.shape)}")
     check_step(k, schedule.T)
     a = _coef(schedule.alpha_bars, k, z0)
     return a ** 0.5 * z0 + (1.0 - a) ** 0.5 * noise
@@ -144,8 +145,8 @@ def unwhiten(y: Tensor, g: float) -> Tensor:
 def perturb_difference_mode(z: Tensor, sigma: float, xi: Tensor) -> Tensor:
     """v <- v + sigma * xi with u unchanged (101); xi ~ N(0, I) of shape [..., H, W] is passed in."""
     if not (math.isfinite(float(sigma)) and float(sigma) >= 0):
-        raise ValueError(f"sigma must be finite and >= 0: sigma={sigma}")
+        raise ValidationError(f"sigma must be finite and >= 0: sigma={sigma}")
     u, v = to_modes(z)
     if xi.shape != v.shape:
-        raise ValueError(f"xi must have the mode shape {tuple(v.shape)}: {tuple(xi.shape)}")
+        raise ValidationError(f"xi must have the mode shape {tuple(v.shape)}: {tuple(xi.shape)}")
     return from_modes(u, v + float(sigma) * xi)

@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from ..errors import ValidationError
 from .modes import _coef, check_g, check_step, predict_x0, unwhiten, whiten
 from .schedule import VPSchedule
 
@@ -24,7 +25,7 @@ def _check_pair(k: int | Tensor, k_prev: int | Tensor, schedule: VPSchedule) -> 
     check_step(k, schedule.T, "k")
     check_step(k_prev, schedule.T, "k_prev", lowest=-1)
     if torch.any(torch.as_tensor(k_prev) >= torch.as_tensor(k)):
-        raise ValueError(f"k_prev must be < k: k={k}, k_prev={k_prev}")
+        raise ValidationError(f"k_prev must be < k: k={k}, k_prev={k_prev}")
 
 
 def _alpha_bar_prev(schedule: VPSchedule, k_prev: int | Tensor, like: Tensor) -> Tensor | float:
@@ -63,7 +64,7 @@ def ddpm_step(x_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tenso
     if isinstance(k_prev, int) and k_prev == -1:
         return mean
     if noise is None or noise.shape != x_k.shape:
-        raise ValueError(f"noise must be a tensor of shape {tuple(x_k.shape)} unless k_prev = -1")
+        raise ValidationError(f"noise must be a tensor of shape {tuple(x_k.shape)} unless k_prev = -1")
     var = (1.0 - a_prev) / (1.0 - a) * beta
     return mean + var ** 0.5 * noise
 
@@ -93,7 +94,7 @@ def reverse_pairs(T: int, num_steps: int | None = None) -> list[tuple[int, int]]
     """
     n = T if num_steps is None else int(num_steps)
     if not 1 <= n <= T:
-        raise ValueError(f"num_steps must be in [1, {T}]: num_steps={num_steps}")
+        raise ValidationError(f"num_steps must be in [1, {T}]: num_steps={num_steps}")
     r = T // n
     ks = [i * r for i in range(n)][::-1]
     return [(k, max(k - r, -1)) for k in ks]
@@ -118,7 +119,7 @@ def ddpm_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float,
     k0 = schedule.T - 1 if k_start is None else int(k_start)
     check_step(k0, schedule.T, "k_start")
     if not -1 <= k_stop < k0:
-        raise ValueError(f"k_stop must be in [-1, k_start): k_stop={k_stop}, k_start={k0}")
+        raise ValidationError(f"k_stop must be in [-1, k_start): k_stop={k_stop}, k_start={k0}")
     z = z_start
     for k in range(k0, k_stop, -1):
         noise = None

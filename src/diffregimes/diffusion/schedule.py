@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ValidationError
+
 Tensor = torch.Tensor
 
 DDPM_REFERENCE_T = 1000
@@ -31,7 +33,7 @@ def ou_time(alpha_bar: Tensor | float) -> Tensor:
     """
     a = torch.as_tensor(alpha_bar, dtype=torch.float64)
     if torch.any((a <= 0) | (a > 1)):
-        raise ValueError(f"alpha_bar must be in (0, 1]: min={a.min().item()}, max={a.max().item()}")
+        raise ValidationError(f"alpha_bar must be in (0, 1]: min={a.min().item()}, max={a.max().item()}")
     return -0.5 * torch.log(a)
 
 
@@ -68,12 +70,12 @@ def linear_vp_schedule(T: int = PAPER_T, beta_min: float | None = None,
     beta_min/beta_max default to 1e-4 * 1000/T and 0.02 * 1000/T (see the module docstring for why).
     """
     if not isinstance(T, int) or T < 2:
-        raise ValueError(f"T must be an integer >= 2: T={T!r}")
+        raise ValidationError(f"T must be an integer >= 2: T={T!r}")
     scale = DDPM_REFERENCE_T / T
     b0 = DDPM_BETA_MIN * scale if beta_min is None else float(beta_min)
     b1 = DDPM_BETA_MAX * scale if beta_max is None else float(beta_max)
     if not 0.0 < b0 <= b1 < 1.0:
-        raise ValueError(f"betas must satisfy 0 < beta_min <= beta_max < 1: beta_min={b0}, beta_max={b1}")
+        raise ValidationError(f"betas must satisfy 0 < beta_min <= beta_max < 1: beta_min={b0}, beta_max={b1}")
     betas = torch.linspace(b0, b1, T, dtype=torch.float64)
     alphas = 1.0 - betas
     return VPSchedule(T=T, beta_min=b0, beta_max=b1, betas=betas, alphas=alphas,

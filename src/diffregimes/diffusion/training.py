@@ -12,6 +12,7 @@ import contextlib
 import torch
 from torch import nn
 
+from ..errors import ValidationError
 from ..nets.ema import EMA
 from .modes import check_g, q_sample, sample_mode_noise
 from .schedule import VPSchedule
@@ -22,7 +23,7 @@ Tensor = torch.Tensor
 def make_optimizer(model: nn.Module, lr: float = 2e-4, weight_decay: float = 0.0) -> torch.optim.AdamW:
     """AdamW over the model's parameters."""
     if not (lr > 0 and weight_decay >= 0):
-        raise ValueError(f"need lr > 0 and weight_decay >= 0: lr={lr}, weight_decay={weight_decay}")
+        raise ValidationError(f"need lr > 0 and weight_decay >= 0: lr={lr}, weight_decay={weight_decay}")
     return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
@@ -34,7 +35,7 @@ def warmup_lr(step: int, lr: float, warmup: int) -> float:
     trained to S steps can be extended to S' > S and equals one trained to S' directly.
     """
     if step < 0 or warmup < 0:
-        raise ValueError(f"need step >= 0 and warmup >= 0: step={step}, warmup={warmup}")
+        raise ValidationError(f"need step >= 0 and warmup >= 0: step={step}, warmup={warmup}")
     return lr if step >= warmup else lr * (step + 1) / warmup
 
 
@@ -96,7 +97,7 @@ def train_step(model: nn.Module, ema: EMA | None, opt: torch.optim.Optimizer, ba
     """
     check_g(g)
     if batch_z0.dim() != 4 or batch_z0.shape[1] != 2:
-        raise ValueError(f"batch_z0 must be [B, 2, H, W]: shape={tuple(batch_z0.shape)}")
+        raise ValidationError(f"batch_z0 must be [B, 2, H, W]: shape={tuple(batch_z0.shape)}")
     model.train()
     opt.zero_grad(set_to_none=True)
     loss = eps_loss(model, batch_z0, g, schedule, generator, autocast_bf16)

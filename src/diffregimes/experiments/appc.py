@@ -15,6 +15,7 @@ from ..protocols.appc import BASELINE, AppCConfig, run_appc
 from ..protocols.speciation_clones import Z95
 from ..protocols.stats import combine, fmt_interval, paired_proportion_difference, verdict
 from .base import Claim, Experiment, Result, RunContext
+from .params import COUPLING, HORIZON, SCALE, Float, Int, List, Schema, ordered
 
 
 def appc_params(preset: str) -> dict[str, Any]:
@@ -24,6 +25,22 @@ def appc_params(preset: str) -> dict[str, Any]:
             "n_theta": {"smoke": 7, "quick": 13, "paper": 25}[preset],
             "trials": {"smoke": 64, "quick": 2000, "paper": 2000}[preset], "g0s": [0.2, 0.5, 1.0],
             "threads": 1}
+
+
+def _appc_memory(p: dict[str, Any]) -> float:
+    """Peak bytes: per-trial metrics (4 x float64, kept for the standard errors, ~3 copies), the
+    working tensors of one 500-trial chunk (~40 per cell) and the per-step coefficients."""
+    configs = 1 + 3 * len(p["g0s"])
+    cells = p["n_theta"] * configs
+    return cells * (p["trials"] * 8 * 4 * 3 + 500 * 8 * 40) + p["n_steps"] * configs * 8 * 20
+
+
+APPC_SCHEMA = Schema(
+    {"d": Int(2, 10**6), "beta": SCALE, "sigma_w2": SCALE, "T": HORIZON, "m2": SCALE,
+     "t0": Float(0.0, 1e4, lo_open=True), "n_steps": Int(1, 10**7), "n_theta": Int(1, 10**5),
+     "trials": Int(2, 10**9), "g0s": List(COUPLING, 1, 100), "threads": Int(1, 4096)},
+    checks=(ordered("t0", "T"),),
+    memory=_appc_memory, size_keys=("trials", "n_theta", "n_steps"))
 
 
 def sign_change(theta: np.ndarray, values: np.ndarray) -> float | None:
@@ -78,7 +95,7 @@ def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
         if harm:
             order = " < ".join(sorted(harm, key=harm.get))
 
-            def versus(first: str, others: list[str], claim: str) -> tuple[str, str]:
+            def versus(first: str, others: list[str], claim: str, col: dict = col) -> tuple[str, str]:
                 """Verdict of acc(first) − acc(other) < 0 ("below") or > 0 ("above") for every other schedule."""
                 ivs = [(o, *paired_proportion_difference(hits[col[first]], hits[col[o]])[1:]) for o in others]
                 v = combine([verdict(lo, hi, **{claim: 0.0}) for _, lo, hi in ivs])
@@ -111,5 +128,5 @@ def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
 
 EXPERIMENTS = [
     Experiment("appc", "Figs 12–14 — App. C exact-score conditional generation vs θ", "appc", appc_params,
-               run_appc_experiment, figures=("fig12", "fig13", "fig14")),
+               run_appc_experiment, figures=("fig12", "fig13", "fig14"), schema=APPC_SCHEMA),
 ]

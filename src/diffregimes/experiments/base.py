@@ -1,14 +1,18 @@
 """The experiment skeleton: parameters -> results on disk -> (report layer) figure -> report section.
 
-An :class:`Experiment` is a name, a title, a function from a preset to its parameters and a pure
-``run(params, ctx) -> Result``. :func:`run_experiment` owns the run directory: it reuses a finished
-run whose cache key matches, otherwise runs, then writes data.csv, optional data.npz, config.json
-and finally summary.json (the "finished" marker), each atomically.
+An :class:`Experiment` is a name, a title, a function from a preset to its parameters, the
+declared types and ranges of those parameters (:class:`~.params.Schema`) and a pure
+``run(params, ctx) -> Result``. :func:`run_experiment` validates the parameters before it touches
+anything, then owns the run directory (see :mod:`diffregimes.runstore`): under its lock it reuses a
+finished, intact run whose cache key matches, otherwise runs, then writes data.csv, optional
+data.npz, config.json, summary.json, run.json (times) and finally manifest.json (the "finished"
+marker), each atomically.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +21,26 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 
 from .. import __version__
+from ..errors import ValidationError
 from ..progress import track
-from ..runstore import RunDir, cache_key, git_hash, load_config, load_summary, write_csv, write_json, write_npz
+from ..runstore import (
+    RunDir,
+    cache_key,
+    git_hash,
+    load_config,
+    load_summary,
+    load_timings,
+    overrides_tag,
+    write_csv,
+    write_json,
+    write_npz,
+)
+from ..seeds import check_seed
+from .params import Schema, resolve_params
 
 PRESETS = ("smoke", "quick", "evidence", "paper")
+#: the presets of every experiment; "evidence" sizes the MNIST study only (its experiments list it)
+COMMON_PRESETS = ("smoke", "quick", "paper")
 T = TypeVar("T")
 
 
@@ -71,9 +91,26 @@ class Claim:
         return out
 
 
+def monotone(values: Sequence[float] | np.ndarray, decreasing: bool) -> bool | None:
+    """Whether ``values`` strictly decrease (or increase); None with fewer than two values.
+
+    A claim tested on no data must not hold: ``np.all`` of an empty comparison is True. NaNs
+    compare False, so a NaN anywhere makes the answer False.
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2:
+        return None
+    steps = np.diff(arr)
+    return bool(np.all(steps < 0) if decreasing else np.all(steps > 0))
+
+
 @dataclass
 class Result:
-    """What an experiment returns: the table (data.csv), headline numbers and claims (summary.json)."""
+    """What an experiment returns: the table (data.csv), headline numbers and claims (summary.json).
+
+    ``timings`` (wall-clock seconds, throughputs) go to run.json, not summary.json: they differ
+    between otherwise identical runs and would break byte-for-byte comparison of results.
+    """
 
     columns: Mapping[str, Sequence[Any]]
     headline: Mapping[str, Any]
@@ -82,17 +119,24 @@ class Result:
     notes: Sequence[str] = ()
     tables: Sequence[Mapping[str, Any]] = ()  # report tables: {"title", "header", "rows"} each
     records: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)  # summary.json lists
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a running experiment may use: its directory (for checkpoints), seed, device and progress bars."""
+    """What a running experiment may use: its directory (for checkpoints), seed, device and progress bars.
+
+    ``force_since``: with ``--force``, the time (``time.time()``) the forced command started.
+    Cached artefacts an experiment keeps outside its run directory (trained models, shared protocol
+    results) must be recomputed if older; :meth:`may_reuse` says whether one may be used.
+    """
 
     run_dir: RunDir
     seed: int
     device: str
     show_progress: bool = True
     label: str = ""  # prefix of progress lines, e.g. "[3/16] fig4"; default: the run's name
+    force_since: float | None = None
 
     def progress(self, iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
         """Track a long loop (a bar with an ETA on a terminal, one line per finished loop in a log),
@@ -101,10 +145,26 @@ class RunContext:
             return iterable
         return track(iterable, f"{self.label or self.run_dir.name}: {desc}", total)
 
+    def may_reuse(self, path: Path) -> bool:
+        """True if the cached file ``path`` exists and ``--force`` does not ask to recompute it.
+
+        Under ``--force`` a file counts as fresh when it was written after the forced command started,
+        so one forced ``reproduce`` retrains a shared model once and the later experiments reuse it.
+        """
+        try:
+            mtime = Path(path).stat().st_mtime
+        except OSError:
+            return False
+        return self.force_since is None or mtime >= self.force_since
+
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment (one paper figure/table or one validation figure)."""
+    """A registered experiment (one paper figure/table or one validation figure).
+
+    ``schema`` declares each parameter's type and valid range (:mod:`.params`); ``presets`` are the
+    presets ``params`` accepts.
+    """
 
     name: str
     title: str
@@ -113,13 +173,17 @@ class Experiment:
     run: Callable[[dict[str, Any], RunContext], Result]
     figures: tuple[str, ...] = ("figure",)
     description: str = ""
-    presets: tuple[str, ...] = ("smoke", "quick", "paper")  # the MNIST experiments add "evidence"
+    presets: tuple[str, ...] = COMMON_PRESETS  # the MNIST experiments add "evidence"
+    schema: Schema | None = None
 
 
-def check_preset(preset: str) -> str:
-    """``preset`` if it is one of :data:`PRESETS`, else ``ValueError`` naming the valid ones."""
+def check_preset(preset: str, exp: Experiment | None = None) -> str:
+    """``preset`` if it is one of :data:`PRESETS` (and of ``exp``'s presets when given), else a
+    :class:`ValidationError` naming the valid ones."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
+        raise ValidationError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
+    if exp is not None and preset not in exp.presets:
+        raise ValidationError(f"{exp.name} has no preset {preset!r}: valid are {', '.join(exp.presets)}")
     return preset
 
 
@@ -132,48 +196,102 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A validated run: its parameters, the overrides that differ from the preset, cache key and directory."""
+
+    exp: Experiment
+    preset: str
+    seed: int
+    params: dict[str, Any]
+    overrides: dict[str, Any]
+    key: str
+    run_dir: RunDir
+
+
+def plan_run(exp: Experiment, preset: str, out: Path, seed: int = 0,
+             overrides: Mapping[str, Any] | None = None) -> RunPlan:
+    """Validate everything about a run without touching the disk (raises :class:`ValidationError`).
+
+    Overrides equal to the preset's value are dropped; the others put the run in its own directory
+    ``<name>-<hash of the overrides>``, so that they never replace the preset's results.
+    """
+    check_preset(preset, exp)
+    check_seed(seed)
+    preset_params = dict(exp.params(preset))
+    if exp.schema is None:
+        if overrides:
+            raise ValidationError(f"{exp.name} declares no parameter types: it takes no overrides")
+        params = preset_params
+    else:
+        params = resolve_params(exp.name, exp.schema, preset_params, overrides)
+    changed = {k: params[k] for k in (overrides or {}) if params[k] != preset_params[k]}
+    key = cache_key(exp.name, {"params": params, "seed": seed})
+    return RunPlan(exp, preset, int(seed), params, changed, key, RunDir(out, exp.name, overrides_tag(changed)))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force: bool = False,
                    device: str | None = None, show_progress: bool = True,
-                   overrides: Mapping[str, Any] | None = None, *, label: str = "") -> tuple[RunDir, bool]:
-    """Run (or reuse) one experiment into ``out/<name>/``; returns (run dir, reused?).
+                   overrides: Mapping[str, Any] | None = None, *, label: str = "",
+                   force_since: float | None = None, log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
+    """Run (or reuse) one experiment into its run directory; returns (run dir, reused?).
 
-    ``label`` prefixes its progress lines (default: the experiment's name).
+    Everything is validated first (:func:`plan_run`). A directory that is not a finished, intact run of
+    this configuration is recomputed, with a one-line notice through ``log`` when it held something.
+    ``label`` prefixes its progress lines (default: the experiment's name). ``force_since`` (default:
+    now, when ``force``) is passed on as :attr:`RunContext.force_since`.
     """
-    check_preset(preset)
-    if preset not in exp.presets:
-        raise ValueError(f"preset {preset!r} is not defined for {exp.name}: valid are {', '.join(exp.presets)}")
-    params = dict(exp.params(preset))
-    for key, value in (overrides or {}).items():
-        if key not in params:
-            raise ValueError(f"unknown parameter {key!r} for {exp.name}: valid are {', '.join(sorted(params))}")
-        params[key] = value
-    key = cache_key(exp.name, {"params": params, "seed": seed})
-    run_dir = RunDir(out, exp.name)
-    if not force and run_dir.is_finished(key):
-        return run_dir, True
-    run_dir.invalidate()
-    run_dir.path.mkdir(parents=True, exist_ok=True)
-    config = {"name": exp.name, "title": exp.title, "preset": preset, "params": params, "seed": seed,
+    plan = plan_run(exp, preset, out, seed, overrides)
+    run_dir, key = plan.run_dir, plan.key
+    if force and force_since is None:
+        force_since = time.time()
+    with run_dir.lock(key):
+        problem = run_dir.problem(key)
+        if problem is None and not force:
+            return run_dir, True
+        if problem not in (None, "absent"):
+            what = ("results for other parameters" if problem == "other parameters"
+                    else f"an unfinished or damaged run ({problem})")
+            log(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
+        run_dir.invalidate()
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        _execute(plan, device, show_progress, label, force_since if force else None)
+    return run_dir, False
+
+
+def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str, force_since: float | None) -> None:
+    exp, run_dir = plan.exp, plan.run_dir
+    preset_params = exp.params(plan.preset)
+    config = {"name": exp.name, "title": exp.title, "preset": plan.preset, "params": plan.params, "seed": plan.seed,
+              "overrides": {k: {"value": v, "preset": preset_params[k]} for k, v in plan.overrides.items()},
               "device": device or default_device(), "version": __version__, "git": git_hash(),
-              "cache_key": key, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    ctx = RunContext(run_dir, seed, config["device"], show_progress, label)
+              "cache_key": plan.key}
+    ctx = RunContext(run_dir, plan.seed, config["device"], show_progress, label, force_since)
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
-    result = exp.run(params, ctx)
+    result = exp.run(dict(plan.params), ctx)
     wall = time.perf_counter() - start
+    files = [RunDir.DATA, RunDir.CONFIG, RunDir.SUMMARY]
     write_csv(run_dir.file(RunDir.DATA), result.columns)
     if result.arrays:
-        write_npz(run_dir.file("data.npz"), result.arrays)
+        write_npz(run_dir.file(RunDir.NPZ), result.arrays)
+        files.append(RunDir.NPZ)
     write_json(run_dir.file(RunDir.CONFIG), config)
-    summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": preset,
-               "wall_s": wall, "headline": dict(result.headline),
+    summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": plan.preset,
+               "headline": dict(result.headline),
                "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
     if result.tables:
         summary["tables"] = [dict(t) for t in result.tables]
     if result.records:
         summary["records"] = {k: [dict(r) for r in v] for k, v in result.records.items()}
     write_json(run_dir.file(RunDir.SUMMARY), summary)
-    return run_dir, False
+    write_json(run_dir.file(RunDir.TIMINGS), {"created": created, "wall_s": wall, **dict(result.timings)})
+    run_dir.write_manifest(plan.key, files)
 
 
-__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "check_preset", "default_device",
-           "load_config", "load_summary", "run_experiment"]
+__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "RunPlan", "check_preset", "default_device",
+           "load_config", "load_summary", "load_timings", "monotone", "plan_run", "run_experiment"]

@@ -6,6 +6,7 @@ this name stays importable for code written against ``diffregimes.experiments.ru
 
 from ..runstore import (
     RunDir,
+    RunLocked,
     atomic_write_bytes,
     atomic_write_text,
     cache_key,
@@ -13,6 +14,9 @@ from ..runstore import (
     git_hash,
     load_config,
     load_summary,
+    load_timings,
+    npz_bytes,
+    overrides_tag,
     read_csv,
     read_json,
     read_npz,
@@ -24,6 +28,7 @@ from ..runstore import (
 
 __all__ = [
     "RunDir",
+    "RunLocked",
     "atomic_write_bytes",
     "atomic_write_text",
     "cache_key",
@@ -31,6 +36,9 @@ __all__ = [
     "git_hash",
     "load_config",
     "load_summary",
+    "load_timings",
+    "npz_bytes",
+    "overrides_tag",
     "read_csv",
     "read_json",
     "read_npz",

@@ -26,13 +26,32 @@ from ..theory import (
     symmetric_mode_collapse_times,
 )
 from ..theory.phase import no_speciation_boundary
-from .base import Claim, Experiment, Result, RunContext
+from .base import Claim, Experiment, Result, RunContext, monotone
+from .params import (
+    ALPHA,
+    COUPLING,
+    GRID,
+    HORIZON,
+    NORM,
+    SCALE,
+    SYMMETRIC_BETA,
+    Float,
+    Int,
+    List,
+    Schema,
+    symmetric_coupling,
+)
 
-GRID = {"smoke": 41, "quick": 201, "paper": 401}
+N_G = {"smoke": 41, "quick": 201, "paper": 401}
 
 
 def _none_to_nan(value: float | None) -> float:
     return np.nan if value is None else float(value)
+
+
+def _g_ref(g_max: float) -> float:
+    """The coupling of the headline numbers: the paper's g = 0.9, or g_max when the sweep stops before it."""
+    return min(0.9, float(g_max))
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -42,8 +61,18 @@ def _fmt(x: float, digits: int = 4) -> str:
 # ----------------------------------------------------------------------------- Fig. 1
 def fig1_params(preset: str) -> dict[str, Any]:
     """Fig. 1 parameters (symmetric coupling, beta = 1, sigma_W^2 = 2, sigma^2 = 1) at ``preset``'s resolution."""
-    return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "g_max": 0.99, "n_g": GRID[preset],
+    return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "g_max": 0.99, "n_g": N_G[preset],
             "m2": 2.0, "mixtures": [[1.5, 0.5], [0.5, 1.5]]}
+
+
+#: bytes per grid point: a float per column while computing, ~150 B per CSV cell while writing
+_BYTES_PER_CELL = 200
+
+FIG1_SCHEMA = Schema(
+    {"beta": SYMMETRIC_BETA, "sigma_w2": SCALE, "sigma2": SCALE, "g_max": Float(0.0, 1e8), "n_g": GRID,
+     "m2": NORM, "mixtures": List(List(NORM, 2, 2), min_len=0, max_len=20)},
+    checks=(symmetric_coupling("g_max"),),
+    memory=lambda p: p["n_g"] * (5 + len(p["mixtures"])) * _BYTES_PER_CELL, size_keys=("n_g",))
 
 
 def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -66,19 +95,20 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
                            options={"xatol": 1e-10})
     g_peak, t_peak = float(peak.x), -float(peak.fun)
     t0_common, t0_diff = t_mode(0.0, +1), t_mode(0.0, -1)
-    t_diff_09 = t_mode(0.9, -1)
+    g_ref = _g_ref(p["g_max"])
+    t_diff_ref = t_mode(g_ref, -1)
     gap = cols["t_s_common"] - cols["t_s_difference"]
     diff_first = g[gap < 0]
     headline = {"g_peak_common": g_peak, "t_s_peak_common": t_peak, "t_s_common_g0": t0_common,
-                "t_s_difference_g0": t0_diff, "t_s_difference_g0.9": t_diff_09,
-                "t_s_common_g0.9": t_mode(0.9, +1),
+                "t_s_difference_g0": t0_diff, f"t_s_difference_g{g_ref:g}": t_diff_ref,
+                f"t_s_common_g{g_ref:g}": t_mode(g_ref, +1),
                 "g_difference_overtakes": float(diff_first[0]) if diff_first.size else None,
-                "difference_monotone_decreasing": bool(np.all(np.diff(cols["t_s_difference"]) < 0))}
+                "difference_monotone_decreasing": monotone(cols["t_s_difference"], decreasing=True)}
     claims = [
         Claim("common-mode t_S peaks near g = 0.45", "g ≈ 0.45", f"g = {g_peak:.4f}, t_S = {t_peak:.4f}",
               abs(g_peak - 0.45) < 0.05),
         Claim("difference-mode t_S falls monotonically with g", "monotone decrease",
-              f"t_S(0) = {t0_diff:.4f} → t_S(0.9) = {t_diff_09:.4f}", headline["difference_monotone_decreasing"]),
+              f"t_S(0) = {t0_diff:.4f} → t_S({g_ref:g}) = {t_diff_ref:.4f}", headline["difference_monotone_decreasing"]),
         Claim("at g = 0 both modes speciate at ln 2", f"ln 2 = {np.log(2):.4f}",
               f"{t0_common:.6f}, {t0_diff:.6f}", bool(abs(t0_common - np.log(2)) < 1e-9 and abs(t0_diff - np.log(2)) < 1e-9)),
         Claim("strong coupling makes the difference mode speciate before the common one",
@@ -96,7 +126,14 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
 # ----------------------------------------------------------------------------- Fig. 2
 def fig2_params(preset: str) -> dict[str, Any]:
     """Fig. 2 parameters (beta = 1, sigma^2/sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
-    return {"beta": 1.0, "sigma2": 1.0, "sigma_w2": 1.0, "alpha": 1.0, "g_max": 0.99, "n_g": GRID[preset]}
+    return {"beta": 1.0, "sigma2": 1.0, "sigma_w2": 1.0, "alpha": 1.0, "g_max": 0.99, "n_g": N_G[preset]}
+
+
+FIG2_SCHEMA = Schema(
+    {"beta": SYMMETRIC_BETA, "sigma2": SCALE, "sigma_w2": SCALE, "alpha": ALPHA, "g_max": Float(0.0, 1e8),
+     "n_g": GRID},
+    checks=(symmetric_coupling("g_max"),),
+    memory=lambda p: p["n_g"] * 8 * _BYTES_PER_CELL, size_keys=("n_g",))
 
 
 def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -109,13 +146,14 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
     same_n = np.array([symmetric_mode_collapse_times(beta, x, s2, sw2, 2 * alpha) for x in g])
     cols = {"g": g, "t_c_plus": per_mode[:, 0], "t_c_minus": per_mode[:, 1], "t_c": joint,
             "t_max": np.full_like(g, t_max), "t_c_plus_same_n": same_n[:, 0], "t_c_minus_same_n": same_n[:, 1]}
-    at09 = symmetric_collapse_time(beta, 0.9, s2, sw2, alpha)
+    g_ref = _g_ref(p["g_max"])
+    at_ref = symmetric_collapse_time(beta, g_ref, s2, sw2, alpha)
     spread = float(joint.max() - joint.min())
-    headline = {"t_c_g0": float(joint[0]), "t_c_g0.9": at09, "t_c_spread": spread, "t_max": t_max,
-                "t_c_plus_g0.9": symmetric_mode_collapse_times(beta, 0.9, s2, sw2, alpha)[0],
-                "t_c_minus_g0.9": symmetric_mode_collapse_times(beta, 0.9, s2, sw2, alpha)[1]}
+    plus_ref, minus_ref = symmetric_mode_collapse_times(beta, g_ref, s2, sw2, alpha)
+    headline = {"t_c_g0": float(joint[0]), f"t_c_g{g_ref:g}": at_ref, "t_c_spread": spread, "t_max": t_max,
+                f"t_c_plus_g{g_ref:g}": plus_ref, f"t_c_minus_g{g_ref:g}": minus_ref}
     claims = [
-        Claim("joint t_C nearly flat in g", "≈ 0.136", f"{joint[0]:.4f} (g=0) → {at09:.4f} (g=0.9); spread {spread:.1e}",
+        Claim("joint t_C nearly flat in g", "≈ 0.136", f"{joint[0]:.4f} (g=0) → {at_ref:.4f} (g={g_ref:g}); spread {spread:.1e}",
               bool(abs(joint[0] - 0.136) < 5e-4 and spread < 0.01)),
         Claim("t_C+ rises, t_C− falls with g", "diverging modes",
               f"t_C+: {per_mode[0,0]:.4f} → {per_mode[-1,0]:.4f}; t_C−: {per_mode[0,1]:.4f} → {per_mode[-1,1]:.4f}",
@@ -138,7 +176,13 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
 def fig3_params(preset: str) -> dict[str, Any]:
     """Fig. 3 parameters (anisotropic, mu_x = 0, m_y^2 = 2, sigma_W^2 = 2) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 0.0, "my2": 2.0,
-            "g_max": 2.0, "n_g": GRID[preset]}
+            "g_max": 2.0, "n_g": N_G[preset]}
+
+
+FIG3_SCHEMA = Schema(
+    {"beta": SCALE, "sigma_w2": SCALE, "sigma_x2": SCALE, "sigma_y2": SCALE, "mx2": NORM, "my2": NORM,
+     "g_max": COUPLING, "n_g": GRID},
+    memory=lambda p: p["n_g"] * 3 * _BYTES_PER_CELL, size_keys=("n_g",))
 
 
 def run_fig3(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -147,12 +191,13 @@ def run_fig3(p: dict[str, Any], ctx: RunContext) -> Result:
     t_s = np.array([_none_to_nan(speciation_time(CoupledOU.anisotropic(
         p["beta"], x, p["sigma_w2"], p["sigma_x2"], p["sigma_y2"], p["mx2"], p["my2"], 0.0)))
         for x in ctx.progress(g, "t_S(g)")])
-    finite = t_s[np.isfinite(t_s)]
-    monotone = bool(np.all(np.diff(finite) < 0))
+    falls = monotone(t_s[np.isfinite(t_s)], decreasing=True)
     headline = {"t_s_g0": float(t_s[0]), "t_s_g1": float(np.interp(1.0, g, t_s)),
-                "t_s_gmax": float(t_s[-1]), "monotone_decreasing": monotone}
+                "t_s_gmax": float(t_s[-1]), "monotone_decreasing": falls}
     claims = [Claim("t_S falls monotonically with g (μx = 0)", "monotone decrease",
-                    f"{t_s[0]:.4f} (g=0) → {t_s[-1]:.4f} (g={g[-1]:g})", monotone)]
+                    f"{t_s[0]:.4f} (g=0) → {t_s[-1]:.4f} (g={g[-1]:g})"
+                    + ("" if falls is not None else "; fewer than two finite t_S: nothing to compare"), falls,
+                    note="" if falls is not None else "no verdict on empty data: fewer than two finite t_S")]
     return Result({"g": g, "t_s": t_s}, headline, claims)
 
 
@@ -162,6 +207,14 @@ def fig4_params(preset: str) -> dict[str, Any]:
     n = {"smoke": 41, "quick": 400, "paper": 400}[preset]
     return {"beta": 1.0, "sigma_w2": 2.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "mx2": 1.0, "my2": 1.0,
             "g_max": 2.5, "n_g": n, "n_theta": n, "T": 10.0, "n_boundary": {"smoke": 7, "quick": 31, "paper": 61}[preset]}
+
+
+FIG4_SCHEMA = Schema(
+    {"beta": SCALE, "sigma_w2": SCALE, "sigma_x2": SCALE, "sigma_y2": SCALE, "mx2": NORM, "my2": NORM,
+     "g_max": Float(0.0, 1e8), "n_g": GRID, "n_theta": GRID, "T": HORIZON, "n_boundary": Int(1, 10**5)},
+    # per (g, theta) cell: the grid and its masks (~40 B), meshgrid and CSV columns (~100 B), CSV text
+    # (~3 cells of ~150 B); per g: the coarse kappa coefficients on 160 times
+    memory=lambda p: p["n_g"] * p["n_theta"] * 600 + p["n_g"] * 160 * 32, size_keys=("n_g", "n_theta"))
 
 
 def run_fig4(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -211,7 +264,13 @@ def run_fig4(p: dict[str, Any], ctx: RunContext) -> Result:
 def fig5_params(preset: str) -> dict[str, Any]:
     """Fig. 5 parameters (anisotropic, sigma_W^2 = 1, alpha = 1) at ``preset``'s resolution."""
     return {"beta": 1.0, "sigma_w2": 1.0, "sigma_x2": 1.0, "sigma_y2": 1.0, "alpha": 1.0, "g_max": 2.0,
-            "n_g": GRID[preset]}
+            "n_g": N_G[preset]}
+
+
+FIG5_SCHEMA = Schema(
+    {"beta": SCALE, "sigma_w2": SCALE, "sigma_x2": SCALE, "sigma_y2": SCALE, "alpha": ALPHA,
+     "g_max": COUPLING, "n_g": GRID},
+    memory=lambda p: p["n_g"] * 4 * _BYTES_PER_CELL, size_keys=("n_g",))
 
 
 def run_fig5(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -245,9 +304,14 @@ def run_fig5(p: dict[str, Any], ctx: RunContext) -> Result:
 
 
 EXPERIMENTS = [
-    Experiment("fig1", "Fig. 1 — speciation time vs symmetric coupling", "theory", fig1_params, run_fig1),
-    Experiment("fig2", "Fig. 2 — collapse times vs symmetric coupling", "theory", fig2_params, run_fig2),
-    Experiment("fig3", "Fig. 3 — anisotropic speciation, uninformative context", "theory", fig3_params, run_fig3),
-    Experiment("fig4", "Fig. 4 — anisotropic phase diagram t_S(g, θ)", "theory", fig4_params, run_fig4),
-    Experiment("fig5", "Fig. 5 — anisotropic joint and conditional collapse", "theory", fig5_params, run_fig5),
+    Experiment("fig1", "Fig. 1 — speciation time vs symmetric coupling", "theory", fig1_params, run_fig1,
+               schema=FIG1_SCHEMA),
+    Experiment("fig2", "Fig. 2 — collapse times vs symmetric coupling", "theory", fig2_params, run_fig2,
+               schema=FIG2_SCHEMA),
+    Experiment("fig3", "Fig. 3 — anisotropic speciation, uninformative context", "theory", fig3_params, run_fig3,
+               schema=FIG3_SCHEMA),
+    Experiment("fig4", "Fig. 4 — anisotropic phase diagram t_S(g, θ)", "theory", fig4_params, run_fig4,
+               schema=FIG4_SCHEMA),
+    Experiment("fig5", "Fig. 5 — anisotropic joint and conditional collapse", "theory", fig5_params, run_fig5,
+               schema=FIG5_SCHEMA),
 ]

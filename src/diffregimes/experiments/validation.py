@@ -57,6 +57,19 @@ from ..theory import (
 )
 from ..theory.moments import symmetric_mode_c, symmetric_mode_q
 from .base import Claim, Experiment, Result, RunContext
+from .params import (
+    BOOTSTRAP,
+    COUPLING,
+    HORIZON,
+    NORM,
+    SCALE,
+    Float,
+    Int,
+    List,
+    Schema,
+    distinct,
+    symmetric_coupling,
+)
 
 PHI_BIROLI = float(cloning_agreement(1.0))   # agreement when a(t) = 1
 PHI_KAPPA = float(cloning_agreement(0.5))    # agreement when the total kappa = 2 a = 1 (one mode, c = 1)
@@ -113,6 +126,23 @@ def speciation_params(preset: str) -> dict[str, Any]:
             "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
             "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
             "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset], "horizon_extra": 2.0}
+
+
+#: float64 state rows alive at once in a cloning run (masters + 2 clones per scan time), and the
+#: temporaries of one Euler-Maruyama step (drift, noise, score terms): ~8 copies of the state
+_CLONE_COPIES = 8
+
+
+def _clone_bytes(masters: int, n_scan: int, k: int, d: int) -> float:
+    return masters * (1 + 2 * n_scan) * k * d * 8 * _CLONE_COPIES
+
+
+SPECIATION_SCHEMA = Schema(
+    {"dims": List(Int(2, 10**6), 1, 100), "masters": Int(2, 10**8), "scan_ratios": List(Float(0.0, 100.0, lo_open=True), 2, 10**4),
+     "steps_per_unit": Int(1, 10**6), "horizon_extra": Float(0.0, 1e4)},
+    checks=(distinct("dims"),),
+    memory=lambda p: _clone_bytes(p["masters"], len(p["scan_ratios"]), 1, max(p["dims"])),
+    size_keys=("masters", "dims", "scan_ratios"))
 
 
 def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -175,6 +205,17 @@ def sync_params(preset: str) -> dict[str, Any]:
             "n_scan": {"smoke": 8, "quick": 25, "paper": 41}[preset], "T": 5.0,
             "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset],
             "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset]}
+
+
+SYNC_SCHEMA = Schema(
+    {"beta": Float(-1e8, 1e8), "sigma_w2": SCALE, "sigma2": SCALE, "m_plus2": NORM, "m_minus2": NORM,
+     "d": Int(2, 10**6), "g_values": List(COUPLING, 1, 1000), "masters": Int(2, 10**8), "n_scan": Int(2, 10**5),
+     "T": HORIZON, "steps_per_unit": Int(1, 10**6), "n_boot": BOOTSTRAP},
+    checks=(symmetric_coupling("g_values"), distinct("g_values")),
+    # cloning rows, the moment table, and the bootstrap (resample indices and agreement curves per master)
+    memory=lambda p: (_clone_bytes(p["masters"], p["n_scan"], 2, p["d"]) + p["T"] * p["steps_per_unit"] * 4 * 8 * 8
+                      + p["n_boot"] * p["masters"] * (8 + 2 * 8)),
+    size_keys=("masters", "n_scan", "d", "n_boot"))
 
 
 def _mode_theory(p: dict[str, Any], g: float) -> dict[str, float | None]:
@@ -314,6 +355,24 @@ def collapse_params(preset: str) -> dict[str, Any]:
             "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset]}
 
 
+def _collapse_memory(p: dict[str, Any]) -> float:
+    """Peak bytes of the largest case: posterior weights of the probes (probes x n, ~4 copies), the
+    empirical-score weights of all clone rows (rows x n, ~4 copies) and the data (n x d)."""
+    clone_rows = p["clone_masters"] * (1 + 2 * p["clone_scan"])
+    boot = p["n_boot"] * (p["probes"] * 8 + p["n_scan"] * 8 * 2)  # resample indices and resampled Y_2 curves
+    return max((p["probes"] + clone_rows) * n * 8 * 4 + n * d * 8 for n, d in [*p["cases"], p["mode_case"]]) + boot
+
+
+CASE = List(Int(2, 10**9), 2, 2)
+
+COLLAPSE_SCHEMA = Schema(
+    {"cases": List(CASE, 1, 100), "probes": Int(1, 10**8), "n_scan": Int(2, 10**5), "clone_masters": Int(2, 10**8),
+     "clone_scan": Int(2, 10**5), "mode_g": List(COUPLING, 1, 1000), "clone_steps": Int(1, 10**7), "mode_case": CASE,
+     "beta": Float(-1e8, 1e8), "sigma_w2": SCALE, "sigma2": SCALE, "n_boot": BOOTSTRAP},
+    checks=(symmetric_coupling("mode_g"), distinct("mode_g")),
+    memory=_collapse_memory, size_keys=("cases", "mode_case", "probes", "clone_masters", "clone_scan", "n_boot"))
+
+
 def _y2_probes(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.ndarray, gen: torch.Generator) -> np.ndarray:
     """Y_2 at population probes z ~ N(0, c(t)) of one d-dimensional mode with decay rate lam: (n_scan, probes)."""
     d = data.shape[-1]
@@ -445,9 +504,9 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
 
 EXPERIMENTS = [
     Experiment("val_speciation", "Validation — speciation by cloning at g = 0 (Biroli et al. check)", "validation",
-               speciation_params, run_speciation),
+               speciation_params, run_speciation, schema=SPECIATION_SCHEMA),
     Experiment("val_sync", "Validation — per-mode speciation and the synchronization gap (product mixture)",
-               "validation", sync_params, run_sync),
+               "validation", sync_params, run_sync, schema=SYNC_SCHEMA),
     Experiment("val_collapse", "Validation — collapse with the empirical score, joint and per mode", "validation",
-               collapse_params, run_collapse),
+               collapse_params, run_collapse, schema=COLLAPSE_SCHEMA),
 ]

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from ..errors import ValidationError
 from .unet import seeded_init
 
 Tensor = torch.Tensor
@@ -22,7 +23,7 @@ Tensor = torch.Tensor
 def classifier_inputs(z: Tensor) -> tuple[Tensor, Tensor]:
     """(u_img, v_img) of (103) from z [..., 2, H, W]; both [..., H, W]."""
     if z.dim() < 3 or z.shape[-3] != 2:
-        raise ValueError(f"z must have shape [..., 2, H, W]: shape={tuple(z.shape)}")
+        raise ValidationError(f"z must have shape [..., 2, H, W]: shape={tuple(z.shape)}")
     x_a, x_b = z[..., 0, :, :], z[..., 1, :, :]
     return (x_a + x_b) / 2.0, (x_a - x_b) / math.sqrt(2.0)
 
@@ -33,7 +34,7 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 2, width: int = 16) -> None:
         super().__init__()
         if num_classes < 2 or width < 1:
-            raise ValueError(f"need num_classes >= 2 and width >= 1: {num_classes}, {width}")
+            raise ValidationError(f"need num_classes >= 2 and width >= 1: {num_classes}, {width}")
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -80,4 +81,4 @@ def _one_channel(x: Tensor) -> Tensor:
         return x[:, None]
     if x.dim() == 4 and x.shape[1] == 1:
         return x
-    raise ValueError(f"classifier input must be [B, H, W] or [B, 1, H, W]: shape={tuple(x.shape)}")
+    raise ValidationError(f"classifier input must be [B, H, W] or [B, 1, H, W]: shape={tuple(x.shape)}")

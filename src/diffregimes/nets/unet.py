@@ -15,6 +15,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..errors import ValidationError
+
 Tensor = torch.Tensor
 
 
@@ -32,17 +34,17 @@ class UNetConfig:
     def __post_init__(self) -> None:
         levels = len(self.block_out_channels)
         if levels < 1 or any(c < 1 for c in self.block_out_channels):
-            raise ValueError(f"block_out_channels must be positive: {self.block_out_channels}")
+            raise ValidationError(f"block_out_channels must be positive: {self.block_out_channels}")
         if self.sample_size % (2 ** (levels - 1)) != 0:
-            raise ValueError(f"sample_size must be divisible by 2^(levels-1)={2 ** (levels - 1)}: "
+            raise ValidationError(f"sample_size must be divisible by 2^(levels-1)={2 ** (levels - 1)}: "
                              f"sample_size={self.sample_size}")
         if any(c % self.norm_num_groups for c in self.block_out_channels):
-            raise ValueError(f"norm_num_groups must divide every channel count: "
+            raise ValidationError(f"norm_num_groups must divide every channel count: "
                              f"norm_num_groups={self.norm_num_groups}, channels={self.block_out_channels}")
         if any(not 0 <= i < levels for i in self.attention_levels):
-            raise ValueError(f"attention_levels must be in [0, {levels - 1}]: {self.attention_levels}")
+            raise ValidationError(f"attention_levels must be in [0, {levels - 1}]: {self.attention_levels}")
         if self.layers_per_block < 1 or self.in_channels < 1:
-            raise ValueError(f"layers_per_block and in_channels must be >= 1: "
+            raise ValidationError(f"layers_per_block and in_channels must be >= 1: "
                              f"{self.layers_per_block}, {self.in_channels}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def count_parameters(model: nn.Module) -> int:
 def seeded_init(seed: int) -> Iterator[None]:
     """Seed torch's global RNG for a module's construction only, restoring it afterwards."""
     if int(seed) < 0:
-        raise ValueError(f"seed must be >= 0: seed={seed}")
+        raise ValidationError(f"seed must be >= 0: seed={seed}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield

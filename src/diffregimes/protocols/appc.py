@@ -35,10 +35,10 @@ from typing import Any, Callable, Iterable, TypeVar
 import numpy as np
 import torch
 
+from ..errors import require
 from ..sde import reverse_times
 from ..sde.scores import logcosh
 from ..theory import CoupledOU, CouplingSchedule
-from ..theory._validate import require as _require
 
 Tensor = torch.Tensor
 T_ = TypeVar("T_")
@@ -93,22 +93,22 @@ class AppCConfig:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.d, int) and self.d >= 2, f"d must be an integer >= 2: d={self.d!r}")
+        require(isinstance(self.d, int) and self.d >= 2, f"d must be an integer >= 2: d={self.d!r}")
         for name in ("beta", "sigma_w2", "sigma_data2", "m2", "T"):
             value = getattr(self, name)
-            _require(_finite(value) and float(value) > 0, f"{name} must be > 0: {name}={value!r}")
-        _require(isinstance(self.n_steps, int) and self.n_steps >= 1, f"n_steps must be an integer >= 1: n_steps={self.n_steps!r}")
-        _require(len(self.thetas) >= 1 and all(_finite(t) and 0 <= float(t) <= math.pi for t in self.thetas),
+            require(_finite(value) and float(value) > 0, f"{name} must be > 0: {name}={value!r}")
+        require(isinstance(self.n_steps, int) and self.n_steps >= 1, f"n_steps must be an integer >= 1: n_steps={self.n_steps!r}")
+        require(len(self.thetas) >= 1 and all(_finite(t) and 0 <= float(t) <= math.pi for t in self.thetas),
                  f"thetas must be a non-empty sequence of angles in [0, pi]: thetas={self.thetas!r}")
-        _require(len(self.schedules) >= 1 and all(s in SCHEDULES for s in self.schedules),
+        require(len(self.schedules) >= 1 and all(s in SCHEDULES for s in self.schedules),
                  f"schedules must be a non-empty subset of {SCHEDULES}: schedules={self.schedules!r}")
-        _require(all(_finite(g) for g in self.g0s), f"g0s must be finite: g0s={self.g0s!r}")
-        _require(_finite(self.t0) and 0 < float(self.t0) < float(self.T),
+        require(all(_finite(g) for g in self.g0s), f"g0s must be finite: g0s={self.g0s!r}")
+        require(_finite(self.t0) and 0 < float(self.t0) < float(self.T),
                  f"t0 must lie in (0, T={self.T}): t0={self.t0!r}")
-        _require(isinstance(self.trials, int) and self.trials >= 2, f"trials must be an integer >= 2: trials={self.trials!r}")
-        _require(isinstance(self.chunk_trials, int) and self.chunk_trials >= 1,
+        require(isinstance(self.trials, int) and self.trials >= 2, f"trials must be an integer >= 2: trials={self.trials!r}")
+        require(isinstance(self.chunk_trials, int) and self.chunk_trials >= 1,
                  f"chunk_trials must be an integer >= 1: chunk_trials={self.chunk_trials!r}")
-        _require(self.dtype in ("float32", "float64"), f"dtype must be 'float32' or 'float64': dtype={self.dtype!r}")
+        require(self.dtype in ("float32", "float64"), f"dtype must be 'float32' or 'float64': dtype={self.dtype!r}")
 
     @property
     def configurations(self) -> list[tuple[str, float]]:
@@ -174,9 +174,9 @@ def appc_coefficients(config: AppCConfig) -> AppCCoefficients:
     C = np.stack([m.C for m in moments], 1)
     M = np.stack([m.M for m in moments], 1)
     Qx = np.stack([m.Q[:, 0, 0] for m in moments], 1)
-    _require(bool(np.allclose(M[..., 0, 1], 0.0)), "App. C needs an autonomous source X (M12 = 0)")
+    require(bool(np.allclose(M[..., 0, 1], 0.0)), "App. C needs an autonomous source X (M12 = 0)")
     a, qx = Phi[:, 0, 0, 0], Qx[:, 0]                                        # X marginal: same in every model
-    _require(bool(np.allclose(Phi[..., 0, 0], a[:, None], rtol=1e-12, atol=1e-14)), "X moments differ across models")
+    require(bool(np.allclose(Phi[..., 0, 0], a[:, None], rtol=1e-12, atol=1e-14)), "X moments differ across models")
 
     c = C[..., 1, 0] / C[..., 0, 0]                                          # (N + 1, K)
     V = C[..., 1, 1] - c * C[..., 1, 0]
@@ -313,9 +313,9 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
     ``se_mse``, ``se_nll`` (of the differences) and ``se_acc_level`` ... (of the levels) -- plus
     ``records``: one dict per cell with the same keys, baseline rows (g0 = 0) included.
     """
-    _require(isinstance(config, AppCConfig), f"config must be an AppCConfig: got {type(config).__name__}")
+    require(isinstance(config, AppCConfig), f"config must be an AppCConfig: got {type(config).__name__}")
     dev = torch.device(device)
-    _require(generator.device.type == dev.type,
+    require(generator.device.type == dev.type,
              f"generator is on {generator.device} but device={dev}; pass a generator created on {dev}")
     coef = appc_coefficients(config)
     starts = list(range(0, config.trials, config.chunk_trials))

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.mnist import require_classes
+from ..errors import ValidationError
 from .speciation_clones import wilson_interval
 
 Tensor = torch.Tensor
@@ -61,7 +63,7 @@ def classify(classifier: nn.Module, images: Tensor, max_batch: int = 512) -> tup
         feats.append(f.cpu())
         probs.append(torch.softmax(classifier.net[-1](f), dim=1).cpu())
     if not probs:
-        raise ValueError("classify needs at least one image: images has 0 rows")
+        raise ValidationError("classify needs at least one image: images has 0 rows")
     return torch.cat(probs), torch.cat(feats)
 
 
@@ -75,7 +77,7 @@ def class_entropy(labels: np.ndarray, num_classes: int) -> tuple[float, np.ndarr
 def image_scores(probs: Tensor, threshold: float = RECOGNISED_THRESHOLD) -> ImageScores:
     """Recognised fraction (max softmax >= threshold, Wilson 95% interval) and class entropy."""
     if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1): threshold={threshold}")
+        raise ValidationError(f"threshold must be in (0, 1): threshold={threshold}")
     conf, labels = probs.max(dim=1)
     n = int(conf.numel())
     k = int((conf >= threshold).sum())
@@ -98,7 +100,7 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: n
     mu1, mu2 = np.asarray(mu1, float), np.asarray(mu2, float)
     cov1, cov2 = np.asarray(cov1, float), np.asarray(cov2, float)
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; cov {cov1.shape}, {cov2.shape}")
+        raise ValidationError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; cov {cov1.shape}, {cov2.shape}")
     s1 = _sqrtm_psd(cov1)
     cross = np.linalg.eigvalsh((s1 @ cov2 @ s1 + (s1 @ cov2 @ s1).T) / 2.0)
     tr_cross = float(np.sqrt(np.clip(cross, 0.0, None)).sum())
@@ -109,7 +111,7 @@ def feature_frechet(f1: Tensor | np.ndarray, f2: Tensor | np.ndarray) -> float:
     """Fréchet distance between Gaussian fits (mean, unbiased covariance) of two feature sets [N, F]."""
     a, b = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
     if a.shape[0] < 2 or b.shape[0] < 2:
-        raise ValueError(f"need at least two feature rows per set: {a.shape[0]}, {b.shape[0]}")
+        raise ValidationError(f"need at least two feature rows per set: {a.shape[0]}, {b.shape[0]}")
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
@@ -129,7 +131,7 @@ def quality_report(classifier: nn.Module, generated: Tensor, real: Tensor,
     FD(first |B| generated, A) is reported beside the floor FD(B, A).
     """
     if real.shape[0] < 4 or generated.shape[0] < 2:
-        raise ValueError(f"need >= 2 generated and >= 4 real images: {generated.shape[0]}, {real.shape[0]}")
+        raise ValidationError(f"need >= 2 generated and >= 4 real images: {generated.shape[0]}, {real.shape[0]}")
     p_gen, f_gen = classify(classifier, generated)
     p_real, f_real = classify(classifier, real)
     gen, ref = image_scores(p_gen, threshold), image_scores(p_real, threshold)
@@ -158,7 +160,8 @@ def fit_digit_classifier(classifier: nn.Module, images: Tensor, labels: Tensor, 
     The minibatch order comes from ``generator`` only, so the fit is reproducible.
     """
     if steps < 1 or not 1 <= batch <= images.shape[0]:
-        raise ValueError(f"need steps >= 1 and 1 <= batch <= {images.shape[0]}: steps={steps}, batch={batch}")
+        raise ValidationError(f"need steps >= 1 and 1 <= batch <= {images.shape[0]}: steps={steps}, batch={batch}")
+    require_classes(labels, 2, "the digit classifier's training set")
     opt = torch.optim.Adam(classifier.parameters(), lr=lr)
     classifier.train()
     losses: list[float] = []

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..errors import ValidationError
 from ..sde import MomentTable
 from ..sde.mixture import apply_block
 from ..sde.scores import ScoreFn
@@ -52,7 +53,7 @@ def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
     order = np.argsort(scan_indices, kind="stable")
     starts = scan_indices[order]
     if starts.size and (starts.min() < 0 or starts.max() > n_steps):
-        raise ValueError(f"scan indices must lie in [0, {n_steps}]: got {starts.min()}..{starts.max()}")
+        raise ValidationError(f"scan indices must lie in [0, {n_steps}]: got {starts.min()}..{starts.max()}")
     state = z_T.new_empty((1 + 2 * starts.size,) + tuple(z_T.shape))
     state[0] = z_T
     start_states = z_T.new_empty((starts.size,) + tuple(z_T.shape))

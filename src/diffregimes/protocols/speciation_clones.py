@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..diffusion import VPSchedule, check_g, ddpm_step_whitened
+from ..errors import ValidationError
 
 Tensor = torch.Tensor
 EpsFn = Callable[[Tensor, int], Tensor]
@@ -69,7 +70,7 @@ def check_scan_steps(scan_steps: Sequence[int], T: int) -> np.ndarray:
     """Distinct integer steps in [0, T-1], returned in descending order."""
     ks = np.asarray([int(k) for k in scan_steps], dtype=np.int64)
     if ks.size == 0 or len(set(ks.tolist())) != ks.size or ks.min() < 0 or ks.max() > T - 1:
-        raise ValueError(f"scan_steps must be distinct integers in [0, {T - 1}]: scan_steps={list(scan_steps)}")
+        raise ValidationError(f"scan_steps must be distinct integers in [0, {T - 1}]: scan_steps={list(scan_steps)}")
     return np.sort(ks)[::-1].copy()
 
 
@@ -98,11 +99,11 @@ def run_clones(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float, s
     """
     g = check_g(g)
     if z_start.dim() != 4 or z_start.shape[1] != 2:
-        raise ValueError(f"z_start must be [M, 2, H, W]: shape={tuple(z_start.shape)}")
+        raise ValidationError(f"z_start must be [M, 2, H, W]: shape={tuple(z_start.shape)}")
     scan = check_scan_steps(scan_steps, schedule.T)
     if noise_fn is None:
         if generator is None:
-            raise ValueError("run_clones needs a generator or a noise_fn")
+            raise ValidationError("run_clones needs a generator or a noise_fn")
         noise_fn = default_noise(generator, tuple(z_start.shape[1:]), z_start.dtype)
     m = z_start.shape[0]
     n_total = m * (1 + 2 * len(scan))
@@ -122,7 +123,7 @@ def run_clones(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float, s
         if k > 0:
             noise = noise_fn(k, n).to(device=z.device, dtype=z.dtype)
             if noise.shape != (n, *z.shape[1:]):
-                raise ValueError(f"noise_fn({k}, {n}) must return shape {(n, *z.shape[1:])}: {tuple(noise.shape)}")
+                raise ValidationError(f"noise_fn({k}, {n}) must return shape {(n, *z.shape[1:])}: {tuple(noise.shape)}")
         zk = z[:n]
         z[:n] = ddpm_step_whitened(zk, eps_fn(zk, k), k, k - 1, schedule, noise, g)
     z = z.detach()
@@ -135,7 +136,7 @@ def wilson_interval(k: np.ndarray | float, n: np.ndarray | float, z: float = Z95
     """Wilson score interval for a binomial proportion k/n (elementwise); n = 0 gives (0, 1)."""
     k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     if np.any(k < 0) or np.any(k > n):
-        raise ValueError(f"need 0 <= k <= n: k={k}, n={n}")
+        raise ValidationError(f"need 0 <= k <= n: k={k}, n={n}")
     safe = np.where(n > 0, n, 1.0)
     p = k / safe
     denom = 1.0 + z * z / safe
@@ -152,7 +153,7 @@ def excess_agreement(phi: np.ndarray | float, phi_indep: float) -> np.ndarray:
     phi_indep = 1 (every sample got the same label) leaves (105) undefined: NaN.
     """
     if not 0.0 <= phi_indep <= 1.0:
-        raise ValueError(f"phi_indep must be in [0, 1]: phi_indep={phi_indep}")
+        raise ValidationError(f"phi_indep must be in [0, 1]: phi_indep={phi_indep}")
     if phi_indep == 1.0:
         return np.full(np.shape(phi), np.nan)
     return (np.asarray(phi, dtype=np.float64) - phi_indep) / (1.0 - phi_indep)
@@ -162,7 +163,7 @@ def clone_agreement(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Agreeing clone pairs (104) per scan: labels [n_s, 2, M] -> (agree [n_s], n [n_s])."""
     labels = np.asarray(labels)
     if labels.ndim != 3 or labels.shape[1] != 2:
-        raise ValueError(f"labels must be [n_s, 2, M]: shape={labels.shape}")
+        raise ValidationError(f"labels must be [n_s, 2, M]: shape={labels.shape}")
     agree = (labels[:, 0] == labels[:, 1]).sum(axis=1)
     return agree.astype(np.int64), np.full(labels.shape[0], labels.shape[2], dtype=np.int64)
 
@@ -175,7 +176,7 @@ def independent_agreement(labels: np.ndarray) -> tuple[float, int]:
     """
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.shape[0] < 2:
-        raise ValueError(f"labels must be [M >= 2, R]: shape={labels.shape}")
+        raise ValidationError(f"labels must be [M >= 2, R]: shape={labels.shape}")
     m, r = labels.shape
     classes = np.unique(labels)
     counts = np.stack([(labels == c).sum(axis=1) for c in classes], axis=1)  # [M, C]
@@ -197,7 +198,7 @@ def speciation_crossing(steps: Sequence[float], phi_ex: Sequence[float],
     k = np.asarray(steps, dtype=np.float64)
     y = np.asarray(phi_ex, dtype=np.float64)
     if k.shape != y.shape or k.ndim != 1 or k.size == 0:
-        raise ValueError(f"steps and phi_ex must be 1-D of equal, non-zero length: {k.shape}, {y.shape}")
+        raise ValidationError(f"steps and phi_ex must be 1-D of equal, non-zero length: {k.shape}, {y.shape}")
     order = np.argsort(k)
     k, y = k[order], y[order]
     above = np.nonzero(y >= threshold)[0]

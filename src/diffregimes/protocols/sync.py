@@ -40,6 +40,7 @@ from ..diffusion import (
     reverse_pairs,
     to_modes,
 )
+from ..errors import ValidationError
 
 Tensor = torch.Tensor
 EpsFn = Callable[[Tensor, int], Tensor]
@@ -66,7 +67,7 @@ def clip_x0(eps_fn: EpsFn, schedule: VPSchedule, lo: float = 0.0, hi: float = 1.
     clipping to the data range keeps such a network's trajectories in range.
     """
     if not lo < hi:
-        raise ValueError(f"need lo < hi: lo={lo}, hi={hi}")
+        raise ValidationError(f"need lo < hi: lo={lo}, hi={hi}")
     a_bar = schedule.alpha_bars
 
     def wrapped(z: Tensor, k: int) -> Tensor:
@@ -83,7 +84,7 @@ def batched(eps_fn: EpsFn, max_batch: int | None) -> EpsFn:
     if max_batch is None:
         return eps_fn
     if int(max_batch) < 1:
-        raise ValueError(f"max_batch must be >= 1: max_batch={max_batch}")
+        raise ValidationError(f"max_batch must be >= 1: max_batch={max_batch}")
 
     def wrapped(z: Tensor, k: int) -> Tensor:
         if z.shape[0] <= max_batch:
@@ -126,7 +127,7 @@ def x0_trajectory(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, num_step
     One network call per step: x0_hat is computed from the same eps_hat as the DDIM update.
     """
     if z_start.dim() != 4 or z_start.shape[1] != 2:
-        raise ValueError(f"z_start must be [B, 2, H, W]: shape={tuple(z_start.shape)}")
+        raise ValidationError(f"z_start must be [B, 2, H, W]: shape={tuple(z_start.shape)}")
     pairs = reverse_pairs(schedule.T, num_steps)
     steps, x0s, states = [], [], []
     z = z_start
@@ -149,7 +150,7 @@ def cosine_to_final(m: Tensor) -> Tensor:
     A zero vector has cosine 0 with everything (norms are floored at 1e-12).
     """
     if m.dim() < 2:
-        raise ValueError(f"m must be [S, B, ...]: shape={tuple(m.shape)}")
+        raise ValidationError(f"m must be [S, B, ...]: shape={tuple(m.shape)}")
     flat = m.reshape(m.shape[0], m.shape[1], -1).double()
     ref = flat[-1]
     num = (flat * ref).sum(-1)
@@ -186,7 +187,7 @@ def crossing_step(cos: Sequence[float] | np.ndarray, steps: Sequence[int] | np.n
     """t_m(tau) = max{k : Cos_m(k) >= tau} (99); None if the curve never reaches tau."""
     c, k = np.asarray(cos, dtype=np.float64), np.asarray(steps)
     if c.shape != k.shape or c.ndim != 1:
-        raise ValueError(f"cos and steps must be 1-D of equal length: {c.shape}, {k.shape}")
+        raise ValidationError(f"cos and steps must be 1-D of equal length: {c.shape}, {k.shape}")
     hit = k[c >= tau]
     return int(hit.max()) if hit.size else None
 
@@ -199,7 +200,7 @@ def step_ou_time(k: float | None, schedule: VPSchedule) -> float:
     ks = np.arange(-1, schedule.T)
     ts = np.concatenate([[0.0], schedule.ou_times.numpy()])
     if not -1 <= k <= schedule.T - 1:
-        raise ValueError(f"k must be in [-1, {schedule.T - 1}]: k={k}")
+        raise ValidationError(f"k must be in [-1, {schedule.T - 1}]: k={k}")
     return float(np.interp(k, ks, ts))
 
 
@@ -272,14 +273,14 @@ def v_intervention(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, k_ints:
     visited = [k for k, _ in pairs]
     ks = [int(k) for k in k_ints]
     if not ks or len(set(ks)) != len(ks) or any(k not in visited for k in ks):
-        raise ValueError(f"k_ints must be distinct steps visited by the reverse run "
+        raise ValidationError(f"k_ints must be distinct steps visited by the reverse run "
                          f"(T={schedule.T}, num_steps={num_steps}): k_ints={list(k_ints)}")
     if z_start.dim() != 4 or z_start.shape[1] != 2:
-        raise ValueError(f"z_start must be [B, 2, H, W]: shape={tuple(z_start.shape)}")
+        raise ValidationError(f"z_start must be [B, 2, H, W]: shape={tuple(z_start.shape)}")
     bsz = z_start.shape[0]
     xis = xi if xi.dim() == 4 else xi.unsqueeze(0).expand(len(ks), *xi.shape)
     if xis.shape != (len(ks), bsz, *z_start.shape[2:]):
-        raise ValueError(f"xi must be [B, H, W] or [n, B, H, W] with B={bsz}: shape={tuple(xi.shape)}")
+        raise ValidationError(f"xi must be [B, H, W] or [n, B, H, W] with B={bsz}: shape={tuple(xi.shape)}")
     order = sorted(range(len(ks)), key=lambda i: -ks[i])  # branches join in reverse-time order
     joined: list[int] = []  # branch indices in row-block order (block 0 is the base)
     z = z_start

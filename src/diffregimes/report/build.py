@@ -14,10 +14,10 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
 from .. import __version__
-from ..runstore import RunDir, atomic_write_text, load_config, load_summary
+from ..runstore import RunDir, atomic_write_text, load_config, load_summary, load_timings
 
 SECTIONS = {
     "theory": "Theory: coupled Ornstein–Uhlenbeck speciation and collapse (paper §3–4, Figs 1–5)",
@@ -104,12 +104,21 @@ def _claim_table(rows: list[tuple[str, dict[str, Any]]], reference: str) -> Bloc
     return Block("table", header=header, rows=body)
 
 
-def collect_blocks(out: Path, names: Sequence[str], preset: str) -> list[Block]:
-    """The report's blocks for the finished runs among ``names``, in report order."""
-    runs = [RunDir(out, n) for n in names if RunDir(out, n).file(RunDir.SUMMARY).exists()]
-    summaries = {r.name: load_summary(r) for r in runs}
-    configs = {r.name: load_config(r) for r in runs}
-    wall = sum(s.get("wall_s", 0.0) for s in summaries.values())
+RunRef = Union[RunDir, str]
+
+
+def _run_dirs(out: Path, runs: Sequence[RunRef]) -> list[RunDir]:
+    """Run directories from RunDirs or experiment names (a name means the preset's run, no overrides)."""
+    return [r if isinstance(r, RunDir) else RunDir(out, r) for r in runs]
+
+
+def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block]:
+    """The report's blocks for the finished runs among ``runs`` (run directories or experiment names),
+    in report order. Runs are keyed by directory, so a run with overrides is told apart from the preset's."""
+    dirs = {r.dirname: r for r in _run_dirs(out, runs) if r.file(RunDir.SUMMARY).exists()}
+    summaries = {n: load_summary(r) for n, r in dirs.items()}
+    configs = {n: load_config(r) for n, r in dirs.items()}
+    wall = sum(float(load_timings(r).get("wall_s") or 0.0) for r in dirs.values())
     short = {n: s["title"].split(" — ")[0] for n, s in summaries.items()}
     claims = [(short[n], c) for n in summaries for c in summaries[n]["claims"]]
 
@@ -133,7 +142,7 @@ def collect_blocks(out: Path, names: Sequence[str], preset: str) -> list[Block]:
         first_seen: dict[str, str] = {}
         for name in members:
             toc.append((2, summaries[name]["title"], name))
-            body += _experiment_blocks(RunDir(out, name), summaries[name], configs[name], shared, first_seen)
+            body += _experiment_blocks(dirs[name], summaries[name], configs[name], shared, first_seen)
     header = [Block("h1", "diffregimes — reproduction report"),
               Block("p", f"Package version {__version__}; preset **{preset}**; generated "
                          f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
@@ -155,11 +164,18 @@ def _shared_notes(notes: list[list[str]]) -> list[str]:
 def _experiment_blocks(run: RunDir, summary: dict[str, Any], config: dict[str, Any], shared: Sequence[str],
                        first_seen: dict[str, str]) -> list[Block]:
     title = summary["title"]
-    blocks = [Block("h3", title, anchor=run.name)]
+    blocks = [Block("h3", title, anchor=run.dirname)]
     for png in sorted(run.path.glob("*.png")):
         blocks.append(Block("img", text=title, path=png))
     params = ", ".join(f"{k} = {_fmt_value(v)}" for k, v in config["params"].items())
-    blocks.append(Block("p", f"*Parameters:* {params}; seed {config['seed']}; run time {summary['wall_s']:.1f} s."))
+    wall = load_timings(run).get("wall_s", summary.get("wall_s"))  # summaries of older runs held it
+    took = f"; run time {wall:.1f} s" if isinstance(wall, (int, float)) else ""
+    blocks.append(Block("p", f"*Parameters:* {params}; seed {config['seed']}{took}."))
+    overrides = config.get("overrides") or {}
+    if overrides:
+        changed = ", ".join(f"{k} = {_fmt_value(v['value'])} (preset {config.get('preset')}: {_fmt_value(v['preset'])})"
+                            for k, v in overrides.items())
+        blocks.append(Block("p", f"*Overrides:* {changed}; results in {run.dirname}/."))
     for note in summary.get("notes", []):
         if note in shared:
             continue
@@ -247,9 +263,10 @@ def render_html(blocks: Sequence[Block]) -> str:
     return "\n".join(parts)
 
 
-def write_report(out: Path, names: Sequence[str], preset: str) -> tuple[Path, Path]:
-    """Write ``out/report.md`` and ``out/report.html`` for the finished runs among ``names``."""
-    blocks = collect_blocks(out, names, preset)
+def write_report(out: Path, runs: Sequence[RunRef], preset: str) -> tuple[Path, Path]:
+    """Write ``out/report.md`` and ``out/report.html`` for the finished runs among ``runs`` (run
+    directories, or experiment names for the preset's runs without overrides)."""
+    blocks = collect_blocks(out, runs, preset)
     md, page = out / "report.md", out / "report.html"
     atomic_write_text(md, render_markdown(blocks, out))
     atomic_write_text(page, render_html(blocks))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import require
 from ..theory import CoupledOU
-from .mixture import MomentTable, _require, apply_block
+from .mixture import MomentTable, apply_block
 
 Tensor = torch.Tensor
 
@@ -26,8 +27,8 @@ def product_mixture_means(m_plus2: float, m_minus2: float, d: int, *, dtype: tor
     mu_+ = v_+ (x) a_+ and mu_- = v_- (x) a_- (50, 53) with orthogonal a_pm in R^d, |a_pm|^2 = d m_pm^2
     (a_+ on the first basis vector, a_- on the second), so the per-dimension norms are m_pm^2.
     """
-    _require(int(d) >= 2, f"the product mixture needs d >= 2: d={d}")
-    _require(m_plus2 >= 0 and m_minus2 >= 0, f"mode norms must be >= 0: m_plus2={m_plus2}, m_minus2={m_minus2}")
+    require(int(d) >= 2, f"the product mixture needs d >= 2: d={d}")
+    require(m_plus2 >= 0 and m_minus2 >= 0, f"mode norms must be >= 0: m_plus2={m_plus2}, m_minus2={m_minus2}")
     mu_plus = torch.zeros((2, d), dtype=dtype, device=device)
     mu_minus = torch.zeros((2, d), dtype=dtype, device=device)
     a_plus, a_minus = np.sqrt(d * m_plus2), np.sqrt(d * m_minus2)
@@ -43,7 +44,7 @@ def sample_components(model: CoupledOU, means: Tensor, n: int, t: float, generat
 
     Returns (z of shape (n, k, d), component index of shape (n,)).
     """
-    _require(int(n) >= 1, f"n must be >= 1: n={n}")
+    require(int(n) >= 1, f"n must be >= 1: n={n}")
     m = model.moments(np.asarray(float(t)))
     Phi = torch.as_tensor(m.transition, dtype=means.dtype, device=means.device)
     L = torch.as_tensor(np.linalg.cholesky(m.C), dtype=means.dtype, device=means.device)
@@ -67,7 +68,7 @@ class ComponentMixtureScore:
     @classmethod
     def build(cls, means: Tensor, table: MomentTable) -> "ComponentMixtureScore":
         """The score of the mixture of components ``means`` (K, k, d) on the time grid of ``table``."""
-        _require(means.ndim == 3 and means.shape[1] == table.k,
+        require(means.ndim == 3 and means.shape[1] == table.k,
                  f"means must have shape (K, k={table.k}, d): shape={tuple(means.shape)}")
         means = means.to(table.Phi)
         drifted = torch.einsum("nij,cjd->ncid", table.Phi, means)

@@ -20,7 +20,8 @@ from typing import Callable
 
 import torch
 
-from .mixture import MomentTable, _require, apply_block
+from ..errors import require
+from .mixture import MomentTable, apply_block
 from .scores import ScoreFn
 
 Tensor = torch.Tensor
@@ -28,9 +29,9 @@ Callback = Callable[[int, float, Tensor], None]
 
 
 def _check(z_T: Tensor, table: MomentTable) -> None:
-    _require(z_T.ndim >= 2 and z_T.shape[-2] == table.k,
+    require(z_T.ndim >= 2 and z_T.shape[-2] == table.k,
              f"z_T must have shape (..., k={table.k}, d): shape={tuple(z_T.shape)}")
-    _require(z_T.device == table.M.device, f"z_T is on {z_T.device} but the moment table on {table.M.device}")
+    require(z_T.device == table.M.device, f"z_T is on {z_T.device} but the moment table on {table.M.device}")
 
 
 def reverse_drift(score: ScoreFn, table: MomentTable, i: int, z: Tensor, score_weight: float = 1.0) -> Tensor:

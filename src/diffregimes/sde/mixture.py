@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import require
 from ..theory import CoupledOU
-from ..theory._validate import require as _require
 
 Tensor = torch.Tensor
 
@@ -58,13 +58,13 @@ def class_means(gram: np.ndarray, d: int, *, dtype: torch.dtype = torch.float64,
     + sin(theta) v).
     """
     gram = np.asarray(gram, dtype=float)
-    _require(gram.ndim == 2 and gram.shape[0] == gram.shape[1], f"gram must be a square k x k matrix: shape={gram.shape}")
+    require(gram.ndim == 2 and gram.shape[0] == gram.shape[1], f"gram must be a square k x k matrix: shape={gram.shape}")
     k = gram.shape[0]
-    _require(bool(np.allclose(gram, gram.T)) and float(np.linalg.eigvalsh(gram).min()) >= -1e-10 * max(1.0, float(np.abs(gram).max())),
+    require(bool(np.allclose(gram, gram.T)) and float(np.linalg.eigvalsh(gram).min()) >= -1e-10 * max(1.0, float(np.abs(gram).max())),
              "gram must be symmetric positive semi-definite")
     L = _psd_cholesky(gram)
     L = L[:, np.any(L != 0, axis=0)]                 # drop the zero columns of a singular Gram
-    _require(int(d) >= max(L.shape[1], 1), f"class_means needs d >= rank(gram) = {L.shape[1]}: d={d}")
+    require(int(d) >= max(L.shape[1], 1), f"class_means needs d >= rank(gram) = {L.shape[1]}: d={d}")
     mu0 = np.zeros((k, int(d)))
     mu0[:, :L.shape[1]] = np.sqrt(d) * L
     return torch.as_tensor(mu0, dtype=dtype, device=device)
@@ -81,14 +81,14 @@ class MixtureSpec:
     mu0: Tensor
 
     def __post_init__(self) -> None:
-        _require(self.mu0.ndim == 2 and self.mu0.shape[0] == self.model.k,
+        require(self.mu0.ndim == 2 and self.mu0.shape[0] == self.model.k,
                  f"mu0 must have shape (k, d) with k={self.model.k}: shape={tuple(self.mu0.shape)}")
 
     @classmethod
     def from_model(cls, model: CoupledOU, d: int, *, dtype: torch.dtype = torch.float64,
                    device: torch.device | str | None = None) -> "MixtureSpec":
         """The mixture whose class mean has the model's per-dimension Gram matrix (see :func:`class_means`)."""
-        _require(int(d) >= 1, f"d must be >= 1: d={d}")
+        require(int(d) >= 1, f"d must be >= 1: d={d}")
         return cls(model, class_means(model.gram, int(d), dtype=dtype, device=device))
 
     @property
@@ -106,8 +106,8 @@ class MixtureSpec:
 
         Returns (z, s): z of shape (n, k, d), z = s mu(t) + chol(C(t)) eps; s in {+1, -1} the class.
         """
-        _require(int(n) >= 1, f"n must be >= 1: n={n}")
-        _require(float(t) >= 0, f"t must be >= 0: t={t}")
+        require(int(n) >= 1, f"n must be >= 1: n={n}")
+        require(float(t) >= 0, f"t must be >= 0: t={t}")
         m = self.model.moments(np.asarray(float(t)))
         dtype, device = self.mu0.dtype, self.mu0.device
         Phi = torch.as_tensor(m.transition, dtype=dtype, device=device)
@@ -120,9 +120,9 @@ class MixtureSpec:
 
 def reverse_times(T: float, n_steps: int, t_end: float = 0.0) -> np.ndarray:
     """Uniform reverse-time grid T = t_0 > t_1 > ... > t_N = t_end (float64, N + 1 points)."""
-    _require(float(T) > 0, f"T must be > 0: T={T}")
-    _require(int(n_steps) >= 1, f"n_steps must be >= 1: n_steps={n_steps}")
-    _require(0 <= float(t_end) < float(T), f"t_end must lie in [0, T): t_end={t_end}, T={T}")
+    require(float(T) > 0, f"T must be > 0: T={T}")
+    require(int(n_steps) >= 1, f"n_steps must be >= 1: n_steps={n_steps}")
+    require(0 <= float(t_end) < float(T), f"t_end must lie in [0, T): t_end={t_end}, T={T}")
     return np.linspace(float(T), float(t_end), int(n_steps) + 1)
 
 
@@ -149,10 +149,10 @@ class MomentTable:
               device: torch.device | str | None = None) -> "MomentTable":
         """Evaluate the model's exact moments once on ``times`` (strictly decreasing, >= 0)."""
         t = np.asarray(times.detach().cpu().numpy() if isinstance(times, Tensor) else times, dtype=float)
-        _require(t.ndim == 1 and t.size >= 2, f"times must be a 1-D grid with >= 2 points: shape={t.shape}")
-        _require(bool(np.all(np.isfinite(t))) and float(t.min()) >= 0,
+        require(t.ndim == 1 and t.size >= 2, f"times must be a 1-D grid with >= 2 points: shape={t.shape}")
+        require(bool(np.all(np.isfinite(t))) and float(t.min()) >= 0,
                  f"times must be finite and >= 0: min={float(np.nanmin(t))}")
-        _require(bool(np.all(np.diff(t) < 0)), "times must be strictly decreasing (reverse time, T -> 0)")
+        require(bool(np.all(np.diff(t) < 0)), "times must be strictly decreasing (reverse time, T -> 0)")
         m = model.moments(t)
         C_inv = np.linalg.inv(m.C)
         q_ok = np.linalg.det(m.Q) > 0

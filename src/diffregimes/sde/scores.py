@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..theory._validate import require as _require
+from ..errors import require
 from .mixture import MixtureSpec, MomentTable, apply_block
 
 Tensor = torch.Tensor
@@ -42,7 +42,7 @@ def population_score(spec: MixtureSpec, t: float, z: Tensor) -> Tensor:
     mu(t) = Phi(t) mu(0) (16). Evaluates the theory moments at t (NumPy); inside an integrator use
     :class:`PopulationScore` on a :class:`MomentTable` instead.
     """
-    _require(math.isfinite(float(t)) and float(t) >= 0, f"t must be a finite time >= 0: t={t}")
+    require(math.isfinite(float(t)) and float(t) >= 0, f"t must be a finite time >= 0: t={t}")
     _check_points(z, spec.k, spec.d)
     m = spec.model.moments(np.asarray(float(t)))
     C_inv = torch.as_tensor(np.linalg.inv(m.C), dtype=z.dtype, device=z.device)
@@ -63,7 +63,7 @@ class PopulationScore:
     @classmethod
     def build(cls, spec: MixtureSpec, table: MomentTable) -> "PopulationScore":
         """The exact score of the mixture ``spec`` at every time of ``table`` (means mu(t) = Phi(t) mu(0), (16))."""
-        _require(spec.k == table.k, f"mixture has k={spec.k} modalities, moment table has k={table.k}")
+        require(spec.k == table.k, f"mixture has k={spec.k} modalities, moment table has k={table.k}")
         mu = table.Phi @ spec.mu0.to(table.Phi)       # (N + 1, k, d), (16)
         return cls(table.C_inv, table.C_inv @ mu)
 
@@ -84,11 +84,11 @@ def empirical_score(z: Tensor, data: Tensor, Phi: Tensor, Q: Tensor, *, chunk_si
 
     z: (..., k, d); data: (n, k, d); Phi, Q: (k, k) blocks at the time t (Q must be positive definite).
     """
-    _require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
-    _require(data.ndim == 3 and data.shape[0] >= 1, f"data must have shape (n, k, d) with n >= 1: shape={tuple(data.shape)}")
+    require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
+    require(data.ndim == 3 and data.shape[0] >= 1, f"data must have shape (n, k, d) with n >= 1: shape={tuple(data.shape)}")
     k, d = int(data.shape[1]), int(data.shape[2])
     _check_points(z, k, d)
-    _require(tuple(Phi.shape) == (k, k) and tuple(Q.shape) == (k, k),
+    require(tuple(Phi.shape) == (k, k) and tuple(Q.shape) == (k, k),
              f"Phi and Q must be {k} x {k} blocks: shapes {tuple(Phi.shape)}, {tuple(Q.shape)}")
     return _empirical_score(z, data, Phi, torch.linalg.inv(Q), int(chunk_size))
 
@@ -130,9 +130,9 @@ class EmpiricalScore:
 
         The log-sum-exp over the n points runs in chunks of ``chunk_size`` points.
         """
-        _require(data.ndim == 3 and data.shape[1] == table.k,
+        require(data.ndim == 3 and data.shape[1] == table.k,
                  f"data must have shape (n, k={table.k}, d): shape={tuple(data.shape)}")
-        _require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
+        require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
         return cls(table.Phi, table.Q_inv, data.to(table.Phi), int(chunk_size))
 
     def __call__(self, i: int, z: Tensor) -> Tensor:
@@ -143,7 +143,7 @@ class EmpiricalScore:
 def conditional_moments(C: Tensor) -> tuple[Tensor, Tensor]:
     """(c, C_y|x) of a 2 x 2 kernel block C(t): regression coefficient c = C12 / C11 and the Schur
     complement C_y|x = C22 - C12^2 / C11 (88). Given the class, y | x ~ N(c x +- (mu_y - c mu_x), C_y|x I_d)."""
-    _require(C.shape[-2:] == (2, 2), f"conditional moments need a 2 x 2 block: shape={tuple(C.shape)}")
+    require(C.shape[-2:] == (2, 2), f"conditional moments need a 2 x 2 block: shape={tuple(C.shape)}")
     c = C[..., 1, 0] / C[..., 0, 0]
     return c, C[..., 1, 1] - c * C[..., 1, 0]
 
@@ -193,5 +193,5 @@ def conditional_log_density(y: Tensor, x: Tensor, mu_x: Tensor, mu_y: Tensor, C:
 
 
 def _check_points(z: Tensor, k: int, d: int) -> None:
-    _require(z.ndim >= 2 and tuple(z.shape[-2:]) == (k, d),
+    require(z.ndim >= 2 and tuple(z.shape[-2:]) == (k, d),
              f"points must have shape (..., k={k}, d={d}): shape={tuple(z.shape)}")

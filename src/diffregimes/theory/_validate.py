@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 
-def require(condition: bool, message: str) -> None:
-    """Raise ``ValueError(message)`` unless ``condition`` holds."""
-    if not condition:
-        raise ValueError(message)
+from ..errors import ValidationError, require
+
+__all__ = ["ValidationError", "require", "require_finite", "require_finite_array", "require_positive",
+           "require_nonnegative", "require_horizon", "MAX_HORIZON"]
+
+#: the longest time horizon searched: every OU process of interest has relaxed (kappa -> 0) long before,
+#: and beyond ~1e300 / ||M|| the matrix exponentials of the moments overflow
+MAX_HORIZON = 1e6
 
 
 def require_finite(**values: float) -> None:
@@ -33,3 +38,18 @@ def require_nonnegative(**values: float) -> None:
     require_finite(**values)
     for name, value in values.items():
         require(float(value) >= 0, f"{name} must be >= 0: {name}={value}")
+
+
+def require_finite_array(**arrays: np.ndarray) -> None:
+    """Every entry of every named array must be finite (no NaN, no inf)."""
+    for name, values in arrays.items():
+        values = np.asarray(values, dtype=float)
+        bad = ~np.isfinite(values)
+        require(not bad.any(), f"{name} must be finite: {int(bad.sum())} of {values.size} values are "
+                               f"{'NaN' if np.isnan(values[bad]).any() else 'infinite'}")
+
+
+def require_horizon(T: float) -> None:
+    """A time horizon: finite, > 0 and at most :data:`MAX_HORIZON`."""
+    require_positive(T=T)
+    require(float(T) <= MAX_HORIZON, f"T must be a time horizon in (0, {MAX_HORIZON:g}]: T={T}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from ._validate import require, require_positive
+from ._validate import ValidationError, require, require_positive
 from .model import CoupledOU
-from .relaxation import symmetric_eigenvalues
+from .relaxation import symmetric, symmetric_eigenvalues
 
 
 # ----------------------------------------------------------------------------- REM ingredients
@@ -20,7 +20,13 @@ def chi(lam: np.ndarray | float, sigma2: float, sigma_w2: float, t: np.ndarray |
     """chi_pm(t) = (sigma^2/sigma_W^2) 2 lambda / (1 - e^{-2 lambda t}) (67) = per-mode S/Q."""
     lam = np.asarray(lam, dtype=float)
     t = np.asarray(t, dtype=float)
-    return sigma2 / sigma_w2 * 2 * lam / (-np.expm1(-2 * lam * t))
+    # for a decaying mode (lam < 0) write it with y = 2|lam| t >= 0 as 2|lam| e^{-y} / (1 - e^{-y}):
+    # e^{-y} underflows to 0 at large t instead of e^{y} overflowing (which spammed RuntimeWarnings)
+    y = np.abs(2 * lam * t)
+    decaying = 2 * np.abs(lam) * np.exp(-y) / -np.expm1(-y)
+    with np.errstate(over="ignore"):
+        growing = 2 * lam / -np.expm1(-2 * lam * t)
+    return sigma2 / sigma_w2 * np.where(lam < 0, decaying, growing)
 
 
 def cgf(inv_temp: np.ndarray | float, chis: np.ndarray) -> np.ndarray:
@@ -68,6 +74,7 @@ def symmetric_collapse_residual(t: float, beta: float, g: float, sigma2: float, 
 
 def symmetric_collapse_time(beta: float, g: float, sigma2: float, sigma_w2: float, alpha: float) -> float:
     """Joint collapse time t_C of the symmetric case: the root of (72)."""
+    symmetric(beta, g)  # validates beta > |g| (the stability error), before any eigenvalue is used
     _check_collapse_inputs(sigma2=sigma2, sigma_w2=sigma_w2, alpha=alpha)
     return _decreasing_root(lambda t: symmetric_collapse_residual(t, beta, g, sigma2, sigma_w2, alpha))
 
@@ -88,6 +95,7 @@ def mode_collapse_time(tau: float, sigma2: float, sigma_w2: float, alpha: float)
 def symmetric_mode_collapse_times(beta: float, g: float, sigma2: float, sigma_w2: float,
                                   alpha: float) -> tuple[float, float]:
     """(t_C+, t_C-) of (78) with tau_pm = -2 lambda_pm = 2 (beta -+ g)."""
+    symmetric(beta, g)  # beta > |g|, named as the caller wrote it (not as a decay rate tau <= 0)
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
     return (mode_collapse_time(-2 * lam_p, sigma2, sigma_w2, alpha),
             mode_collapse_time(-2 * lam_m, sigma2, sigma_w2, alpha))
@@ -144,10 +152,19 @@ def _check_collapse_inputs(**values: float) -> None:
 
 
 def _decreasing_root(f, t_lo: float = 1e-8, t_hi: float = 1.0, max_doublings: int = 60) -> float:
-    """Root of a function that decreases from +inf (t -> 0+) to below 0 at large t."""
-    require(f(t_lo) > 0, "no collapse: the REM condition is already met at t -> 0 (alpha too large)")
+    """Root of a function that decreases from +inf (t -> 0+) to below 0 at large t.
+
+    The bracket is widened down to t ~ 1e-305 (a tiny sigma^2 / sigma_W^2 puts the root there) and up
+    to 2^60; the tolerance is relative, so a root of 1e-301 is resolved as well as one of 0.1.
+    """
+    while not f(t_lo) > 0:
+        if t_lo < 1e-300:
+            raise ValidationError("no collapse: the REM condition is already met as t -> 0 "
+                                  "(alpha too large for these variances)")
+        t_lo, t_hi = max(t_lo * 1e-10, 1e-305), t_lo
     for _ in range(max_doublings):
         if f(t_hi) < 0:
-            return float(brentq(f, t_lo, t_hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500))
+            return float(brentq(f, t_lo, t_hi, xtol=max(t_lo * 1e-12, 1e-320), rtol=4 * np.finfo(float).eps,
+                                maxiter=500))
         t_lo, t_hi = t_hi, 2 * t_hi
-    raise ValueError("no collapse time found below t=2^60: the REM condition is never met")
+    raise ValidationError("no collapse time found below t=2^60: the REM condition is never met")

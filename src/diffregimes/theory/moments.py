@@ -90,13 +90,15 @@ def transition_cov(M: np.ndarray, sigma_w2: float, t: np.ndarray | float) -> np.
     norm = np.abs(M).sum(axis=-2).max(axis=-1)
     with np.errstate(divide="ignore"):
         s = np.where(np.abs(t) * norm > 0.5, np.ceil(np.log2(np.abs(t) * norm / 0.5)), 0).astype(int)
-    E, Q = _van_loan(M, sigma_w2, t / 2.0 ** s)
+    # Q is linear in sigma_W^2: computed for unit noise and scaled at the end, so that a huge or tiny
+    # sigma_W^2 never enters the block exponential (1e300 would overflow its squarings)
+    E, Q = _van_loan(M, 1.0, t / 2.0 ** s)
     for i in range(int(s.max(initial=0))):
         grow = s > i
         Eg = E[grow]
         Q[grow] = Q[grow] + Eg @ Q[grow] @ np.swapaxes(Eg, -1, -2)
         E[grow] = Eg @ Eg
-    Q = 0.5 * (Q + np.swapaxes(Q, -1, -2))
+    Q = sigma_w2 * (0.5 * (Q + np.swapaxes(Q, -1, -2)))
     return Q.reshape(shape + (k, k))
 
 

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import require, require_nonnegative, require_positive
+from ._validate import require, require_finite_array, require_nonnegative, require_positive
 from .moments import anisotropic_c_entries
 from .roots import default_time_grid, refine_crossing
 
@@ -88,6 +88,8 @@ def anisotropic_phase_grid(g: np.ndarray, theta: np.ndarray, beta: float = 1.0, 
     """
     g = np.atleast_1d(np.asarray(g, dtype=float))
     theta = np.atleast_1d(np.asarray(theta, dtype=float))
+    # NaN already means "no speciation" in the result: a NaN input must not pass for one
+    require_finite_array(g=g, theta=theta)
     require_positive(beta=beta, sigma_w2=sigma_w2, sigma_x2=sigma_x2, sigma_y2=sigma_y2, T=T, factor=factor)
     require_nonnegative(mx2=mx2, my2=my2)
     require(n_coarse >= 8, f"n_coarse must be >= 8: n_coarse={n_coarse}")
@@ -142,6 +144,9 @@ def no_speciation_boundary(theta: float, beta: float = 1.0, sigma_w2: float = 2.
     """
     from scipy.optimize import brentq
 
+    require_finite_array(theta=np.asarray(theta, dtype=float))
+    require_positive(beta=beta, sigma_w2=sigma_w2, sigma_x2=sigma_x2, sigma_y2=sigma_y2, g_max=g_max, T=T)
+    require_nonnegative(mx2=mx2, my2=my2)
     kap = AnisotropicKappa(beta, sigma_w2, sigma_x2, sigma_y2, mx2, my2)
     g_grid = np.linspace(0.0, g_max, 501)
     t_grid = default_time_grid(T, 256)

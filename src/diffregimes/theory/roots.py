@@ -12,12 +12,15 @@ from typing import Callable
 
 import numpy as np
 
+from ._validate import require_horizon
+
 #: f(t, pos): the function at times ``t`` for the problems at positions ``pos`` of the batch being refined.
 CellFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def default_time_grid(T: float = 10.0, n: int = 512) -> np.ndarray:
     """Times on [0, T] packed quadratically towards 0, where kappa(t) changes fastest."""
+    require_horizon(T)
     u = np.linspace(0.0, 1.0, n)
     return T * u**2
 

@@ -11,11 +11,12 @@ finite-d simulation sees.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-from ._validate import require, require_positive
+from ._validate import require, require_finite, require_finite_array, require_positive
 from .model import CoupledOU, Moments
 from .moments import symmetric_mode_c
 from .relaxation import symmetric, symmetric_eigenvalues
@@ -94,20 +95,32 @@ def single_mode_speciation_time(lam: float, m2: float, sigma2: float, sigma_w2: 
     With a = e^{2 lam t} and B = sigma^2 + sigma_W^2/(2 lam), (65) is the quadratic
     lam B^2 a^2 - sigma_W^2 m^2 a - sigma_W^4/(4 lam) = 0. Because lam < 0, the positive root is
     a = sigma_W^2 (m^2 - sqrt(m^4 + B^2)) / (2 lam B^2) (the paper prints the "+" root, whose
-    logarithm has a negative argument). We use the equivalent cancellation-free form
-    a = -sigma_W^2 / (2 lam (m^2 + sqrt(m^4 + B^2))), exact also at B = 0 (sigma^2 equal to the
-    stationary variance, e.g. the g = 0 point of Fig. 1). Returns None when a >= 1 (no root at t > 0).
+    logarithm has a negative argument), equivalently a = 1 / (1 + x) with v = sigma_W^2 / (2|lam|)
+    (the stationary variance) and x = (m^2 + sqrt(m^4 + B^2)) / v - 1, so t = log1p(x) / (2|lam|).
+    For B < 0 the same x is written without cancellation,
+    x = (m^2 - sigma^2)/v + (m^2/v) m^2 / (sqrt(m^4 + B^2) + |B|), which keeps the slow-mode limit
+    t -> (m^2 - sigma^2)/sigma_W^2 (|lam| -> 0) exact, and hypot keeps huge variances from
+    overflowing. Returns None when a >= 1 (no root at t > 0), inf when a underflows to 0.
     """
+    require_finite(lam=lam, m2=m2)
     require(lam < 0, f"a mode needs a decay rate lambda < 0: lambda={lam}")
     require_positive(sigma2=sigma2, sigma_w2=sigma_w2)
     require(m2 >= 0, f"m2 must be >= 0: m2={m2}")
     if m2 == 0:
         return None
-    B = sigma2 + sigma_w2 / (2 * lam)
-    a = -sigma_w2 / (2 * lam * (m2 + np.sqrt(m2**2 + B**2)))
-    if a >= 1:
+    lam, m2, sigma2, sigma_w2 = float(lam), float(m2), float(sigma2), float(sigma_w2)
+    v = sigma_w2 / (-2 * lam)
+    require(math.isfinite(v) and v > 0, f"the stationary variance sigma_w2 / (2 |lambda|) is not a finite positive "
+                                        f"number: sigma_w2={sigma_w2}, lambda={lam}")
+    B = sigma2 - v
+    root = math.hypot(m2, B)
+    if B < 0:
+        x = (m2 - sigma2) / v + (m2 / v) * (m2 / (root + abs(B)))
+    else:
+        x = (m2 + root) / v - 1
+    if not x > 0:
         return None
-    return float(np.log(a) / (2 * lam))
+    return math.log1p(x) / (-2 * lam)
 
 
 # ----------------------------------------------------------------------------- kappa(0), g_crit
@@ -120,6 +133,7 @@ def anisotropic_kappa0(beta: float, g: np.ndarray | float, sigma2: float, sigma_
                        theta: np.ndarray | float) -> np.ndarray:
     """Closed form (85) for sigma_x^2 = sigma_y^2 = sigma^2, with r = sigma_W^2 / sigma^2 (84)."""
     r = _ratio_r(beta, sigma2, sigma_w2)
+    require_finite_array(g=np.asarray(g, dtype=float), theta=np.asarray(theta, dtype=float))
     return (r / (sigma2 * (r - beta)) * (mx2 + my2)
             - r * np.asarray(g) / (sigma2 * (r - beta) ** 2) * np.sqrt(mx2 * my2) * np.cos(theta))
 
@@ -132,6 +146,7 @@ def g_crit(theta: np.ndarray | float, beta: float, sigma2: float, sigma_w2: floa
     sup_t kappa(t) = 1 (83), which lies at larger g near theta = 0 (erratum 7 in docs/errata.md).
     """
     r = _ratio_r(beta, sigma2, sigma_w2)
+    require_finite_array(theta=np.asarray(theta, dtype=float))
     excess = r / (sigma2 * (r - beta)) * (mx2 + my2) - 1.0
     slope = r / (sigma2 * (r - beta) ** 2) * np.sqrt(mx2 * my2) * np.cos(np.asarray(theta, float))
     with np.errstate(divide="ignore", invalid="ignore"):
