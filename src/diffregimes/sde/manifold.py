@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..theory.manifold import check_model, latent_dimension
-from .mixture import _require
+from ..errors import require as _require
 
 Tensor = torch.Tensor
 _ACTIVATIONS = {"linear": lambda u: u, "tanh": torch.tanh, "sign": torch.sign}
