@@ -32,8 +32,6 @@ from diffregimes.protocols.sync import batched, clip_x0
 G = 0.5
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one small configuration, 2 repeats (~1 min on CPU)")
@@ -61,11 +59,15 @@ def main() -> None:
     scan = check_scan_steps(sorted({int(round(f * (T - 1))) for f in fracs}), T)
     configs = [16] if args.quick else [16, 48]
 
-    print(f"device={device} threads={torch.get_num_threads()} U-Net {tuple(args.channels)} "
-          f"params={count_parameters(model):,} T={T} scans={scan.tolist()} max_batch={args.max_batch} "
-          f"repeats={repeats} (median)")
-    header = (f"{'M':>4} {'rows':>6} {'evals':>7} {'batched/s':>10} {'forward/s':>10} {'naive/s':>9} "
-              f"{'batched/forward':>15} {'batched/naive':>13}")
+    print(
+        f"device={device} threads={torch.get_num_threads()} U-Net {tuple(args.channels)} "
+        f"params={count_parameters(model):,} T={T} scans={scan.tolist()} max_batch={args.max_batch} "
+        f"repeats={repeats} (median)"
+    )
+    header = (
+        f"{'M':>4} {'rows':>6} {'evals':>7} {'batched/s':>10} {'forward/s':>10} {'naive/s':>9} "
+        f"{'batched/forward':>15} {'batched/naive':>13}"
+    )
     print(header)
     print("-" * len(header))
     for m in configs:
@@ -102,8 +104,10 @@ def main() -> None:
         t_b = median_time(batched_run, repeats, device)
         t_f = median_time(forward_only, repeats, device)
         t_n = median_time(naive_run, repeats, device)
-        print(f"{m:>4} {m * (1 + 2 * len(scan)):>6} {evals:>7} {evals / t_b:>10.0f} {evals / t_f:>10.0f} "
-              f"{evals / t_n:>9.0f} {t_f / t_b:>14.0%} {t_n / t_b:>12.2f}x")
+        print(
+            f"{m:>4} {m * (1 + 2 * len(scan)):>6} {evals:>7} {evals / t_b:>10.0f} {evals / t_f:>10.0f} "
+            f"{evals / t_n:>9.0f} {t_f / t_b:>14.0%} {t_n / t_b:>12.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,13 @@ def loop_cell(kap: AnisotropicKappa, g: float, theta: float, t_grid: np.ndarray)
     j = above[-1]
     if j == t_grid.size - 1:
         return np.inf
-    return brentq(lambda t: float(kap(np.asarray(t), g, theta)) - 1.0, t_grid[j], t_grid[j + 1],
-                  xtol=1e-14, rtol=4 * np.finfo(float).eps)
+    return brentq(
+        lambda t: float(kap(np.asarray(t), g, theta)) - 1.0,
+        t_grid[j],
+        t_grid[j + 1],
+        xtol=1e-14,
+        rtol=4 * np.finfo(float).eps,
+    )
 
 
 def main() -> None:
@@ -72,13 +77,17 @@ def main() -> None:
     max_diff = float(np.max(np.abs(ours[both] - roots[both]))) if both.any() else 0.0
 
     print(f"phase grid {args.n} x {args.n} (g in [0, 2.5], theta in [0, pi]), anisotropic Fig. 4 parameters")
-    print(f"loop: {cells.size} random cells timed, scaled up to {args.n * args.n}; "
-          f"{args.grid_times} grid times per cell; medians of repeats")
+    print(
+        f"loop: {cells.size} random cells timed, scaled up to {args.n * args.n}; "
+        f"{args.grid_times} grid times per cell; medians of repeats"
+    )
     print(f"{'method':<34}{'time for full grid (s)':>24}{'ratio':>10}")
     print(f"{'per-cell loop (scan + brentq)':<34}{t_loop_full:>24.2f}{1.0:>10.1f}")
     print(f"{'vectorised (bracket + Illinois)':<34}{t_vec:>24.3f}{t_loop_full / t_vec:>10.1f}")
-    print(f"roots on the sampled cells: max |dt_S| = {max_diff:.2e} over {both.sum()} cells; "
-          f"no-speciation cells agree: {int(same_nan.sum())}/{cells.size}")
+    print(
+        f"roots on the sampled cells: max |dt_S| = {max_diff:.2e} over {both.sum()} cells; "
+        f"no-speciation cells agree: {int(same_nan.sum())}/{cells.size}"
+    )
 
 
 if __name__ == "__main__":

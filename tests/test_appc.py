@@ -23,23 +23,24 @@ F64 = torch.float64
 N_REF = 12000  # trials per cell of the full-d reference: resolves errors of a few percent in v_perp or the X bridge
 
 
-def reference_full_d(cfg: AppCConfig, schedule: str, g0: float, theta: float, n: int,
-                     gen: torch.Generator) -> dict[str, torch.Tensor]:
+def reference_full_d(
+    cfg: AppCConfig, schedule: str, g0: float, theta: float, n: int, gen: torch.Generator
+) -> dict[str, torch.Tensor]:
     """(138)-(146) literally, in all d coordinates, one configuration, float64."""
     model = cfg.model(schedule, g0)
-    times = reverse_times(cfg.T, cfg.n_steps)                 # t_0 = T > ... > t_N = 0
+    times = reverse_times(cfg.T, cfg.n_steps)  # t_0 = T > ... > t_N = 0
     h = cfg.T / cfg.n_steps
     mom = model.moments(times)
     d, sw2, sd2 = cfg.d, cfg.sigma_w2, cfg.sigma_data2
     amp = math.sqrt(d * cfg.m2)
     e1, e2 = torch.eye(d, dtype=F64)[0], torch.eye(d, dtype=F64)[1]
-    mu0 = torch.stack([amp * e1, amp * (math.cos(theta) * e1 + math.sin(theta) * e2)])   # (139)
-    mu_t = torch.einsum("nij,jd->nid", torch.as_tensor(mom.transition), mu0)          # (16)
+    mu0 = torch.stack([amp * e1, amp * (math.cos(theta) * e1 + math.sin(theta) * e2)])  # (139)
+    mu_t = torch.einsum("nij,jd->nid", torch.as_tensor(mom.transition), mu0)  # (16)
     C = torch.as_tensor(mom.C)
     M = torch.as_tensor(mom.M)
 
     s = torch.where(torch.rand(n, 1, generator=gen, dtype=F64) < 0.5, 1.0, -1.0)
-    x0 = s * mu0[0] + math.sqrt(sd2) * torch.randn(n, d, generator=gen, dtype=F64)    # (138)
+    x0 = s * mu0[0] + math.sqrt(sd2) * torch.randn(n, d, generator=gen, dtype=F64)  # (138)
     # forward path (140) with the exact OU transition, stored on the reverse grid: path[i] = X(t_i)
     a_h = math.exp(-cfg.beta * h)
     sd_h = math.sqrt(sw2 * (1 - math.exp(-2 * cfg.beta * h)) / (2 * cfg.beta))
@@ -53,7 +54,7 @@ def reference_full_d(cfg: AppCConfig, schedule: str, g0: float, theta: float, n:
     w_plus = torch.sigmoid(2 * (xT @ mu_t[0, 0]) / C[0, 0, 0])[:, None]
     s_T = torch.where(torch.rand(n, 1, generator=gen, dtype=F64) < w_plus, 1.0, -1.0)
     y = c * xT + s_T * (mu_t[0, 1] - c * mu_t[0, 0]) + V.sqrt() * torch.randn(n, d, generator=gen, dtype=F64)
-    for i in range(cfg.n_steps):                                                       # (143)
+    for i in range(cfg.n_steps):  # (143)
         x = path[i]
         score = conditional_score(y, x, mu_t[i, 0], mu_t[i, 1], C[i])
         drift = -(M[i, 1, 0] * x + M[i, 1, 1] * y) + sw2 * score
@@ -61,13 +62,26 @@ def reference_full_d(cfg: AppCConfig, schedule: str, g0: float, theta: float, n:
     s_x = torch.sign(x0 @ mu0[0])
     acc = (torch.sign(y @ mu0[1]) == s_x).double()
     err = y - s_x[:, None] * mu0[1]
-    return {"acc": acc, "mse": 0.5 * (err**2).sum(1), "mse_signal": 0.5 * (err[:, :2] ** 2).sum(1),
-            "nll": -conditional_log_density(y, x0, mu0[0], mu0[1], C[-1]), "y0": y}
+    return {
+        "acc": acc,
+        "mse": 0.5 * (err**2).sum(1),
+        "mse_signal": 0.5 * (err[:, :2] ** 2).sum(1),
+        "nll": -conditional_log_density(y, x0, mu0[0], mu0[1], C[-1]),
+        "y0": y,
+    }
 
 
 def small_config(**kw) -> AppCConfig:
-    par = dict(d=8, n_steps=100, thetas=(0.3, 2.5), schedules=("constant", "late"), g0s=(1.0,),
-               trials=60000, chunk_trials=20000, dtype="float64")
+    par = dict(
+        d=8,
+        n_steps=100,
+        thetas=(0.3, 2.5),
+        schedules=("constant", "late"),
+        g0s=(1.0,),
+        trials=60000,
+        chunk_trials=20000,
+        dtype="float64",
+    )
     par.update(kw)
     return AppCConfig(**par)
 
@@ -98,8 +112,9 @@ def test_zero_coupling_schedules_equal_baseline_exactly():
     cfg = AppCConfig(n_steps=100, thetas=(0.0, 1.0, math.pi), g0s=(0.0, 0.5), trials=64, chunk_trials=64)
     out = simulate_chunk(appc_coefficients(cfg), cfg, 64, torch.Generator().manual_seed(2))
     for j, (schedule, g0) in enumerate(cfg.configurations):
-        same = (all(torch.equal(out[key][:, j], out[key][:, 0]) for key in ("acc", "mse", "nll"))
-                and torch.equal(out["y0"][:, :, j], out["y0"][:, :, 0]))
+        same = all(torch.equal(out[key][:, j], out[key][:, 0]) for key in ("acc", "mse", "nll")) and torch.equal(
+            out["y0"][:, :, j], out["y0"][:, :, 0]
+        )
         assert same == (g0 == 0.0), (schedule, g0)
     res = run_appc(cfg, torch.Generator().manual_seed(2))
     zero = [j for j, (_, g0) in enumerate(cfg.configurations) if g0 == 0.0]
@@ -117,8 +132,9 @@ def test_decisive_class_limit_closed_forms():
     # N(0, sigma^2 I_d) up to the O(h) Euler bias, which is v_perp - sigma^2 per coordinate (the
     # perpendicular recursion gives it exactly). Closed forms: accuracy 1 (error Phi(-sqrt(d m^2))
     # ~ 0), MSE (145) = d sigma^2 / 2, NLL (146) = d/2 (log 2 pi sigma^2 + 1) (w_+(x_0) = 1).
-    cfg = AppCConfig(m2=100.0, thetas=(0.0, 2.0), g0s=(0.5,), schedules=("constant",), trials=4000,
-                     chunk_trials=4000, n_steps=400)
+    cfg = AppCConfig(
+        m2=100.0, thetas=(0.0, 2.0), g0s=(0.5,), schedules=("constant",), trials=4000, chunk_trials=4000, n_steps=400
+    )
     res = run_appc(cfg, torch.Generator().manual_seed(3))
     d, sigma2 = cfg.d, cfg.sigma_data2
     bias = 0.5 * d * abs(res["v_perp"][0] - sigma2)
@@ -127,7 +143,7 @@ def test_decisive_class_limit_closed_forms():
         assert np.all(np.abs(res[key][:, 0] - exact) < 5 * res[f"se_{key}_level"][:, 0] + bias), key
     # signal plane: y_0 - s mu_y has mean 0 and variance sigma^2 per coordinate (MC, 5 SE)
     out = simulate_chunk(appc_coefficients(cfg), cfg, 4000, torch.Generator().manual_seed(4))
-    y = out["y0"][:, :, 0]                                                    # (2, n_theta, n)
+    y = out["y0"][:, :, 0]  # (2, n_theta, n)
     amp = math.sqrt(d * cfg.m2)
     mu_y = torch.tensor([[amp * math.cos(t) for t in cfg.thetas], [amp * math.sin(t) for t in cfg.thetas]], dtype=F64)
     s = torch.sign((y * mu_y[..., None]).sum(0))
@@ -168,7 +184,7 @@ def test_perpendicular_variance_recursion_keeps_x_marginal_and_zero_coupling_lim
             F = np.array([[1.0, 0.0], [coef.G[n], coef.K[n]]])
             P = F @ P @ F.T + np.diag([0.0, coef.S[n] ** 2])
             assert abs(P[1, 1] - 1.0) < 1e-12
-        assert abs(P[0, 1] - 1.0) < 1e-12                                   # X(t_N) = x_0 exactly
+        assert abs(P[0, 1] - 1.0) < 1e-12  # X(t_N) = x_0 exactly
     assert 1.7 < v[100] / v[200] < 2.3 and 1.7 < v[200] / v[400] < 2.3
 
 
@@ -183,7 +199,6 @@ def test_paper_claims_sign_pattern():
     assert min(res["d_acc"][0, j[s]] for s in cfg.schedules) == res["d_acc"][0, j["constant"]]
 
 
-
 def test_early_coupling_is_least_harmful_when_aligned():
     """Erratum 9: the paper says late coupling is the least detrimental for aligned modalities; with the exact
     score, early coupling is (theta = 0, m^2 = 0.2, t0 = 1). Margin: 4 standard errors of the difference,
@@ -195,6 +210,7 @@ def test_early_coupling_is_least_harmful_when_aligned():
         early, late = cfg.configurations.index(("early", g0)), cfg.configurations.index(("late", g0))
         se = math.hypot(res["se_acc"][0, early], res["se_acc"][0, late])
         assert res["d_acc"][0, early] - res["d_acc"][0, late] > 4 * se
+
 
 def test_records_and_reproducibility():
     cfg = AppCConfig(n_steps=50, thetas=(0.0, 1.0), g0s=(0.5,), trials=40, chunk_trials=16)
@@ -214,11 +230,20 @@ def test_records_and_reproducibility():
     assert calls == [3]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(m2=0.0), "m2"), (dict(t0=2.0), "t0"), (dict(thetas=(4.0,)), "thetas"),
-    (dict(schedules=("sometimes",)), "schedules"), (dict(dtype="float16"), "dtype"), (dict(d=1), "d must"),
-    (dict(trials=1), "trials"), (dict(n_steps=0), "n_steps"), (dict(g0s=(float("nan"),)), "g0s"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(m2=0.0), "m2"),
+        (dict(t0=2.0), "t0"),
+        (dict(thetas=(4.0,)), "thetas"),
+        (dict(schedules=("sometimes",)), "schedules"),
+        (dict(dtype="float16"), "dtype"),
+        (dict(d=1), "d must"),
+        (dict(trials=1), "trials"),
+        (dict(n_steps=0), "n_steps"),
+        (dict(g0s=(float("nan"),)), "g0s"),
+    ],
+)
 def test_config_validation(bad, match):
     with pytest.raises(ValueError, match=match):
         AppCConfig(**bad)

@@ -35,9 +35,15 @@ def files(tmp_path_factory):
     garbage.write_bytes(b"\x80\x04not a zip, and not meant to be unpickled" * 10)
     pickled = root / "objects.npz"
     np.savez(pickled, x=np.array([object()] * 4, dtype=object), y=np.arange(4))
-    return {"plain": str(plain), "fifo": str(fifo), "garbage": str(garbage), "pickled": str(pickled),
-            "one_class": _npz(root / "one.npz", [3] * 8), "two_class": _npz(root / "two.npz", [3, 8] * 4),
-            "root": root}
+    return {
+        "plain": str(plain),
+        "fifo": str(fifo),
+        "garbage": str(garbage),
+        "pickled": str(pickled),
+        "one_class": _npz(root / "one.npz", [3] * 8),
+        "two_class": _npz(root / "two.npz", [3, 8] * 4),
+        "root": root,
+    }
 
 
 @pytest.fixture
@@ -116,8 +122,10 @@ CASES = [
     (["fig", "1", "--set", "nope=1"], ["unknown parameter 'nope' for fig1"]),
     (["fig", "1", "--set", "n_g"], ["--set expects KEY=VALUE", "'n_g'"]),
     (["fig", "1", "--set", "=3"], ["--set expects KEY=VALUE", "'=3'"]),
-    (["fig", "4", "--set", "n_g=1000000", "--set", "n_theta=1000000"], ["n_g=1000000, n_theta=1000000",
-                                                                        "needs an estimated", "TiB"]),
+    (
+        ["fig", "4", "--set", "n_g=1000000", "--set", "n_theta=1000000"],
+        ["n_g=1000000, n_theta=1000000", "needs an estimated", "TiB"],
+    ),
     (["fig", "4", "--set", "T=1e9"], ["T=1e9", "T must be a finite number > 0 and <= 10000"]),
     # ------------------------------------------------------------------ App. C flags
     (["fig", "12", "--set", "threads=0"], ["threads=0", "threads must be an integer in [1, "]),
@@ -171,8 +179,12 @@ CASES = [
 
 
 def _argv(argv: list[str], files: dict, out) -> list[str]:
-    filled = [a.replace("OUT", str(out)).format(**files) if "{" in a and "}" in a and "unet=" not in a else
-              a.replace("OUT", str(out)) for a in argv]
+    filled = [
+        a.replace("OUT", str(out)).format(**files)
+        if "{" in a and "}" in a and "unet=" not in a
+        else a.replace("OUT", str(out))
+        for a in argv
+    ]
     runs = argv[0] in ("fig", "table", "reproduce")
     extra = [] if not runs or "--out" in argv else ["--out", str(out)]
     if runs and "--preset" not in argv:

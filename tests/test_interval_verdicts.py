@@ -67,7 +67,7 @@ def test_agreement_crossing_by_hand_with_scipy_wilson_bands():
     bands = np.array([binomtest(int(x), n).proportion_ci(method="wilson") for x in k])
     lo_band, hi_band = bands[:, 0], bands[:, 1]
 
-    def cross(v: np.ndarray) -> float:   # the single downward crossing of 0.75, by hand
+    def cross(v: np.ndarray) -> float:  # the single downward crossing of 0.75, by hand
         j = int(np.flatnonzero(v >= 0.75)[-1])
         return t[j] + (v[j] - 0.75) / (v[j] - v[j + 1])
 
@@ -116,8 +116,8 @@ def test_ratio_verdict_flips_with_the_tolerance_band():
     half = norm.ppf(0.975) * math.sqrt(0.75 * 0.25 / n) / 0.3
     r_lo, r_hi, v = ratio_verdict(lo, hi, t_s, 0.10)
     assert (r_lo, r_hi) == pytest.approx((1 - half, 1 + half), abs=2e-3) and v == "holds"
-    assert ratio_verdict(lo, hi, t_s, 0.01)[2] == "inconclusive"       # band narrower than the interval
-    _, lo, hi = agreement_crossing(r * t_s, 0.75 - 0.3 * (r - 1.2), n, 0.75)   # crossing at 1.2 t_S
+    assert ratio_verdict(lo, hi, t_s, 0.01)[2] == "inconclusive"  # band narrower than the interval
+    _, lo, hi = agreement_crossing(r * t_s, 0.75 - 0.3 * (r - 1.2), n, 0.75)  # crossing at 1.2 t_S
     assert ratio_verdict(lo, hi, t_s, 0.10)[2] == "fails"
     assert ratio_verdict(lo, hi, t_s, 0.25)[2] == "holds"
     assert ratio_verdict(float("nan"), float("nan"), t_s, 0.10)[2] == "inconclusive"
@@ -138,7 +138,7 @@ def test_nearer_verdict_positions():
     assert nearer_verdict(2.1, 2.8, 2.0, 4.0) == pytest.approx((0.05, 0.4, "holds"))
     assert nearer_verdict(3.2, 3.9, 2.0, 4.0)[2] == "fails"
     assert nearer_verdict(2.5, 3.5, 2.0, 4.0)[2] == "inconclusive"
-    assert nearer_verdict(2.1, 2.8, 4.0, 2.0)[2] == "fails"              # roles swapped, order of far/near too
+    assert nearer_verdict(2.1, 2.8, 4.0, 2.0)[2] == "fails"  # roles swapped, order of far/near too
     assert nearer_verdict(0.0, math.inf, 2.0, 4.0)[2] == "inconclusive"
     assert nearer_verdict(float("nan"), 2.5, 2.0, 4.0)[2] == "inconclusive"
     # a family holds only when every cell holds, never on no cells
@@ -186,8 +186,17 @@ def test_per_master_agreement_averages_to_the_agreement_curve():
     for per_master in (False, True):
         gen = torch.Generator().manual_seed(4)
         z_T, _ = spec.sample(masters, gen, t=2.0)
-        runs.append(clone_agreement(PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]),
-                                    gen, per_master=per_master))
+        runs.append(
+            clone_agreement(
+                PopulationScore.build(spec, table),
+                table,
+                z_T,
+                idx,
+                sign_classifier(spec.mu0[None]),
+                gen,
+                per_master=per_master,
+            )
+        )
     assert runs[1].shape == (3, masters, 1) and set(np.unique(runs[1])) <= {0.0, 1.0}
     assert np.array_equal(runs[1].mean(axis=1), runs[0])
 

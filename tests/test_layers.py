@@ -12,11 +12,31 @@ import pytest
 import diffregimes
 
 PACKAGE = Path(diffregimes.__file__).resolve().parent
-LEVEL = {"atomic": 0, "errors": 0, "mplcache": 0, "runstore": 0, "progress": 0, "seeds": 0, "theory": 1, "sde": 2, "data": 3, "nets": 3,
-         "diffusion": 3, "protocols": 4, "experiments": 5, "report": 6, "pipeline": 7, "cli": 7}
+LEVEL = {
+    "atomic": 0,
+    "errors": 0,
+    "mplcache": 0,
+    "runstore": 0,
+    "progress": 0,
+    "seeds": 0,
+    "theory": 1,
+    "sde": 2,
+    "data": 3,
+    "nets": 3,
+    "diffusion": 3,
+    "protocols": 4,
+    "experiments": 5,
+    "report": 6,
+    "pipeline": 7,
+    "cli": 7,
+}
 #: third-party packages a layer must not touch (theory is pure NumPy/SciPy; plots stay in the report)
-FORBIDDEN = {"theory": {"torch", "matplotlib"}, "sde": {"matplotlib"}, "protocols": {"matplotlib"},
-             "experiments": {"matplotlib"}}
+FORBIDDEN = {
+    "theory": {"torch", "matplotlib"},
+    "sde": {"matplotlib"},
+    "protocols": {"matplotlib"},
+    "experiments": {"matplotlib"},
+}
 
 
 def _layer(path: Path) -> str:

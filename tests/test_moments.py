@@ -30,14 +30,14 @@ def random_spd(rng: np.random.Generator, k: int = 3) -> np.ndarray:
 
 def quad_Q(M: np.ndarray, sigma_w2: float, t: float) -> np.ndarray:
     """Q(t) = int_0^t e^{Ms} sigma_W^2 e^{M^T s} ds (9) by adaptive quadrature with scipy's expm."""
+
     def integrand(s: float) -> np.ndarray:
         E = scipy.linalg.expm(M * s)
         return sigma_w2 * E @ E.T
+
     val, err = quad_vec(integrand, 0.0, t, epsabs=1e-14, epsrel=1e-13)
     assert err < 1e-12
     return val
-
-
 
 
 # ----------------------------------------------------------------------------- matrix exponential
@@ -80,8 +80,8 @@ def test_transition_cov_van_loan_lyapunov_and_quadrature_agree(seed, t):
 
 def test_transition_cov_broadcasts_over_times_and_matrices():
     rng = np.random.default_rng(5)
-    Ms = np.stack([random_stable(rng) for _ in range(2)])          # (2, 3, 3)
-    t = np.array([[0.2], [1.1], [4.0]])                              # (3, 1) -> broadcast (3, 2)
+    Ms = np.stack([random_stable(rng) for _ in range(2)])  # (2, 3, 3)
+    t = np.array([[0.2], [1.1], [4.0]])  # (3, 1) -> broadcast (3, 2)
     Q = mom.transition_cov(Ms, 0.9, t)
     assert Q.shape == (3, 2, 3, 3)
     for i in range(3):
@@ -108,8 +108,9 @@ def test_transition_cov_stays_accurate_at_long_times(t):
     """The general path must match the closed form (112) at the library's own horizon (T = 10 by default)."""
     beta, g, sigma_w2 = 1.0, 0.9, 2.0
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
-    closed = mom.symmetric_modes_to_block(mom.symmetric_mode_q(lam_p, sigma_w2, t),
-                                          mom.symmetric_mode_q(lam_m, sigma_w2, t))
+    closed = mom.symmetric_modes_to_block(
+        mom.symmetric_mode_q(lam_p, sigma_w2, t), mom.symmetric_mode_q(lam_m, sigma_w2, t)
+    )
     np.testing.assert_allclose(mom.transition_cov(symmetric(beta, g), sigma_w2, t), closed, rtol=0, atol=1e-10)
 
 
@@ -117,10 +118,10 @@ def test_lyapunov_route_is_accurate_at_long_times():
     """The second route (Q_inf - e^{Mt} Q_inf e^{M^T t}) has no such cancellation at large t."""
     beta, g, sigma_w2, t = 1.0, 0.9, 2.0, 20.0
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
-    closed = mom.symmetric_modes_to_block(mom.symmetric_mode_q(lam_p, sigma_w2, t),
-                                          mom.symmetric_mode_q(lam_m, sigma_w2, t))
-    np.testing.assert_allclose(mom.transition_cov_lyapunov(symmetric(beta, g), sigma_w2, t), closed,
-                               rtol=0, atol=1e-10)
+    closed = mom.symmetric_modes_to_block(
+        mom.symmetric_mode_q(lam_p, sigma_w2, t), mom.symmetric_mode_q(lam_m, sigma_w2, t)
+    )
+    np.testing.assert_allclose(mom.transition_cov_lyapunov(symmetric(beta, g), sigma_w2, t), closed, rtol=0, atol=1e-10)
 
 
 def test_transition_cov_at_zero_time_vanishes():
@@ -160,7 +161,7 @@ def test_drifted_data_cov_and_kernel_cov_definitions():
     M, sigma0 = random_stable(rng), random_spd(rng)
     t = 0.8
     E = scipy.linalg.expm(M * t)
-    S = E @ sigma0 @ E.T                                                     # (17)
+    S = E @ sigma0 @ E.T  # (17)
     np.testing.assert_allclose(mom.drifted_data_cov(M, sigma0, t), S, rtol=0, atol=1e-13)
     np.testing.assert_allclose(mom.kernel_cov(M, 0.6, sigma0, t), S + gauss_Q(M, 0.6, t), rtol=0, atol=1e-10)
 
@@ -189,7 +190,7 @@ def test_transition_cov_matches_euler_maruyama_sample_covariance():
     S = Z.T @ Z / n
     Q = mom.transition_cov(M, sigma_w2, t)
     bias = np.abs(P - Q)
-    assert bias.max() < 5 * h * np.abs(Q).max()          # weak order one: O(h) with a modest constant
+    assert bias.max() < 5 * h * np.abs(Q).max()  # weak order one: O(h) with a modest constant
     se = np.sqrt((np.outer(np.diag(Q), np.diag(Q)) + Q**2) / n)
     assert np.all(np.abs(S - Q) <= 5 * se + bias)
 
@@ -200,13 +201,15 @@ def test_transition_cov_matches_euler_maruyama_sample_covariance():
 def test_symmetric_closed_form_kernel_matches_general_path(g, t):
     beta, sigma2, sigma_w2 = 1.2, 0.7, 2.0
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
-    assert (lam_p, lam_m) == (-beta + g, -beta - g)                        # (51)
-    block = mom.symmetric_modes_to_block(mom.symmetric_mode_c(lam_p, sigma2, sigma_w2, t),
-                                         mom.symmetric_mode_c(lam_m, sigma2, sigma_w2, t))
+    assert (lam_p, lam_m) == (-beta + g, -beta - g)  # (51)
+    block = mom.symmetric_modes_to_block(
+        mom.symmetric_mode_c(lam_p, sigma2, sigma_w2, t), mom.symmetric_mode_c(lam_m, sigma2, sigma_w2, t)
+    )
     general = mom.kernel_cov(symmetric(beta, g), sigma_w2, sigma2 * np.eye(2), t)
     np.testing.assert_allclose(block, general, rtol=0, atol=1e-10)
-    q_block = mom.symmetric_modes_to_block(mom.symmetric_mode_q(lam_p, sigma_w2, t),
-                                           mom.symmetric_mode_q(lam_m, sigma_w2, t))
+    q_block = mom.symmetric_modes_to_block(
+        mom.symmetric_mode_q(lam_p, sigma_w2, t), mom.symmetric_mode_q(lam_m, sigma_w2, t)
+    )
     np.testing.assert_allclose(q_block, gauss_Q(symmetric(beta, g), sigma_w2, t), rtol=0, atol=1e-10)
 
 
@@ -214,7 +217,7 @@ def test_symmetric_modes_to_block_is_projector_sum():
     """c_+ P_+ + c_- P_- (56) with P_pm = v_pm v_pm^T (50), written out by hand."""
     v_p = np.array([1.0, 1.0]) / np.sqrt(2)
     v_m = np.array([1.0, -1.0]) / np.sqrt(2)
-    expected = 3.0 * np.outer(v_p, v_p) + 0.5 * np.outer(v_m, v_m)   # [[1.75, 1.25], [1.25, 1.75]]
+    expected = 3.0 * np.outer(v_p, v_p) + 0.5 * np.outer(v_m, v_m)  # [[1.75, 1.25], [1.25, 1.75]]
     np.testing.assert_allclose(mom.symmetric_modes_to_block(3.0, 0.5), expected, rtol=0, atol=1e-15)
     np.testing.assert_allclose(expected, [[1.75, 1.25], [1.25, 1.75]], rtol=0, atol=1e-15)
 
@@ -234,13 +237,19 @@ ANISO_CASES = [(1.0, 0.0, 0.3), (1.0, 0.8, 0.05), (0.7, 1.7, 1.2), (1.3, -0.9, 2
 def test_anisotropic_closed_forms_match_general_path(beta, g, t):
     sigma_w2, sx2, sy2 = 1.6, 0.6, 1.3
     M = anisotropic(beta, g)
-    np.testing.assert_allclose(mom.anisotropic_transition_matrix(beta, g, t), scipy.linalg.expm(M * t),
-                               rtol=0, atol=1e-13)
-    np.testing.assert_allclose(mom.anisotropic_q(beta, g, sigma_w2, t), mom.transition_cov(M, sigma_w2, t),
-                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        mom.anisotropic_transition_matrix(beta, g, t), scipy.linalg.expm(M * t), rtol=0, atol=1e-13
+    )
+    np.testing.assert_allclose(
+        mom.anisotropic_q(beta, g, sigma_w2, t), mom.transition_cov(M, sigma_w2, t), rtol=0, atol=1e-10
+    )
     np.testing.assert_allclose(mom.anisotropic_q(beta, g, sigma_w2, t), gauss_Q(M, sigma_w2, t), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(mom.anisotropic_c(beta, g, sigma_w2, sx2, sy2, t),
-                               mom.kernel_cov(M, sigma_w2, np.diag([sx2, sy2]), t), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        mom.anisotropic_c(beta, g, sigma_w2, sx2, sy2, t),
+        mom.kernel_cov(M, sigma_w2, np.diag([sx2, sy2]), t),
+        rtol=0,
+        atol=1e-10,
+    )
 
 
 def test_anisotropic_closed_forms_vectorise_over_g_and_t():

@@ -28,7 +28,6 @@ from diffregimes.nets import (
 pytest.importorskip("diffusers")
 
 
-
 TINY = UNetConfig(block_out_channels=(8, 16), norm_num_groups=4)
 
 
@@ -178,8 +177,7 @@ def test_resume_from_checkpoint_is_bit_exact(tmp_path):
     m1, e1, o1 = build()
     g1 = gen(42)
     first = run(m1, e1, o1, g1, BATCHES[:3])
-    path = save_checkpoint(tmp_path / "ck.pt", m1, e1, o1, step=3, config_dict={"unet": TINY.to_dict()},
-                           generator=g1)
+    path = save_checkpoint(tmp_path / "ck.pt", m1, e1, o1, step=3, config_dict={"unet": TINY.to_dict()}, generator=g1)
     del m1, e1, o1, g1
 
     m2, e2, o2 = build(seed=123)  # different init: everything must come from the checkpoint

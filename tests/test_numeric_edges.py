@@ -110,13 +110,16 @@ def test_cli_tiny_noise_never_prints_a_number_beside_none(capsys):
     assert result["t_s"] is None and result["t_s_plus"] == "beyond T" and result["stable"] is False
 
 
-@pytest.mark.parametrize("argv, key, expected", [
-    # beta -> 0 (see test_slow_mode_limit_of_the_closed_form): t_S -> (m^2 - sigma^2) / sigma_W^2 = (2 - 1) / 2
-    (("speciation", "--beta", "1e-300"), "t_s", 0.5),
-    # sigma^2 = 1e300: t_max (75) = (sigma^2 / sigma_W^2) / (e^{2 alpha} - 1) = 5e299 / (e^2 - 1)
-    (("collapse", "--sigma2", "1e300"), "t_max", 5e299 / math.expm1(2.0)),
-    # sigma_W^2 = 1e300: t_C = r / (e^{2 alpha} - 1), r = 1e-300 (see test_collapse_at_huge_noise_variance)
-    (("collapse", "--sigma-w2", "1e300"), "t_c", 1e-300 / math.expm1(2.0)),
-])
+@pytest.mark.parametrize(
+    "argv, key, expected",
+    [
+        # beta -> 0 (see test_slow_mode_limit_of_the_closed_form): t_S -> (m^2 - sigma^2) / sigma_W^2 = (2 - 1) / 2
+        (("speciation", "--beta", "1e-300"), "t_s", 0.5),
+        # sigma^2 = 1e300: t_max (75) = (sigma^2 / sigma_W^2) / (e^{2 alpha} - 1) = 5e299 / (e^2 - 1)
+        (("collapse", "--sigma2", "1e300"), "t_max", 5e299 / math.expm1(2.0)),
+        # sigma_W^2 = 1e300: t_C = r / (e^{2 alpha} - 1), r = 1e-300 (see test_collapse_at_huge_noise_variance)
+        (("collapse", "--sigma-w2", "1e300"), "t_c", 1e-300 / math.expm1(2.0)),
+    ],
+)
 def test_cli_extreme_values_compute_without_warnings(capsys, argv, key, expected):
     assert _cli_json(capsys, *argv)[key] == pytest.approx(expected, rel=1e-6)

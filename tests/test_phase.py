@@ -26,8 +26,12 @@ def reference_t_s(g, theta, T=10.0, factor=1.0):
     vals = factor * kappa(model, t)
     j = int(np.argmax(vals))
     lo, hi = t[max(j - 1, 0)], t[min(j + 1, t.size - 1)]
-    sup = max(vals[j], -minimize_scalar(lambda s: -factor * float(kappa(model, s)), bounds=(lo, hi),
-                                        method="bounded", options={"xatol": 1e-12}).fun)
+    sup = max(
+        vals[j],
+        -minimize_scalar(
+            lambda s: -factor * float(kappa(model, s)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
+        ).fun,
+    )
     above = np.flatnonzero(vals > 1.0)
     if above.size == 0:
         return np.nan, sup
@@ -37,7 +41,7 @@ def reference_t_s(g, theta, T=10.0, factor=1.0):
     return brentq(f, t[last], t[last + 1], xtol=1e-14, rtol=4 * np.finfo(float).eps), sup
 
 
-G = np.array([0.0, 0.5, 1.0, 1.3, 1.6, 1.68, 1.8, 2.4, 3.0])   # crosses the theta = 0 boundary (~1.705)
+G = np.array([0.0, 0.5, 1.0, 1.3, 1.6, 1.68, 1.8, 2.4, 3.0])  # crosses the theta = 0 boundary (~1.705)
 THETA = np.linspace(0.0, np.pi, 7)
 
 
@@ -56,7 +60,7 @@ def test_phase_grid_matches_per_cell_reference():
                 assert np.isnan(grid.t_s[i, j]), (g, th)
             else:
                 assert grid.t_s[i, j] == pytest.approx(ref, abs=1e-10), (g, th)
-    assert n_nan >= 4                                  # the white region of Fig. 4 is represented
+    assert n_nan >= 4  # the white region of Fig. 4 is represented
     # g = 0: kappa = 4 e^{-2t} for every theta (c = 1 as in the symmetric hand case), t_S = ln 2
     np.testing.assert_allclose(grid.t_s[0], np.log(2), rtol=0, atol=1e-12)
 
@@ -164,8 +168,8 @@ def test_last_crossing_two_dimensional_batch_and_level():
     f = lambda t, pos: A.ravel()[pos] * np.exp(-t)  # noqa: E731
     roots = last_crossing(values, t_grid, f, level=level)
     expected = np.log(A / level)
-    expected[A * np.exp(-6.0) > level] = np.inf     # 30 e^{-6} = 0.074 < 0.25: none here
-    expected[A <= level] = np.nan                   # A = 0.1 never reaches the level
+    expected[A * np.exp(-6.0) > level] = np.inf  # 30 e^{-6} = 0.074 < 0.25: none here
+    expected[A <= level] = np.nan  # A = 0.1 never reaches the level
     np.testing.assert_array_equal(np.isnan(roots), np.isnan(expected))
     ok = np.isfinite(expected)
     np.testing.assert_allclose(roots[ok], expected[ok], rtol=0, atol=1e-12)
@@ -179,7 +183,7 @@ def test_refine_crossing_direct():
         kinds = np.array([0, 1, 2])[pos]
         out[kinds == 0] = 2 - t[kinds == 0]
         out[kinds == 1] = np.exp(5 * (2.3 - t[kinds == 1]))
-        out[kinds == 2] = 3 - t[kinds == 2]          # = 1 exactly at b = 2
+        out[kinds == 2] = 3 - t[kinds == 2]  # = 1 exactly at b = 2
         return out
 
     a = np.array([0.0, 0.0, 0.5])

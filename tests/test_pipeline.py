@@ -49,8 +49,9 @@ def test_interrupted_run_is_not_reused(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(type(exp)(exp.name, exp.title, exp.section, exp.params, crash), "smoke", tmp_path,
-                       show_progress=False)
+        run_experiment(
+            type(exp)(exp.name, exp.title, exp.section, exp.params, crash), "smoke", tmp_path, show_progress=False
+        )
     assert not RunDir(tmp_path, "fig2").file("summary.json").exists()
     _, reused = run_experiment(exp, "smoke", tmp_path, show_progress=False)
     assert not reused
@@ -70,8 +71,16 @@ def test_reproduce_writes_report_with_claims_and_embedded_figures(tmp_path):
 
 
 def _summary(name: str, section: str, claims: list, notes: list) -> dict:
-    return {"name": name, "title": f"{name.upper()} — a test", "section": section, "preset": "smoke", "wall_s": 1.0,
-            "headline": {}, "claims": claims, "notes": notes}
+    return {
+        "name": name,
+        "title": f"{name.upper()} — a test",
+        "section": section,
+        "preset": "smoke",
+        "wall_s": 1.0,
+        "headline": {},
+        "claims": claims,
+        "notes": notes,
+    }
 
 
 def _fake_run(root, name: str, summary: dict) -> None:
@@ -83,10 +92,22 @@ def _fake_run(root, name: str, summary: dict) -> None:
 
 def test_claims_are_split_into_paper_claims_and_findings_with_every_verdict_explained(tmp_path):
     old = {"claim": "old style", "paper": "p", "ours": "o", "holds": True}  # no kind: a paper claim
-    none = {"claim": "read off", "paper": "0.6", "ours": "0.58", "holds": None, "kind": "paper",
-            "note": "values read off the paper's figure"}
-    new = {"claim": "new style", "paper": "p", "ours": "o", "interval": "[0.1, 0.3]", "verdict": "inconclusive",
-           "kind": "finding"}
+    none = {
+        "claim": "read off",
+        "paper": "0.6",
+        "ours": "0.58",
+        "holds": None,
+        "kind": "paper",
+        "note": "values read off the paper's figure",
+    }
+    new = {
+        "claim": "new style",
+        "paper": "p",
+        "ours": "o",
+        "interval": "[0.1, 0.3]",
+        "verdict": "inconclusive",
+        "kind": "finding",
+    }
     _fake_run(tmp_path, "x1", _summary("x1", "theory", [old, none], ["shared note", "own note"]))
     _fake_run(tmp_path, "x2", _summary("x2", "theory", [new], ["shared note"]))
     blocks = collect_blocks(tmp_path, ["x1", "x2"], "smoke")

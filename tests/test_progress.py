@@ -11,8 +11,9 @@ from diffregimes.pipeline import OverallEta, reproduce
 from diffregimes.progress import format_seconds, track
 
 
-@pytest.mark.parametrize("seconds, text", [(0.4, "0 s"), (59.6, "1 min 00 s"), (65, "1 min 05 s"),
-                                           (3600 + 7 * 60 + 20, "1 h 07 min")])
+@pytest.mark.parametrize(
+    "seconds, text", [(0.4, "0 s"), (59.6, "1 min 00 s"), (65, "1 min 05 s"), (3600 + 7 * 60 + 20, "1 h 07 min")]
+)
 def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
 

@@ -108,8 +108,13 @@ def test_bootstrap_interval_of_a_mean_has_the_normal_width():
 def _curves(rng: np.random.Generator, steps: np.ndarray, batch: int) -> CosineCurves:
     s = len(steps)
     ramp = np.linspace(0.0, 1.0, s)[:, None]
-    return CosineCurves(steps, {n: np.clip(ramp ** p + 0.05 * rng.standard_normal((s, batch)), -1, 1)
-                                for n, p in (("u", 0.5), ("v", 2.0), ("x_a", 1.0), ("x_b", 1.0))})
+    return CosineCurves(
+        steps,
+        {
+            n: np.clip(ramp**p + 0.05 * rng.standard_normal((s, batch)), -1, 1)
+            for n, p in (("u", 0.5), ("v", 2.0), ("x_a", 1.0), ("x_b", 1.0))
+        },
+    )
 
 
 def test_vectorised_crossings_and_identity_bootstrap_match_the_scalar_path():
@@ -117,8 +122,9 @@ def test_vectorised_crossings_and_identity_bootstrap_match_the_scalar_path():
     steps = np.arange(40)[::-1]
     seeds = [_curves(rng, steps, 12) for _ in range(3)]
     rows = np.stack([c.mean("u") for c in seeds])
-    assert [None if np.isnan(t) else int(t) for t in crossing_steps(rows, steps, 0.9)] == \
-        [crossing_step(r, steps, 0.9) for r in rows]
+    assert [None if np.isnan(t) else int(t) for t in crossing_steps(rows, steps, 0.9)] == [
+        crossing_step(r, steps, 0.9) for r in rows
+    ]
     from diffregimes.diffusion import linear_vp_schedule
 
     sched = linear_vp_schedule(40)
@@ -130,6 +136,6 @@ def test_vectorised_crossings_and_identity_bootstrap_match_the_scalar_path():
 def test_derived_seeds_are_deterministic_and_distinct():
     assert derive_seed(0, "mnist-model", 1) == derive_seed(0, "mnist-model", 1)
     seeds = {derive_seed(r, k, i) for r in range(3) for k in ("a", "b") for i in range(3)}
-    assert len(seeds) == 18 and all(0 <= s < 2 ** 63 for s in seeds)
+    assert len(seeds) == 18 and all(0 <= s < 2**63 for s in seeds)
     with pytest.raises(ValueError):
         derive_seed(-1, "x")

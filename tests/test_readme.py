@@ -99,29 +99,59 @@ VALIDATION = ("val_speciation", "val_sync", "val_collapse")
 #: (document, text built from the committed results that the document must contain)
 NUMBERS = [
     (README, lambda: "peaks at g = {g_peak_common:.3f} (t_S = {t_s_peak_common:.4f})".format(**headline("fig1"))),
-    (README, lambda: "flat at {t_c_g0:.4f} → {t_c_g0.9:.4f} (g = 0 → 0.9)".replace("t_c_g0.9", "t").format(
-        t_c_g0=headline("fig2")["t_c_g0"], t=headline("fig2")["t_c_g0.9"])),
+    (
+        README,
+        lambda: "flat at {t_c_g0:.4f} → {t_c_g0.9:.4f} (g = 0 → 0.9)".replace("t_c_g0.9", "t").format(
+            t_c_g0=headline("fig2")["t_c_g0"], t=headline("fig2")["t_c_g0.9"]
+        ),
+    ),
     (README, lambda: "t_C(0) = {t_c_g0:.4f} < t_max = {t_max:.4f}".format(**headline("fig2"))),
     (ERRATA, lambda: "t_C = {t_c_g0:.4f} < t_max = {t_max:.4f}".format(**headline("fig2"))),
-    (README, lambda: "(g = {boundary_theta0_exact:.3f} at θ = 0); dashed: κ(0) = 1 (g = {g_crit_theta0:.1f})".format(
-        **headline("fig4"))),
+    (
+        README,
+        lambda: "(g = {boundary_theta0_exact:.3f} at θ = 0); dashed: κ(0) = 1 (g = {g_crit_theta0:.1f})".format(
+            **headline("fig4")
+        ),
+    ),
     (README, lambda: "g = {boundary_theta0_exact:.4f} at θ = 0".format(**headline("fig4"))),
     (ERRATA, lambda: "at θ = 0 g = {boundary_theta0_exact:.4f}".format(**headline("fig4"))),
     (README, lambda: "rises by {max_rise_theta0:.3f} (max at g ≈ {g_of_max_theta0:.2f})".format(**headline("fig4"))),
-    (ERRATA, lambda: "rises by {max_rise_theta0:.3f} for small g (maximum at\ng ≈ {g_of_max_theta0:.2f})".format(
-        **headline("fig4"))),
+    (
+        ERRATA,
+        lambda: "rises by {max_rise_theta0:.3f} for small g (maximum at\ng ≈ {g_of_max_theta0:.2f})".format(
+            **headline("fig4")
+        ),
+    ),
     (ERRATA, lambda: "only for g > {g_difference_overtakes:.3f}".format(**headline("fig1"))),
-    (README, lambda: "t_C varies by {}, the conditional one (α_C = α) by {}".format(
-        *(f"{headline('fig5')[k]:.1e}".replace("e-0", "e-") for k in ("joint_spread", "cond_spread")))),
+    (
+        README,
+        lambda: "t_C varies by {}, the conditional one (α_C = α) by {}".format(
+            *(f"{headline('fig5')[k]:.1e}".replace("e-0", "e-") for k in ("joint_spread", "cond_spread"))
+        ),
+    ),
     (README, lambda: "the conditional time is {t_c_cond_same_n_g0:.3f}".format(**headline("fig5"))),
     (ERRATA, lambda: "far smaller ({t_c_cond_same_n_g0:.3f} vs {t_c_g0:.3f})".format(**headline("fig5"))),
     (README, _appc_sign_changes),
-    (README, lambda: "t/t_S = {d64_ratio_measured_to_ts:.3f}, {d256_ratio_measured_to_ts:.3f}, "
-                     "{d1024_ratio_measured_to_ts:.3f}".format(**headline("val_speciation"))),
-    (README, lambda: "within {max_err_total:.2f} of the total-κ times, {max_err_perdim:.2f} of the per-dimension".format(
-        **headline("val_sync"))),
-    (README, lambda: f"theory {_wall('fig1', 'fig2', 'fig3', 'fig4', 'fig5')}, App. C {_wall('appc')}, "
-                     f"validation {_wall(*VALIDATION)}"),
+    (
+        README,
+        lambda: (
+            "t/t_S = {d64_ratio_measured_to_ts:.3f}, {d256_ratio_measured_to_ts:.3f}, "
+            "{d1024_ratio_measured_to_ts:.3f}".format(**headline("val_speciation"))
+        ),
+    ),
+    (
+        README,
+        lambda: "within {max_err_total:.2f} of the total-κ times, {max_err_perdim:.2f} of the per-dimension".format(
+            **headline("val_sync")
+        ),
+    ),
+    (
+        README,
+        lambda: (
+            f"theory {_wall('fig1', 'fig2', 'fig3', 'fig4', 'fig5')}, App. C {_wall('appc')}, "
+            f"validation {_wall(*VALIDATION)}"
+        ),
+    ),
 ]
 
 

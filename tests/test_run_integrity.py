@@ -36,7 +36,9 @@ def _bytes(run: RunDir, names=DATA_FILES) -> dict[str, bytes]:
 
 
 def _produce(name: str, out: Path, notices: list[str] | None = None, **kw):
-    return produce(name, "smoke", out, show_progress=False, log=(notices.append if notices is not None else print), **kw)
+    return produce(
+        name, "smoke", out, show_progress=False, log=(notices.append if notices is not None else print), **kw
+    )
 
 
 # ----------------------------------------------------------------------------- damaged caches
@@ -48,8 +50,11 @@ def _truncate(path: Path) -> None:
 DAMAGE = {
     "truncated summary": ("fig2", "summary.json", _truncate),
     "empty summary": ("fig2", "summary.json", lambda p: p.write_bytes(b"")),
-    "summary of another run": ("fig2", "summary.json",
-                               lambda p: p.write_text(p.read_text().replace("Fig. 2", "Fig. 3"))),
+    "summary of another run": (
+        "fig2",
+        "summary.json",
+        lambda p: p.write_text(p.read_text().replace("Fig. 2", "Fig. 3")),
+    ),
     "truncated csv": ("fig2", "data.csv", _truncate),
     "one changed csv digit": ("fig2", "data.csv", lambda p: p.write_text(p.read_text().replace("0.1", "0.2", 1))),
     "deleted csv": ("fig2", "data.csv", lambda p: p.unlink()),
@@ -102,8 +107,9 @@ def test_interrupted_run_leaves_no_finished_marker(tmp_path):
 def test_overrides_get_their_own_directory_and_the_report_names_them(tmp_path):
     base, _ = _produce("fig2", tmp_path)
     before = _bytes(base)
-    md, _ = reproduce(["fig2"], "smoke", tmp_path, show_progress=False, log=lambda s: None,
-                      overrides={"fig2": {"n_g": 11}})
+    md, _ = reproduce(
+        ["fig2"], "smoke", tmp_path, show_progress=False, log=lambda s: None, overrides={"fig2": {"n_g": 11}}
+    )
     tagged = [p.name for p in tmp_path.iterdir() if p.name.startswith("fig2-")]
     assert len(tagged) == 1 and len(tagged[0]) == len("fig2-") + 8
     assert len(read_csv(tmp_path / tagged[0] / "data.csv")["g"]) == 11
@@ -142,8 +148,12 @@ with RunDir(Path(sys.argv[1]), "fig2").lock(sys.argv[2]):
 
 
 def _hold_lock(out: Path, key: str, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(out), key, str(seconds)], stdout=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONPATH": SRC})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(out), key, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -226,8 +236,13 @@ def test_unwritable_matplotlib_home_neither_fails_nor_warns(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL"))}
     env.update(HOME=str(home), PYTHONPATH=SRC)
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "diffregimes.cli", "fig", "2", "--preset", "smoke", "--out", str(out),
-                           "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffregimes.cli", "fig", "2", "--preset", "smoke", "--out", str(out), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     # matplotlib's own complaints about an unwritable cache (it may still say once that it builds its
     # font cache, which is what a new cache directory means)

@@ -63,7 +63,7 @@ def ode_moments(base, direction, schedule, sigma_w2, sigma0, times):
         M = base + g * direction
 
         def rhs(_t, y, M=M):
-            Phi, Sig = y[:k * k].reshape(k, k), y[k * k:].reshape(k, k)
+            Phi, Sig = y[: k * k].reshape(k, k), y[k * k :].reshape(k, k)
             return np.concatenate([(M @ Phi).ravel(), (M @ Sig + Sig @ M.T + sigma_w2 * np.eye(k)).ravel()])
 
         # times in this half-open segment [lo, edges[j+1]) plus the segment end
@@ -77,7 +77,7 @@ def ode_moments(base, direction, schedule, sigma_w2, sigma0, times):
             ys = y[None, :]
         for i in sel:
             row = ys[np.searchsorted(t_eval, times[i])]
-            out_phi[i], out_sig[i] = row[:k * k].reshape(k, k), row[k * k:].reshape(k, k)
+            out_phi[i], out_sig[i] = row[: k * k].reshape(k, k), row[k * k :].reshape(k, k)
         y = ys[-1]
     return out_phi, out_sig
 
@@ -87,8 +87,11 @@ TIMES = np.array([0.0, 0.05, 0.29, 0.3, 0.31, 0.8, 1.0, 1.7, 2.0, 2.6])
 
 @pytest.mark.parametrize("name", ["late", "early", "custom"])
 def test_anisotropic_scheduled_moments_match_ode(name):
-    schedule = {"late": CouplingSchedule.late(1.0, 0.3), "early": CouplingSchedule.early(1.5, 0.3),
-                "custom": CouplingSchedule((0.3, 1.0, 2.0), (0.8, -0.5, 2.0, 0.2))}[name]
+    schedule = {
+        "late": CouplingSchedule.late(1.0, 0.3),
+        "early": CouplingSchedule.early(1.5, 0.3),
+        "custom": CouplingSchedule((0.3, 1.0, 2.0), (0.8, -0.5, 2.0, 0.2)),
+    }[name]
     model = CoupledOU.anisotropic(beta=1.0, g=schedule, sigma_w2=2.0, sigma_x2=0.7, sigma_y2=1.2)
     m = model.moments(TIMES)
     Phi_ref, Sig_ref = ode_moments(model.base, anisotropic_direction(), schedule, 2.0, model.sigma0, TIMES)
@@ -141,14 +144,17 @@ def test_equal_values_on_every_segment_compose_to_the_constant_model():
 
 
 # ----------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("breakpoints,values,fragment", [
-    ((0.5, 0.5), (0.0, 1.0, 2.0), "strictly increasing"),
-    ((1.0, 0.5), (0.0, 1.0, 2.0), "strictly increasing"),
-    ((0.5,), (0.0,), "len(values) = len(breakpoints) + 1"),
-    ((0.5,), (0.0, 1.0, 2.0), "len(values) = len(breakpoints) + 1"),
-    ((-0.5,), (0.0, 1.0), "breakpoint[0] must be >= 0: breakpoint[0]=-0.5"),
-    ((0.5,), (0.0, float("nan")), "g[1] must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "breakpoints,values,fragment",
+    [
+        ((0.5, 0.5), (0.0, 1.0, 2.0), "strictly increasing"),
+        ((1.0, 0.5), (0.0, 1.0, 2.0), "strictly increasing"),
+        ((0.5,), (0.0,), "len(values) = len(breakpoints) + 1"),
+        ((0.5,), (0.0, 1.0, 2.0), "len(values) = len(breakpoints) + 1"),
+        ((-0.5,), (0.0, 1.0), "breakpoint[0] must be >= 0: breakpoint[0]=-0.5"),
+        ((0.5,), (0.0, float("nan")), "g[1] must be a finite number"),
+    ],
+)
 def test_schedule_validation(breakpoints, values, fragment):
     with pytest.raises(ValueError) as info:
         CouplingSchedule(breakpoints, values)
@@ -184,8 +190,9 @@ def test_general_model_with_a_direction_takes_a_coupling():
 
     beta, g, sw2, mp2, mm2 = 1.0, 0.7, 2.0, 2.0, 0.5
     v = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)  # columns v_+, v_- (50): gram = V diag(m+^2, m-^2) V^T
-    general = CoupledOU.general(-beta * np.eye(2), sw2, np.eye(2), v @ np.diag([mp2, mm2]) @ v.T,
-                                direction=symmetric_direction())
+    general = CoupledOU.general(
+        -beta * np.eye(2), sw2, np.eye(2), v @ np.diag([mp2, mm2]) @ v.T, direction=symmetric_direction()
+    )
     coupled = general.with_coupling(g)
     np.testing.assert_array_equal(coupled.M(), -beta * np.eye(2) + g * symmetric_direction())
     t = np.linspace(0.0, 3.0, 13)

@@ -34,8 +34,6 @@ from diffregimes.theory import CoupledOU, CouplingSchedule
 F64 = torch.float64
 
 
-
-
 def aniso(g=0.8, theta=1.0, **kw) -> CoupledOU:
     par = dict(beta=1.0, g=g, sigma_w2=2.0, sigma_x2=0.5, sigma_y2=0.8, mx2=1.0, my2=1.5, theta=theta)
     par.update(kw)
@@ -145,7 +143,7 @@ def test_empirical_score_matches_autograd_for_any_chunking(chunk_size):
     def logp(x):  # log p_t^(n) (18) written out with the full covariance
         means = torch.einsum("ij,njd->nid", Phi, data).reshape(37, -1)
         dist = full_mvn(torch.zeros(2, 3, dtype=F64), m.Q)
-        lp = dist.log_prob(x.reshape(x.shape[0], 1, -1) - means)   # (batch, n)
+        lp = dist.log_prob(x.reshape(x.shape[0], 1, -1) - means)  # (batch, n)
         return torch.logsumexp(lp, 1) - math.log(37)
 
     expected = autograd_score(logp, z)
@@ -235,7 +233,7 @@ def test_euler_maruyama_population_score_reproduces_data_mixture(name):
     spec = MixtureSpec.from_model(MODELS[name], d=8)
     table = MomentTable.build(spec.model, reverse_times(2.0, 200))
     gen = torch.Generator().manual_seed(9)
-    z_T, _ = spec.sample(4000, gen, t=2.0)                 # exact draws of P_T (19)
+    z_T, _ = spec.sample(4000, gen, t=2.0)  # exact draws of P_T (19)
     _class_stats_check(spec, euler_maruyama(PopulationScore.build(spec, table), z_T, table, gen))
 
 
@@ -269,11 +267,12 @@ def test_heun_ode_is_second_order_on_gaussian_flow():
     # mu = 0 (zero Gram): the probability-flow map A from T to 0 is linear and must transport C(T)
     # to Sigma(0): A C(T) A^T = Sigma(0). Push the columns of chol(C(T)) through (d = 1); the error
     # of sum_j z_j z_j^T against Sigma(0) must fall ~4x when the step halves (order 2).
-    model = CoupledOU.general(np.array([[-1.0, 0.3], [0.7, -1.5]]), 2.0, np.array([[0.6, 0.2], [0.2, 0.9]]),
-                              np.zeros((2, 2)))
+    model = CoupledOU.general(
+        np.array([[-1.0, 0.3], [0.7, -1.5]]), 2.0, np.array([[0.6, 0.2], [0.2, 0.9]]), np.zeros((2, 2))
+    )
     spec = MixtureSpec.from_model(model, d=1)
     L_T = torch.as_tensor(np.linalg.cholesky(model.moments(np.asarray(2.0)).C))
-    z_T = L_T.T[:, :, None].clone()                           # (2 points, k=2, d=1), columns of L_T
+    z_T = L_T.T[:, :, None].clone()  # (2 points, k=2, d=1), columns of L_T
     errors = []
     for n_steps in (10, 20, 40):
         table = MomentTable.build(model, reverse_times(2.0, n_steps))
@@ -295,7 +294,7 @@ def test_empirical_score_collapses_onto_training_points():
     gen = torch.Generator().manual_seed(12)
     data, _ = spec.sample(16, gen)
     s = np.linspace(1.0, 0.0, 401)
-    times = 1e-4 + (2.0 - 1e-4) * s**2                       # finer steps near t_end
+    times = 1e-4 + (2.0 - 1e-4) * s**2  # finer steps near t_end
     table = MomentTable.build(spec.model, times)
     z_T, _ = spec.sample(256, gen, t=2.0)
     z0 = euler_maruyama(EmpiricalScore.build(table, data, chunk_size=5), z_T, table, gen)
@@ -314,8 +313,13 @@ def test_callback_sees_every_grid_point():
     z_T, _ = spec.sample(3, torch.Generator().manual_seed(13), t=1.0)
     for integrator in (euler_maruyama, heun_ode):
         seen = []
-        out = integrator(PopulationScore.build(spec, table), z_T, table, torch.Generator().manual_seed(0),
-                         callback=lambda i, t, z, seen=seen: seen.append((i, t, z.clone())))
+        out = integrator(
+            PopulationScore.build(spec, table),
+            z_T,
+            table,
+            torch.Generator().manual_seed(0),
+            callback=lambda i, t, z, seen=seen: seen.append((i, t, z.clone())),
+        )
         assert [i for i, _, _ in seen] == list(range(6))
         assert np.allclose([t for _, t, _ in seen], times)
         assert torch.equal(seen[0][2], z_T) and torch.equal(seen[-1][2], out)
@@ -348,12 +352,16 @@ def test_invalid_inputs_raise_value_error():
     with pytest.raises(ValueError, match="t must be"):
         population_score(spec, -1.0, torch.zeros(4, 2, 3, dtype=F64))
     with pytest.raises(ValueError, match="chunk_size"):
-        empirical_score(torch.zeros(1, 2, 3, dtype=F64), torch.zeros(2, 2, 3, dtype=F64), torch.eye(2, dtype=F64),
-                        torch.eye(2, dtype=F64), chunk_size=0)
+        empirical_score(
+            torch.zeros(1, 2, 3, dtype=F64),
+            torch.zeros(2, 2, 3, dtype=F64),
+            torch.eye(2, dtype=F64),
+            torch.eye(2, dtype=F64),
+            chunk_size=0,
+        )
     table = MomentTable.build(model, reverse_times(1.0, 4))
     with pytest.raises(ValueError, match="z_T"):
-        euler_maruyama(PopulationScore.build(spec, table), torch.zeros(4, 3, 3, dtype=F64), table,
-                       torch.Generator())
+        euler_maruyama(PopulationScore.build(spec, table), torch.zeros(4, 3, 3, dtype=F64), table, torch.Generator())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

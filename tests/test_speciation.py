@@ -52,21 +52,23 @@ def brute_kappa_total(M, sigma_w2, sigma0, mu0, d, t):
     Qk = gauss_Q(M, sigma_w2, t) if t > 0 else np.zeros((k, k))
     C = E @ np.kron(sigma0, np.eye(d)) @ E.T + np.kron(Qk, np.eye(d))
     Ci = np.linalg.inv(C)
-    A = np.linalg.solve(Mf + sigma_w2 * Ci, sigma_w2 * Ci)                         # (25)
-    mu = E @ mu0                                                                    # (7)
+    A = np.linalg.solve(Mf + sigma_w2 * Ci, sigma_w2 * Ci)  # (25)
+    mu = E @ mu0  # (7)
     return float(mu @ Ci @ A @ mu)
 
 
 def aniso_sup_kappa(g, theta, T=10.0):
     """sup_t kappa(t) of the Fig. 4 model through the general path: fine grid + bounded polish."""
-    model = CoupledOU.anisotropic(beta=1.0, g=g, sigma_w2=2.0, sigma_x2=1.0, sigma_y2=1.0, mx2=1.0, my2=1.0,
-                                  theta=theta)
+    model = CoupledOU.anisotropic(
+        beta=1.0, g=g, sigma_w2=2.0, sigma_x2=1.0, sigma_y2=1.0, mx2=1.0, my2=1.0, theta=theta
+    )
     t = np.linspace(0.0, T, 4001)
     vals = kappa(model, t)
     j = int(np.argmax(vals))
     lo, hi = t[max(j - 1, 0)], t[min(j + 1, t.size - 1)]
-    res = minimize_scalar(lambda s: -float(kappa(model, s)), bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-12})
+    res = minimize_scalar(
+        lambda s: -float(kappa(model, s)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}
+    )
     return max(float(vals[j]), -float(res.fun))
 
 
@@ -76,8 +78,9 @@ def test_symmetric_kappa_closed_form_matches_general_kappa(g):
     beta, sigma2, sigma_w2, mp2, mm2 = 1.0, 0.8, 2.0, 1.3, 0.6
     t = np.linspace(0.0, 6.0, 41)
     model = CoupledOU.symmetric(beta=beta, g=g, sigma_w2=sigma_w2, sigma2=sigma2, m_plus2=mp2, m_minus2=mm2)
-    np.testing.assert_allclose(kappa(model, t), symmetric_kappa(beta, g, sigma2, sigma_w2, mp2, mm2, t),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        kappa(model, t), symmetric_kappa(beta, g, sigma2, sigma_w2, mp2, mm2, t), rtol=1e-10, atol=1e-14
+    )
 
 
 def test_symmetric_kappa_ignores_mu_plus_dot_mu_minus():
@@ -88,8 +91,9 @@ def test_symmetric_kappa_ignores_mu_plus_dot_mu_minus():
     gram = v @ np.array([[mp2, cross], [cross, mm2]]) @ v.T
     model = CoupledOU.general(symmetric(beta, g), sigma_w2, sigma2 * np.eye(2), gram)
     t = np.linspace(0.0, 4.0, 21)
-    np.testing.assert_allclose(kappa(model, t), symmetric_kappa(beta, g, sigma2, sigma_w2, mp2, mm2, t),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        kappa(model, t), symmetric_kappa(beta, g, sigma2, sigma_w2, mp2, mm2, t), rtol=1e-10, atol=1e-14
+    )
 
 
 def test_kappa_per_dim_matches_brute_force_kronecker():
@@ -97,9 +101,9 @@ def test_kappa_per_dim_matches_brute_force_kronecker():
     rng = np.random.default_rng(20)
     d, beta, g, sigma2, sigma_w2 = 3, 1.0, 0.45, 1.0, 2.0
     mp2, mm2 = 1.2, 0.5
-    u = np.linalg.qr(rng.standard_normal((d, 2)))[0]           # orthonormal directions for mu_+, mu_-
+    u = np.linalg.qr(rng.standard_normal((d, 2)))[0]  # orthonormal directions for mu_+, mu_-
     mu_p, mu_m = np.sqrt(d * mp2) * u[:, 0], np.sqrt(d * mm2) * u[:, 1]
-    mu_x, mu_y = (mu_p + mu_m) / np.sqrt(2), (mu_p - mu_m) / np.sqrt(2)     # inverse of (53)
+    mu_x, mu_y = (mu_p + mu_m) / np.sqrt(2), (mu_p - mu_m) / np.sqrt(2)  # inverse of (53)
     mu0 = np.concatenate([mu_x, mu_y])
     model = CoupledOU.symmetric(beta=beta, g=g, sigma_w2=sigma_w2, sigma2=sigma2, m_plus2=mp2, m_minus2=mm2)
     for t in (0.0, 0.4, 1.5):
@@ -122,8 +126,14 @@ PARAMS = [dict(beta=1.0, sigma2=1.0, sigma_w2=2.0, m2=2.0), dict(beta=1.3, sigma
 @pytest.mark.parametrize("mode", ["+", "-"])
 def test_single_mode_speciation_time_matches_numerical_root(p, g, mode):
     lam = symmetric_eigenvalues(p["beta"], g)[0 if mode == "+" else 1]
-    model = CoupledOU.symmetric(beta=p["beta"], g=g, sigma_w2=p["sigma_w2"], sigma2=p["sigma2"],
-                                m_plus2=p["m2"] if mode == "+" else 0.0, m_minus2=p["m2"] if mode == "-" else 0.0)
+    model = CoupledOU.symmetric(
+        beta=p["beta"],
+        g=g,
+        sigma_w2=p["sigma_w2"],
+        sigma2=p["sigma2"],
+        m_plus2=p["m2"] if mode == "+" else 0.0,
+        m_minus2=p["m2"] if mode == "-" else 0.0,
+    )
     t_closed = single_mode_speciation_time(lam, p["m2"], p["sigma2"], p["sigma_w2"])
     t_num = speciation_time(model)
     assert t_closed is not None and t_num is not None
@@ -134,8 +144,10 @@ def test_single_mode_speciation_time_matches_numerical_root(p, g, mode):
     assert snr == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("lam,m2,sigma2,sigma_w2", [(-0.55, 2.0, 1.0, 2.0), (-1.45, 2.0, 1.0, 2.0),
-                                                    (-0.3, 0.7, 0.4, 1.1), (-2.0, 5.0, 0.2, 3.0)])
+@pytest.mark.parametrize(
+    "lam,m2,sigma2,sigma_w2",
+    [(-0.55, 2.0, 1.0, 2.0), (-1.45, 2.0, 1.0, 2.0), (-0.3, 0.7, 0.4, 1.1), (-2.0, 5.0, 0.2, 3.0)],
+)
 def test_corrected_66_is_the_positive_root_and_printed_root_is_invalid(lam, m2, sigma2, sigma_w2):
     """(65) is lam B^2 a^2 - sigma_W^2 m^2 a - sigma_W^4/(4 lam) = 0 with a = e^{2 lam t} (erratum 1 in docs/errata.md).
 
@@ -143,7 +155,7 @@ def test_corrected_66_is_the_positive_root_and_printed_root_is_invalid(lam, m2, 
     takes a = sigma_W^2 (m^2 + sqrt(m^4 + B^2)) / (2 lam B^2), which is < 0 for lam < 0.
     """
     B = sigma2 + sigma_w2 / (2 * lam)
-    roots = np.roots([lam * B**2, -sigma_w2 * m2, -sigma_w2**2 / (4 * lam)])
+    roots = np.roots([lam * B**2, -sigma_w2 * m2, -(sigma_w2**2) / (4 * lam)])
     a_pos = float(roots[roots > 0][0].real)
     assert (roots > 0).sum() == 1
     printed_arg = sigma_w2 * (m2 + np.sqrt(m2**2 + B**2)) / (2 * lam * B**2)
@@ -178,9 +190,9 @@ def test_single_mode_without_signal_has_no_speciation():
 def test_speciation_time_none_and_inf():
     """g = 0, beta = 1, sigma^2 = 1, sigma_W^2 = 2: c = 1 and kappa = 2 e^{-2t} (m_+^2 + m_-^2) (see above)."""
     weak = CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=2.0, sigma2=1.0, m_plus2=0.05, m_minus2=0.05)
-    assert speciation_time(weak) is None                     # sup kappa = kappa(0) = 0.2 <= 1
+    assert speciation_time(weak) is None  # sup kappa = kappa(0) = 0.2 <= 1
     strong = CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=2.0, sigma2=1.0, m_plus2=2.0, m_minus2=2.0)
-    assert speciation_time(strong, T=1.0) == np.inf          # kappa(1) = 8 e^{-2} = 1.083 > 1
+    assert speciation_time(strong, T=1.0) == np.inf  # kappa(1) = 8 e^{-2} = 1.083 > 1
     assert speciation_time(strong, T=1.1) == pytest.approx(0.5 * np.log(8), abs=1e-12)
 
 
@@ -201,12 +213,16 @@ def test_total_convention(d):
 @pytest.mark.parametrize("t", [0.0, 0.3, 1.7])
 def test_anisotropic_kernel_matches_direct_inverse(g, t):
     beta, sigma_w2, sx2, sy2 = 1.0, 2.0, 0.6, 1.3
-    C = scipy.linalg.expm(anisotropic(beta, g) * t) @ np.diag([sx2, sy2]) @ scipy.linalg.expm(anisotropic(beta, g) * t).T
+    C = (
+        scipy.linalg.expm(anisotropic(beta, g) * t)
+        @ np.diag([sx2, sy2])
+        @ scipy.linalg.expm(anisotropic(beta, g) * t).T
+    )
     if t > 0:
         M = anisotropic(beta, g)
         C = C + gauss_Q(M, sigma_w2, t)
     Ci = np.linalg.inv(C)
-    K_direct = Ci @ np.linalg.inv(anisotropic(beta, g) + sigma_w2 * Ci) @ Ci       # (130), erratum 2 in docs/errata.md
+    K_direct = Ci @ np.linalg.inv(anisotropic(beta, g) + sigma_w2 * Ci) @ Ci  # (130), erratum 2 in docs/errata.md
     np.testing.assert_allclose(anisotropic_kernel(beta, g, sigma_w2, sx2, sy2, t), K_direct, rtol=1e-10, atol=1e-12)
 
 
@@ -234,9 +250,10 @@ def test_anisotropic_kappa_matches_brute_force_kronecker():
     d, beta, g, theta, sigma_w2, sx2, sy2, mx2, my2 = 3, 1.0, 1.2, 0.9, 2.0, 0.6, 1.3, 0.7, 1.4
     u, v = np.linalg.qr(rng.standard_normal((d, 2)))[0].T
     mu_x = np.sqrt(d * mx2) * u
-    mu_y = np.sqrt(d * my2) * (np.cos(theta) * u + np.sin(theta) * v)          # angle theta (82)
-    model = CoupledOU.anisotropic(beta=beta, g=g, sigma_w2=sigma_w2, sigma_x2=sx2, sigma_y2=sy2, mx2=mx2, my2=my2,
-                                  theta=theta)
+    mu_y = np.sqrt(d * my2) * (np.cos(theta) * u + np.sin(theta) * v)  # angle theta (82)
+    model = CoupledOU.anisotropic(
+        beta=beta, g=g, sigma_w2=sigma_w2, sigma_x2=sx2, sigma_y2=sy2, mx2=mx2, my2=my2, theta=theta
+    )
     for t in (0.0, 0.35, 1.2):
         ref = brute_kappa_total(anisotropic(beta, g), sigma_w2, np.diag([sx2, sy2]), np.concatenate([mu_x, mu_y]), d, t)
         assert float(kappa(model, t)) == pytest.approx(ref / d, rel=1e-10)
@@ -247,8 +264,9 @@ def test_anisotropic_kappa_matches_brute_force_kronecker():
 @pytest.mark.parametrize("theta", [0.0, 1.2, 2.8])
 def test_anisotropic_kappa0_closed_form(g, theta):
     beta, sigma2, sigma_w2, mx2, my2 = 1.0, 0.8, 2.0, 0.7, 1.3
-    model = CoupledOU.anisotropic(beta=beta, g=g, sigma_w2=sigma_w2, sigma_x2=sigma2, sigma_y2=sigma2, mx2=mx2,
-                                  my2=my2, theta=theta)
+    model = CoupledOU.anisotropic(
+        beta=beta, g=g, sigma_w2=sigma_w2, sigma_x2=sigma2, sigma_y2=sigma2, mx2=mx2, my2=my2, theta=theta
+    )
     assert anisotropic_kappa0(beta, g, sigma2, sigma_w2, mx2, my2, theta) == pytest.approx(kappa0(model), rel=1e-12)
 
 
@@ -264,15 +282,16 @@ def test_g_crit_gives_kappa0_equal_one(theta):
     p = dict(beta=1.0, sigma2=0.8, sigma_w2=2.0, mx2=0.7, my2=1.3)
     gc = float(g_crit(theta, **p))
     assert np.isfinite(gc) and gc > 0
-    model = CoupledOU.anisotropic(beta=1.0, g=gc, sigma_w2=2.0, sigma_x2=0.8, sigma_y2=0.8, mx2=0.7, my2=1.3,
-                                  theta=theta)
+    model = CoupledOU.anisotropic(
+        beta=1.0, g=gc, sigma_w2=2.0, sigma_x2=0.8, sigma_y2=0.8, mx2=0.7, my2=1.3, theta=theta
+    )
     assert kappa0(model) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_g_crit_limits():
     fig4 = dict(beta=1.0, sigma2=1.0, sigma_w2=2.0, mx2=1.0, my2=1.0)
-    assert float(g_crit(0.0, **fig4)) == pytest.approx(1.5, abs=1e-15)              # 4 - 2 g = 1
-    assert float(g_crit(np.pi / 3, **fig4)) == pytest.approx(3.0, abs=1e-12)          # 4 - g = 1
+    assert float(g_crit(0.0, **fig4)) == pytest.approx(1.5, abs=1e-15)  # 4 - 2 g = 1
+    assert float(g_crit(np.pi / 3, **fig4)) == pytest.approx(3.0, abs=1e-12)  # 4 - g = 1
     np.testing.assert_array_equal(g_crit(np.array([2 * np.pi / 3, np.pi]), **fig4), [np.inf, np.inf])
     # kappa(0) = 2 r/(sigma^2 (r - beta)) * 0.1 = 0.4 < 1 already at g = 0: boundary at g = 0
     assert float(g_crit(0.3, beta=1.0, sigma2=1.0, sigma_w2=2.0, mx2=0.1, my2=0.1)) == 0.0
@@ -323,8 +342,9 @@ def test_per_dimension_kappa_gets_the_sign_of_the_synchronization_gap_wrong():
 # ----------------------------------------------------------------------------- stability (59)-(60)
 def fine_margins(beta, g, sigma2, sigma_w2, T):
     t = np.linspace(0.0, T, 20001)
-    return tuple(float(np.min(lam + sigma_w2 / closed_c(lam, sigma2, sigma_w2, t)))
-                 for lam in symmetric_eigenvalues(beta, g))
+    return tuple(
+        float(np.min(lam + sigma_w2 / closed_c(lam, sigma2, sigma_w2, t))) for lam in symmetric_eigenvalues(beta, g)
+    )
 
 
 @pytest.mark.parametrize("g", [0.0, 0.5, -0.4])
@@ -373,10 +393,10 @@ def test_general_three_modality_model_end_to_end():
     M = np.array([[-1.0, 0.3, 0.0], [0.2, -1.2, 0.25], [-0.1, 0.4, -0.9]])
     sigma0 = np.diag([0.5, 0.7, 0.6]) + 0.05
     sigma_w2 = 2.0
-    mu_blocks = rng.standard_normal((3, d)) * 1.1                      # mu_i(0) in R^d, modality i
+    mu_blocks = rng.standard_normal((3, d)) * 1.1  # mu_i(0) in R^d, modality i
     gram = mu_blocks @ mu_blocks.T / d
     model = CoupledOU.general(M, sigma_w2, sigma0, gram)
-    mu0 = mu_blocks.ravel()                                            # (x (x) I_d) ordering: modality-major
+    mu0 = mu_blocks.ravel()  # (x (x) I_d) ordering: modality-major
 
     def ref(t):
         return brute_kappa_total(M, sigma_w2, sigma0, mu0, d, t) / d

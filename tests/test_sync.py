@@ -64,7 +64,7 @@ def _rotating(cosines: np.ndarray, scale: np.ndarray) -> torch.Tensor:
     """Vectors scale_k (c_k e1 + sqrt(1 - c_k^2) e2) in R^4: cosine to the last one (c = 1) is c_k."""
     c = torch.as_tensor(cosines, dtype=torch.float64)
     out = torch.zeros(len(c), 4, dtype=torch.float64)
-    out[:, 0], out[:, 1] = c, torch.sqrt(1 - c ** 2)
+    out[:, 0], out[:, 1] = c, torch.sqrt(1 - c**2)
     return out * torch.as_tensor(scale, dtype=torch.float64)[:, None]
 
 
@@ -121,16 +121,18 @@ def test_ghosting_index_hand_value():
     traj = X0Trajectory(np.arange(3, -1, -1), torch.stack([xa, xb], dim=2), torch.stack([xa[-1], xb[-1]], dim=1))
     gh = ghosting_index(cosine_curves(traj))
     assert np.allclose(gh["c_u"], 1.0, atol=1e-12)
-    assert np.allclose(gh["c_a"], 1 / np.sqrt(1 + s ** 2), atol=1e-12)
-    assert np.allclose(gh["gi"], 2 - 2 / np.sqrt(1 + s ** 2), atol=1e-12)
+    assert np.allclose(gh["c_a"], 1 / np.sqrt(1 + s**2), atol=1e-12)
+    assert np.allclose(gh["gi"], 2 - 2 / np.sqrt(1 + s**2), atol=1e-12)
 
 
 # ============================================================================ DDIM trajectories
 def point_mass_eps(x_star: torch.Tensor, sched):
     """Exact eps for data = one point x*: z_k = sqrt(a) x* + sqrt(1-a) eps  =>  eps = (z - sqrt(a) x*)/sqrt(1-a)."""
+
     def eps(z, k):
         a = float(sched.alpha_bars[k])
-        return (z - a ** 0.5 * x_star) / (1 - a) ** 0.5
+        return (z - a**0.5 * x_star) / (1 - a) ** 0.5
+
     return eps
 
 
@@ -176,6 +178,7 @@ def gaussian_eps(s2: tuple[float, float], g: float, sched):
         u, v = to_modes(z)
         cu, cv = ((1 - a) ** 0.5 * sig2[i] / (a * s2[i] + (1 - a) * sig2[i]) for i in range(2))
         return from_modes(cu * u, cv * v)
+
     return eps
 
 
@@ -244,7 +247,7 @@ def test_wilson_interval_hand_values():
     #  = (0.4902, 0.9433), the textbook value; 0/10: (0, z^2/(n + z^2)) = (0, 0.2775)
     lo, hi = wilson_interval(np.array([8, 0]), np.array([10, 10]))
     assert lo[0] == pytest.approx(0.4902, abs=1e-4) and hi[0] == pytest.approx(0.9433, abs=1e-4)
-    assert lo[1] == 0.0 and hi[1] == pytest.approx(Z95 ** 2 / (10 + Z95 ** 2), abs=1e-12)
+    assert lo[1] == 0.0 and hi[1] == pytest.approx(Z95**2 / (10 + Z95**2), abs=1e-12)
 
 
 def test_excess_agreement_maps_independence_to_zero_and_agreement_to_one():
@@ -313,7 +316,7 @@ def test_batched_clones_equal_a_naive_per_scan_loop_with_the_same_noise():
 
     def naive(z, k_from, row0):  # one block of m rows on its own, rows row0.. of each step's draw
         for k in range(k_from, -1, -1):
-            z = ddpm_step_whitened(z, eps(z, k), k, k - 1, sched, table[k, row0:row0 + m] if k > 0 else None, g)
+            z = ddpm_step_whitened(z, eps(z, k), k, k - 1, sched, table[k, row0 : row0 + m] if k > 0 else None, g)
         return z
 
     states, z = {}, z0.clone()
@@ -357,9 +360,10 @@ def two_point_eps(x_star: torch.Tensor, g: float, sched):
 
     def eps(z, k):
         a = float(sched.alpha_bars[k])
-        logit = 2 * a ** 0.5 * (whiten(z) * wx).sum(dim=(1, 2, 3)) / (1 - a)
+        logit = 2 * a**0.5 * (whiten(z) * wx).sum(dim=(1, 2, 3)) / (1 - a)
         mean = (2 * torch.sigmoid(logit) - 1)[:, None, None, None] * x_star
-        return (z - a ** 0.5 * mean) / (1 - a) ** 0.5
+        return (z - a**0.5 * mean) / (1 - a) ** 0.5
+
     return eps
 
 

@@ -69,43 +69,52 @@ def test_anisotropic_needs_positive_beta():
     raises(lambda: CoupledOU.anisotropic(beta=-1.0), r"beta must be > 0", r"beta=-1")
 
 
-@pytest.mark.parametrize("M,patterns", [
-    (np.array([[0.1, 0.0], [0.0, -1.0]]), [r"negative real part", r"max Re\(eig\)=0.1", r"< 0"]),
-    # trace 0.5, det -0.5 + 4 = 3.5: eig = 0.25 +- i sqrt(3.4375), a growing spiral
-    (np.array([[1.0, 2.0], [-2.0, -0.5]]), [r"negative real part", r"max Re\(eig\)=0.25", r"< 0"]),
-    # eig -1 and 0: marginal, not Hurwitz
-    (np.array([[-1.0, 0.0], [3.0, 0.0]]), [r"negative real part", r"max Re\(eig\)=0", r"< 0"]),
-    (-np.ones((2, 3)), [r"square", r"shape=\(2, 3\)"]),
-])
+@pytest.mark.parametrize(
+    "M,patterns",
+    [
+        (np.array([[0.1, 0.0], [0.0, -1.0]]), [r"negative real part", r"max Re\(eig\)=0.1", r"< 0"]),
+        # trace 0.5, det -0.5 + 4 = 3.5: eig = 0.25 +- i sqrt(3.4375), a growing spiral
+        (np.array([[1.0, 2.0], [-2.0, -0.5]]), [r"negative real part", r"max Re\(eig\)=0.25", r"< 0"]),
+        # eig -1 and 0: marginal, not Hurwitz
+        (np.array([[-1.0, 0.0], [3.0, 0.0]]), [r"negative real part", r"max Re\(eig\)=0", r"< 0"]),
+        (-np.ones((2, 3)), [r"square", r"shape=\(2, 3\)"]),
+    ],
+)
 def test_general_rejects_non_hurwitz_or_non_square(M, patterns):
     raises(lambda: CoupledOU.general(M, 1.0, np.eye(M.shape[0]), np.eye(M.shape[0])), *patterns)
     raises(lambda: check_stable(M), *patterns)
 
 
 # ----------------------------------------------------------------------------- variances, norms, NaN
-@pytest.mark.parametrize("kwargs,patterns", [
-    (dict(sigma2=-1.0), [r"sigma2 must be > 0", r"sigma2=-1.0"]),
-    (dict(sigma2=0.0), [r"sigma2 must be > 0", r"sigma2=0.0"]),
-    (dict(sigma_w2=-2.0), [r"sigma_w2 must be > 0", r"sigma_w2=-2.0"]),
-    (dict(beta=0.0), [r"beta must be > 0", r"beta=0.0"]),
-    (dict(m_plus2=-0.5), [r"m_plus2 must be >= 0", r"m_plus2=-0.5"]),
-    (dict(m_minus2=-1e-3), [r"m_minus2 must be >= 0", r"m_minus2=-0.001"]),
-    (dict(g=NAN), [r"g must be a finite number", r"g=nan"]),
-    (dict(sigma2=NAN), [r"sigma2 must be a finite number", r"sigma2=nan"]),
-    (dict(beta=float("inf")), [r"beta must be a finite number", r"beta=inf"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,patterns",
+    [
+        (dict(sigma2=-1.0), [r"sigma2 must be > 0", r"sigma2=-1.0"]),
+        (dict(sigma2=0.0), [r"sigma2 must be > 0", r"sigma2=0.0"]),
+        (dict(sigma_w2=-2.0), [r"sigma_w2 must be > 0", r"sigma_w2=-2.0"]),
+        (dict(beta=0.0), [r"beta must be > 0", r"beta=0.0"]),
+        (dict(m_plus2=-0.5), [r"m_plus2 must be >= 0", r"m_plus2=-0.5"]),
+        (dict(m_minus2=-1e-3), [r"m_minus2 must be >= 0", r"m_minus2=-0.001"]),
+        (dict(g=NAN), [r"g must be a finite number", r"g=nan"]),
+        (dict(sigma2=NAN), [r"sigma2 must be a finite number", r"sigma2=nan"]),
+        (dict(beta=float("inf")), [r"beta must be a finite number", r"beta=inf"]),
+    ],
+)
 def test_symmetric_model_bad_inputs(kwargs, patterns):
     raises(lambda: CoupledOU.symmetric(**kwargs), *patterns)
 
 
-@pytest.mark.parametrize("kwargs,patterns", [
-    (dict(sigma_x2=-0.5), [r"sigma_x2 must be > 0", r"sigma_x2=-0.5"]),
-    (dict(sigma_y2=0.0), [r"sigma_y2 must be > 0", r"sigma_y2=0.0"]),
-    (dict(sigma_w2=-1.0), [r"sigma_w2 must be > 0", r"sigma_w2=-1.0"]),
-    (dict(mx2=-1.0), [r"mx2 must be >= 0", r"mx2=-1.0"]),
-    (dict(theta=NAN), [r"theta must be a finite number", r"theta=nan"]),
-    (dict(g=NAN), [r"g must be a finite number", r"g=nan"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,patterns",
+    [
+        (dict(sigma_x2=-0.5), [r"sigma_x2 must be > 0", r"sigma_x2=-0.5"]),
+        (dict(sigma_y2=0.0), [r"sigma_y2 must be > 0", r"sigma_y2=0.0"]),
+        (dict(sigma_w2=-1.0), [r"sigma_w2 must be > 0", r"sigma_w2=-1.0"]),
+        (dict(mx2=-1.0), [r"mx2 must be >= 0", r"mx2=-1.0"]),
+        (dict(theta=NAN), [r"theta must be a finite number", r"theta=nan"]),
+        (dict(g=NAN), [r"g must be a finite number", r"g=nan"]),
+    ],
+)
 def test_anisotropic_model_bad_inputs(kwargs, patterns):
     raises(lambda: CoupledOU.anisotropic(**kwargs), *patterns)
 
@@ -123,22 +132,30 @@ def test_messages_name_the_offending_value(case):
         "nan_M": (lambda: CoupledOU.general(np.array([[NAN, 0.0], [0.0, -1.0]]), 1.0, np.eye(2), np.eye(2)), "nan"),
         "sigma0": (lambda: CoupledOU.general(-np.eye(2), 1.0, np.diag([1.0, -0.5]), np.eye(2)), "-0.5"),
         "gram": (lambda: CoupledOU.general(-np.eye(2), 1.0, np.eye(2), np.diag([1.0, -0.3])), "-0.3"),
-        "times": (lambda: propagate(-np.eye(2), np.zeros((2, 2)), CouplingSchedule.constant(0.0), 1.0,
-                                    np.array([0.1, -0.7])), "-0.7"),
+        "times": (
+            lambda: propagate(-np.eye(2), np.zeros((2, 2)), CouplingSchedule.constant(0.0), 1.0, np.array([0.1, -0.7])),
+            "-0.7",
+        ),
     }[case]
     raises(fn, re.escape(value))
 
 
 # ----------------------------------------------------------------------------- speciation / collapse / phase
 def test_unknown_convention_and_missing_d():
-    raises(lambda: kappa(CoupledOU.symmetric(), 0.3, "totals"), r"unknown kappa convention 'totals'",
-           r"valid are \('per-dim', 'total'\)")
+    raises(
+        lambda: kappa(CoupledOU.symmetric(), 0.3, "totals"),
+        r"unknown kappa convention 'totals'",
+        r"valid are \('per-dim', 'total'\)",
+    )
     raises(lambda: speciation_time(CoupledOU.symmetric(), "total"), r"d >= 1", r"d=None")
 
 
 def test_unknown_schedule_name():
-    raises(lambda: CouplingSchedule.from_name("linear", 0.5, 0.3), r"unknown schedule 'linear'",
-           r"\['constant', 'early', 'late'\]")
+    raises(
+        lambda: CouplingSchedule.from_name("linear", 0.5, 0.3),
+        r"unknown schedule 'linear'",
+        r"\['constant', 'early', 'late'\]",
+    )
 
 
 def test_speciation_time_grid_arguments():
@@ -173,8 +190,10 @@ def test_symmetric_kappa_rejects_unstable_coupling():
 
 @pytest.mark.parametrize("fn", ["kappa0", "g_crit"])
 def test_kappa0_closed_form_rejects_singular_r(fn):
-    call = {"kappa0": lambda: anisotropic_kappa0(1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 0.0),
-            "g_crit": lambda: g_crit(0.0, 1.0, 1.0, 1.0, 1.0, 1.0)}[fn]
+    call = {
+        "kappa0": lambda: anisotropic_kappa0(1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 0.0),
+        "g_crit": lambda: g_crit(0.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+    }[fn]
     raises(call, r"beta", r"sigma_w2|sigma2|r")
 
 

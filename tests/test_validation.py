@@ -25,7 +25,7 @@ def test_product_mixture_means_have_the_requested_mode_norms():
     v_plus = torch.tensor([1.0, 1.0], dtype=torch.float64) / math.sqrt(2)
     v_minus = torch.tensor([1.0, -1.0], dtype=torch.float64) / math.sqrt(2)
     for mean, (s_plus, s_minus) in zip(means, labels.tolist()):
-        mu_plus, mu_minus = v_plus @ mean, v_minus @ mean      # mode projections (53)
+        mu_plus, mu_minus = v_plus @ mean, v_minus @ mean  # mode projections (53)
         assert float(mu_plus @ mu_plus) / d == pytest.approx(0.7, abs=1e-12)
         assert float(mu_minus @ mu_minus) / d == pytest.approx(0.3, abs=1e-12)
         assert float(mu_plus[0]) * s_plus > 0 and float(mu_minus[1]) * s_minus > 0
@@ -41,7 +41,7 @@ def test_component_score_matches_autograd_of_the_mixture_density():
     i = 2
     C_inv, Phi = table.C_inv[i], table.Phi[i]
     drifted = torch.einsum("ij,cjd->cid", Phi, means)
-    diff = z[:, None] - drifted[None]                                          # (B, K, k, d)
+    diff = z[:, None] - drifted[None]  # (B, K, k, d)
     quad = torch.einsum("bcid,ij,bcjd->bc", diff, C_inv, diff)
     log_p = torch.logsumexp(-0.5 * quad, dim=1).sum()
     (grad,) = torch.autograd.grad(log_p, z)
@@ -55,8 +55,9 @@ def test_two_component_score_equals_population_score():
     means = torch.stack([spec.mu0, -spec.mu0])
     z = torch.randn((7, 2, 5), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     for i in range(len(table)):
-        assert torch.allclose(ComponentMixtureScore.build(means, table)(i, z), PopulationScore.build(spec, table)(i, z),
-                              atol=1e-12)
+        assert torch.allclose(
+            ComponentMixtureScore.build(means, table)(i, z), PopulationScore.build(spec, table)(i, z), atol=1e-12
+        )
 
 
 def test_clone_agreement_matches_exact_curve_within_monte_carlo_error():
@@ -70,7 +71,9 @@ def test_clone_agreement_matches_exact_curve_within_monte_carlo_error():
     gen = torch.Generator().manual_seed(3)
     z_T, _ = spec.sample(masters, gen, t=3.0)
     idx = np.array([100, 150, 200])
-    phi = clone_agreement(PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]), gen)[:, 0]
+    phi = clone_agreement(PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]), gen)[
+        :, 0
+    ]
     theory = cloning_agreement(posterior_snr(model, times[idx], "total", d))
     se = np.sqrt(theory * (1 - theory) / masters)
     assert np.all(np.abs(phi - theory) < 5 * se + 0.01)
@@ -152,8 +155,28 @@ def test_appc_baseline_rows_have_zero_delta(tmp_path):
 
 
 def test_cli_appc_flags(tmp_path, capsys):
-    assert main(["fig", "12", "--preset", "smoke", "--m2", "0.3", "--t0", "0.5", "--trials", "16", "--steps", "40",
-                 "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "fig",
+                "12",
+                "--preset",
+                "smoke",
+                "--m2",
+                "0.3",
+                "--t0",
+                "0.5",
+                "--trials",
+                "16",
+                "--steps",
+                "40",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     params = json.loads((tmp_path / "appc" / "config.json").read_text())["params"]
     assert params["m2"] == 0.3 and params["t0"] == 0.5 and params["trials"] == 16 and params["n_steps"] == 40
     capsys.readouterr()

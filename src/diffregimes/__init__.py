@@ -45,8 +45,20 @@ _WHERE = {
     "reproduce": ("pipeline", "reproduce"),
     "experiment_names": ("experiments.registry", "names"),
 }
-_SUBPACKAGES = ("theory", "sde", "data", "nets", "diffusion", "protocols", "experiments", "report", "pipeline",
-                "runstore", "progress", "cli")
+_SUBPACKAGES = (
+    "theory",
+    "sde",
+    "data",
+    "nets",
+    "diffusion",
+    "protocols",
+    "experiments",
+    "report",
+    "pipeline",
+    "runstore",
+    "progress",
+    "cli",
+)
 
 __all__ = ["__version__", *_WHERE]
 

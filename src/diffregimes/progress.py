@@ -33,8 +33,15 @@ def format_seconds(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def track(iterable: Iterable[T], desc: str, total: int | None = None, *, bar: bool | None = None,
-          stream: IO[str] | None = None, heartbeat_s: float = 60.0) -> Iterable[T]:
+def track(
+    iterable: Iterable[T],
+    desc: str,
+    total: int | None = None,
+    *,
+    bar: bool | None = None,
+    stream: IO[str] | None = None,
+    heartbeat_s: float = 60.0,
+) -> Iterable[T]:
     """Iterate ``iterable`` with progress: a tqdm bar when ``bar`` (default: :func:`interactive`), else lines.
 
     ``total`` defaults to ``len(iterable)`` when it has one. Lines go to ``stream`` (default stderr).
@@ -50,8 +57,9 @@ def track(iterable: Iterable[T], desc: str, total: int | None = None, *, bar: bo
     return _lines(iterable, desc, total, stream, heartbeat_s)
 
 
-def _lines(iterable: Iterable[T], desc: str, total: int | None, stream: IO[str] | None,
-           heartbeat_s: float) -> Iterator[T]:
+def _lines(
+    iterable: Iterable[T], desc: str, total: int | None, stream: IO[str] | None, heartbeat_s: float
+) -> Iterator[T]:
     start = last = time.perf_counter()
     n = 0
     for item in iterable:
@@ -60,8 +68,14 @@ def _lines(iterable: Iterable[T], desc: str, total: int | None, stream: IO[str] 
         now = time.perf_counter()
         if now - last >= heartbeat_s and (total is None or n < total):
             eta = f", ETA {format_seconds((now - start) / n * (total - n))}" if total else ""
-            print(f"{desc}: {n}/{total or '?'} ({format_seconds(now - start)}{eta})", file=stream or sys.stderr,
-                  flush=True)
+            print(
+                f"{desc}: {n}/{total or '?'} ({format_seconds(now - start)}{eta})",
+                file=stream or sys.stderr,
+                flush=True,
+            )
             last = now
-    print(f"{desc}: done, {n} step{'s' * (n != 1)} in {format_seconds(time.perf_counter() - start)}",
-          file=stream or sys.stderr, flush=True)
+    print(
+        f"{desc}: done, {n} step{'s' * (n != 1)} in {format_seconds(time.perf_counter() - start)}",
+        file=stream or sys.stderr,
+        flush=True,
+    )

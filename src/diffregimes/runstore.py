@@ -174,8 +174,13 @@ def overrides_tag(overrides: Mapping[str, Any]) -> str:
 def git_hash() -> str | None:
     """Commit of the source tree if it is a git checkout, else None."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -241,8 +246,11 @@ class RunDir:
             return "no manifest" if self.file(self.SUMMARY).exists() else "absent"
         try:
             manifest = read_json(self.file(self.MANIFEST))
-            if not (isinstance(manifest, dict) and isinstance(manifest["files"], dict)
-                    and isinstance(manifest["cache_key"], str)):
+            if not (
+                isinstance(manifest, dict)
+                and isinstance(manifest["files"], dict)
+                and isinstance(manifest["cache_key"], str)
+            ):
                 raise TypeError("not a manifest")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             return f"unreadable manifest ({type(exc).__name__})"
@@ -289,8 +297,10 @@ class RunDir:
                 holder = _lock_holder(path)
                 if not (wait_same and holder.get("cache_key") == key):
                     who = f"pid {holder['pid']}" if "pid" in holder else "another process"
-                    raise RunLocked(f"{self.path} is being written by another run ({who}) with other parameters: "
-                                    "wait for it to finish or use another --out") from None
+                    raise RunLocked(
+                        f"{self.path} is being written by another run ({who}) with other parameters: "
+                        "wait for it to finish or use another --out"
+                    ) from None
                 fcntl.flock(handle, fcntl.LOCK_EX)  # the same run: wait, then reuse what it wrote
             handle.seek(0)
             handle.truncate()

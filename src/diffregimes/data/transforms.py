@@ -84,7 +84,10 @@ def edge(x: Tensor) -> Tensor:
 
 
 TRANSFORMS: dict[str, Callable[[Tensor], Tensor]] = {
-    "edge": edge, "invert": invert, "dilate": dilate, "blur": blur,
+    "edge": edge,
+    "invert": invert,
+    "dilate": dilate,
+    "blur": blur,
 }
 
 

@@ -70,9 +70,13 @@ def shape_noise(xi: Tensor, g: float) -> Tensor:
     return from_modes(s_u * xi[..., 0, :, :], s_v * xi[..., 1, :, :])
 
 
-def sample_mode_noise(shape: tuple[int, ...] | torch.Size, g: float, generator: torch.Generator,
-                      device: torch.device | str | None = None,
-                      dtype: torch.dtype = torch.float32) -> Tensor:
+def sample_mode_noise(
+    shape: tuple[int, ...] | torch.Size,
+    g: float,
+    generator: torch.Generator,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """Draw eps with eps_u ~ N(0, (1-g) I), eps_v ~ N(0, (1+g) I) independently per pixel (92).
 
     The normals are drawn on the generator's device and then moved to ``device``, so a CPU
@@ -112,7 +116,7 @@ def q_sample(z0: Tensor, k: int | Tensor, noise: Tensor, schedule: VPSchedule) -
         raise ValidationError(f"noise must match z0: {tuple(noise.shape)} vs {tuple(z0.shape)}")
     check_step(k, schedule.T)
     a = _coef(schedule.alpha_bars, k, z0)
-    return a ** 0.5 * z0 + (1.0 - a) ** 0.5 * noise
+    return a**0.5 * z0 + (1.0 - a) ** 0.5 * noise
 
 
 def predict_x0(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, schedule: VPSchedule) -> Tensor:
@@ -122,7 +126,7 @@ def predict_x0(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, schedule: VPSchedu
     """
     check_step(k, schedule.T)
     a = _coef(schedule.alpha_bars, k, z_k)
-    return (z_k - (1.0 - a) ** 0.5 * eps_hat) / a ** 0.5
+    return (z_k - (1.0 - a) ** 0.5 * eps_hat) / a**0.5
 
 
 def whiten(z: Tensor, g: float) -> Tensor:

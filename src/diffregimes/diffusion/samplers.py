@@ -33,8 +33,7 @@ def _alpha_bar_prev(schedule: VPSchedule, k_prev: int | Tensor, like: Tensor) ->
     return _coef(padded, k_prev + 1, like)
 
 
-def ddim_step(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tensor,
-              schedule: VPSchedule) -> Tensor:
+def ddim_step(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tensor, schedule: VPSchedule) -> Tensor:
     """Deterministic DDIM step (eta = 0): sqrt(a') x0_hat + sqrt(1 - a') eps_hat, x0_hat from (97).
 
     Linear in (z_k, eps_hat) with scalar coefficients, hence valid for mode-shaped noise in any
@@ -43,11 +42,12 @@ def ddim_step(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tenso
     _check_pair(k, k_prev, schedule)
     a_prev = _alpha_bar_prev(schedule, k_prev, z_k)
     x0_hat = predict_x0(z_k, eps_hat, k, schedule)
-    return a_prev ** 0.5 * x0_hat + (1.0 - a_prev) ** 0.5 * eps_hat
+    return a_prev**0.5 * x0_hat + (1.0 - a_prev) ** 0.5 * eps_hat
 
 
-def ddpm_step(x_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tensor,
-              schedule: VPSchedule, noise: Tensor | None) -> Tensor:
+def ddpm_step(
+    x_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tensor, schedule: VPSchedule, noise: Tensor | None
+) -> Tensor:
     """Standard DDPM ancestral step (isotropic unit noise), Ho et al. (2020) eq. (7):
 
     x_{k'} = c_0 x0_hat + c_k x_k + sqrt(var) * noise with a = alpha_bar_k, a' = alpha_bar_{k'},
@@ -59,18 +59,25 @@ def ddpm_step(x_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tenso
     a = _coef(schedule.alpha_bars, k, x_k)
     a_prev = _alpha_bar_prev(schedule, k_prev, x_k)
     beta = 1.0 - a / a_prev
-    x0_hat = (x_k - (1.0 - a) ** 0.5 * eps_hat) / a ** 0.5
-    mean = (a_prev ** 0.5 * beta / (1.0 - a)) * x0_hat + ((a / a_prev) ** 0.5 * (1.0 - a_prev) / (1.0 - a)) * x_k
+    x0_hat = (x_k - (1.0 - a) ** 0.5 * eps_hat) / a**0.5
+    mean = (a_prev**0.5 * beta / (1.0 - a)) * x0_hat + ((a / a_prev) ** 0.5 * (1.0 - a_prev) / (1.0 - a)) * x_k
     if isinstance(k_prev, int) and k_prev == -1:
         return mean
     if noise is None or noise.shape != x_k.shape:
         raise ValidationError(f"noise must be a tensor of shape {tuple(x_k.shape)} unless k_prev = -1")
     var = (1.0 - a_prev) / (1.0 - a) * beta
-    return mean + var ** 0.5 * noise
+    return mean + var**0.5 * noise
 
 
-def ddpm_step_whitened(z_k: Tensor, eps_hat: Tensor, k: int | Tensor, k_prev: int | Tensor,
-                       schedule: VPSchedule, noise: Tensor | None, g: float) -> Tensor:
+def ddpm_step_whitened(
+    z_k: Tensor,
+    eps_hat: Tensor,
+    k: int | Tensor,
+    k_prev: int | Tensor,
+    schedule: VPSchedule,
+    noise: Tensor | None,
+    g: float,
+) -> Tensor:
     """DDPM step for mode-shaped noise via the rescaled coordinates (102).
 
     y = [u/sqrt(1-g), v/sqrt(1+g)] turns the forward law (93)-(94) into the standard one with unit
@@ -100,8 +107,7 @@ def reverse_pairs(T: int, num_steps: int | None = None) -> list[tuple[int, int]]
     return [(k, max(k - r, -1)) for k in ks]
 
 
-def ddim_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule,
-                num_steps: int | None = None) -> Tensor:
+def ddim_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, num_steps: int | None = None) -> Tensor:
     """DDIM (eta = 0) from z_start down to the clean end point (k_prev = -1)."""
     z = z_start
     for k, k_prev in reverse_pairs(schedule.T, num_steps):
@@ -109,8 +115,15 @@ def ddim_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule,
     return z
 
 
-def ddpm_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float,
-                generator: torch.Generator, k_start: int | None = None, k_stop: int = -1) -> Tensor:
+def ddpm_sample(
+    eps_fn: EpsFn,
+    z_start: Tensor,
+    schedule: VPSchedule,
+    g: float,
+    generator: torch.Generator,
+    k_start: int | None = None,
+    k_stop: int = -1,
+) -> Tensor:
     """Whitened DDPM (102) from z_start at step k_start (default T-1) down to k_stop (default -1).
 
     One white normal tensor per step is drawn from ``generator`` (on its device), so two clones
@@ -124,7 +137,6 @@ def ddpm_sample(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float,
     for k in range(k0, k_stop, -1):
         noise = None
         if k > 0:
-            noise = torch.randn(z.shape, generator=generator, device=generator.device,
-                                dtype=z.dtype).to(z.device)
+            noise = torch.randn(z.shape, generator=generator, device=generator.device, dtype=z.dtype).to(z.device)
         z = ddpm_step_whitened(z, eps_fn(z, k), k, k - 1, schedule, noise, g)
     return z

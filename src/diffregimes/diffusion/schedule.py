@@ -63,8 +63,7 @@ class VPSchedule:
         return padded[torch.as_tensor(k_prev) + 1]
 
 
-def linear_vp_schedule(T: int = PAPER_T, beta_min: float | None = None,
-                       beta_max: float | None = None) -> VPSchedule:
+def linear_vp_schedule(T: int = PAPER_T, beta_min: float | None = None, beta_max: float | None = None) -> VPSchedule:
     """Linear-beta VP schedule (94) with T steps.
 
     beta_min/beta_max default to 1e-4 * 1000/T and 0.02 * 1000/T (see the module docstring for why).
@@ -78,5 +77,6 @@ def linear_vp_schedule(T: int = PAPER_T, beta_min: float | None = None,
         raise ValidationError(f"betas must satisfy 0 < beta_min <= beta_max < 1: beta_min={b0}, beta_max={b1}")
     betas = torch.linspace(b0, b1, T, dtype=torch.float64)
     alphas = 1.0 - betas
-    return VPSchedule(T=T, beta_min=b0, beta_max=b1, betas=betas, alphas=alphas,
-                      alpha_bars=torch.cumprod(alphas, dim=0))
+    return VPSchedule(
+        T=T, beta_min=b0, beta_max=b1, betas=betas, alphas=alphas, alpha_bars=torch.cumprod(alphas, dim=0)
+    )

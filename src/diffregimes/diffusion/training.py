@@ -55,8 +55,10 @@ def bf16_autocast_recommended(device: torch.device | str) -> bool:
     if dev.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if dev.type == "cpu":
-        probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None),
-                  getattr(torch.cpu, "_is_amx_tile_supported", None))
+        probes = (
+            getattr(torch.cpu, "_is_avx512_bf16_supported", None),
+            getattr(torch.cpu, "_is_amx_tile_supported", None),
+        )
         return any(bool(p()) for p in probes if p is not None)
     return False
 
@@ -72,8 +74,14 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def eps_loss(model: nn.Module, z0: Tensor, g: float, schedule: VPSchedule,
-             generator: torch.Generator, autocast_bf16: bool = False) -> Tensor:
+def eps_loss(
+    model: nn.Module,
+    z0: Tensor,
+    g: float,
+    schedule: VPSchedule,
+    generator: torch.Generator,
+    autocast_bf16: bool = False,
+) -> Tensor:
     """Monte-Carlo estimate of (96): mean over pixels of (eps_hat(z_k, k) - eps)^2.
 
     Draws k (one per image) and then eps (mode-shaped, (92)) from ``generator``, in that order.
@@ -87,9 +95,16 @@ def eps_loss(model: nn.Module, z0: Tensor, g: float, schedule: VPSchedule,
     return torch.mean((eps_hat.float() - eps.float()) ** 2)
 
 
-def train_step(model: nn.Module, ema: EMA | None, opt: torch.optim.Optimizer, batch_z0: Tensor,
-               g: float, schedule: VPSchedule, generator: torch.Generator,
-               autocast_bf16: bool = False) -> float:
+def train_step(
+    model: nn.Module,
+    ema: EMA | None,
+    opt: torch.optim.Optimizer,
+    batch_z0: Tensor,
+    g: float,
+    schedule: VPSchedule,
+    generator: torch.Generator,
+    autocast_bf16: bool = False,
+) -> float:
     """One AdamW step on (96) followed by an EMA update; returns the loss.
 
     batch_z0: clean pairs [B, 2, 28, 28] (see ``diffregimes.data.make_pairs``) on the model's

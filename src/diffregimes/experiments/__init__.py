@@ -7,9 +7,18 @@ NumPy nor torch.
 from importlib import import_module
 from typing import Any
 
-_WHERE = {"PRESETS": "base", "Claim": "base", "Experiment": "base", "Result": "base", "RunContext": "base",
-          "default_device": "base", "run_experiment": "base", "REGISTRY": "registry", "get": "registry",
-          "names": "registry"}
+_WHERE = {
+    "PRESETS": "base",
+    "Claim": "base",
+    "Experiment": "base",
+    "Result": "base",
+    "RunContext": "base",
+    "default_device": "base",
+    "run_experiment": "base",
+    "REGISTRY": "registry",
+    "get": "registry",
+    "names": "registry",
+}
 __all__ = sorted(_WHERE)
 
 

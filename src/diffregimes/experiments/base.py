@@ -84,8 +84,15 @@ class Claim:
     def as_dict(self) -> dict[str, Any]:
         """The claim as stored in summary.json (``holds`` kept as a bool for older readers)."""
         v = self.verdict
-        out = {"claim": self.claim, "paper": self.paper, "ours": self.ours, "interval": self.interval,
-               "verdict": v, "kind": self.kind, "holds": None if v is None else v == "holds"}
+        out = {
+            "claim": self.claim,
+            "paper": self.paper,
+            "ours": self.ours,
+            "interval": self.interval,
+            "verdict": v,
+            "kind": self.kind,
+            "holds": None if v is None else v == "holds",
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -209,8 +216,9 @@ class RunPlan:
     run_dir: RunDir
 
 
-def plan_run(exp: Experiment, preset: str, out: Path, seed: int = 0,
-             overrides: Mapping[str, Any] | None = None) -> RunPlan:
+def plan_run(
+    exp: Experiment, preset: str, out: Path, seed: int = 0, overrides: Mapping[str, Any] | None = None
+) -> RunPlan:
     """Validate everything about a run without touching the disk (raises :class:`ValidationError`).
 
     Overrides equal to the preset's value are dropped; the others put the run in its own directory
@@ -234,10 +242,20 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force: bool = False,
-                   device: str | None = None, show_progress: bool = True,
-                   overrides: Mapping[str, Any] | None = None, *, label: str = "",
-                   force_since: float | None = None, log: Callable[[str], None] = _stderr) -> tuple[RunDir, bool]:
+def run_experiment(
+    exp: Experiment,
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    force: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    label: str = "",
+    force_since: float | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> tuple[RunDir, bool]:
     """Run (or reuse) one experiment into its run directory; returns (run dir, reused?).
 
     Everything is validated first (:func:`plan_run`). A directory that is not a finished, intact run of
@@ -254,8 +272,11 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
         if problem is None and not force:
             return run_dir, True
         if problem not in (None, "absent"):
-            what = ("results for other parameters" if problem == "other parameters"
-                    else f"an unfinished or damaged run ({problem})")
+            what = (
+                "results for other parameters"
+                if problem == "other parameters"
+                else f"an unfinished or damaged run ({problem})"
+            )
             log(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
         run_dir.invalidate()
         run_dir.path.mkdir(parents=True, exist_ok=True)
@@ -266,10 +287,18 @@ def run_experiment(exp: Experiment, preset: str, out: Path, seed: int = 0, force
 def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str, force_since: float | None) -> None:
     exp, run_dir = plan.exp, plan.run_dir
     preset_params = exp.params(plan.preset)
-    config = {"name": exp.name, "title": exp.title, "preset": plan.preset, "params": plan.params, "seed": plan.seed,
-              "overrides": {k: {"value": v, "preset": preset_params[k]} for k, v in plan.overrides.items()},
-              "device": device or default_device(), "version": __version__, "git": git_hash(),
-              "cache_key": plan.key}
+    config = {
+        "name": exp.name,
+        "title": exp.title,
+        "preset": plan.preset,
+        "params": plan.params,
+        "seed": plan.seed,
+        "overrides": {k: {"value": v, "preset": preset_params[k]} for k, v in plan.overrides.items()},
+        "device": device or default_device(),
+        "version": __version__,
+        "git": git_hash(),
+        "cache_key": plan.key,
+    }
     ctx = RunContext(run_dir, plan.seed, config["device"], show_progress, label, force_since)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
@@ -281,9 +310,15 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str,
         write_npz(run_dir.file(RunDir.NPZ), result.arrays)
         files.append(RunDir.NPZ)
     write_json(run_dir.file(RunDir.CONFIG), config)
-    summary = {"name": exp.name, "title": exp.title, "section": exp.section, "preset": plan.preset,
-               "headline": dict(result.headline),
-               "claims": [c.as_dict() for c in result.claims], "notes": list(result.notes)}
+    summary = {
+        "name": exp.name,
+        "title": exp.title,
+        "section": exp.section,
+        "preset": plan.preset,
+        "headline": dict(result.headline),
+        "claims": [c.as_dict() for c in result.claims],
+        "notes": list(result.notes),
+    }
     if result.tables:
         summary["tables"] = [dict(t) for t in result.tables]
     if result.records:
@@ -293,5 +328,19 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str,
     run_dir.write_manifest(plan.key, files)
 
 
-__all__ = ["PRESETS", "Claim", "Experiment", "Result", "RunContext", "RunPlan", "check_preset", "default_device",
-           "load_config", "load_summary", "load_timings", "monotone", "plan_run", "run_experiment"]
+__all__ = [
+    "PRESETS",
+    "Claim",
+    "Experiment",
+    "Result",
+    "RunContext",
+    "RunPlan",
+    "check_preset",
+    "default_device",
+    "load_config",
+    "load_summary",
+    "load_timings",
+    "monotone",
+    "plan_run",
+    "run_experiment",
+]

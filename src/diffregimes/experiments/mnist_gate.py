@@ -60,9 +60,16 @@ def _split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
     """The gate's digit classifier for the data of ``p`` (cached in ``root/_cache``) and its stats."""
-    cfg = {"format": FORMAT, "kind": "digits", "data": data_fingerprint(p["mnist_path"]),
-           "transform": p["transform"], "steps": int(p["digit_clf_steps"]), "width": CLF_WIDTH,
-           "batch": CLF_BATCH, "holdout": HOLDOUT}
+    cfg = {
+        "format": FORMAT,
+        "kind": "digits",
+        "data": data_fingerprint(p["mnist_path"]),
+        "transform": p["transform"],
+        "steps": int(p["digit_clf_steps"]),
+        "width": CLF_WIDTH,
+        "batch": CLF_BATCH,
+        "holdout": HOLDOUT,
+    }
     key = digest(cfg)
     path = root / "_cache" / f"digits_{key}.pt"
     clf = make_classifier(10, CLF_WIDTH, sign_symmetric=False, seed=derive_seed(0, "digit-classifier")).to(device)
@@ -80,10 +87,13 @@ def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Mod
     y_train = torch.cat([labels[train], labels[train]]).to(device)
     gen = torch.Generator().manual_seed(derive_seed(0, "digit-classifier-batches"))
     losses = fit_digit_classifier(clf, x_train, y_train, int(p["digit_clf_steps"]), CLF_BATCH, gen)
-    stats = {"test_accuracy_x": accuracy(clf, images[test].to(device), labels[test]),
-             "test_accuracy_tx": accuracy(clf, pm.transformed[test].to(device), labels[test]),
-             "n_train": int(train.numel()), "n_test": int(test.numel()),
-             "loss_last": float(np.mean(losses[-20:]))}
+    stats = {
+        "test_accuracy_x": accuracy(clf, images[test].to(device), labels[test]),
+        "test_accuracy_tx": accuracy(clf, pm.transformed[test].to(device), labels[test]),
+        "n_train": int(train.numel()),
+        "n_test": int(test.numel()),
+        "loss_last": float(np.mean(losses[-20:])),
+    }
     save_checkpoint(path, clf, None, None, int(p["digit_clf_steps"]), {"key": key, "stats": stats})
     return clf.eval(), dict(stats, key=key, cached=False)
 
@@ -101,8 +111,9 @@ def real_channels(p: dict[str, Any], pairing: str, classes: Sequence[int] | None
     return z0.reshape(-1, *z0.shape[-2:])
 
 
-def generate_pairs_seeded(tm: TrainedModel, n: int, seed: int, device: str, max_batch: int = 256,
-                          clip: Sequence[float] | None = (0.0, 1.0)) -> torch.Tensor:
+def generate_pairs_seeded(
+    tm: TrainedModel, n: int, seed: int, device: str, max_batch: int = 256, clip: Sequence[float] | None = (0.0, 1.0)
+) -> torch.Tensor:
     """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92), both
     the start noise drawn from ``seed``, the per-step noise from ``derive_seed(seed, "ddpm-noise")``;
     x0_hat clipped to ``clip`` inside each step."""
@@ -118,14 +129,21 @@ def generate_pairs_seeded(tm: TrainedModel, n: int, seed: int, device: str, max_
 
 def generate_pairs(tm: TrainedModel, p: dict[str, Any], n: int, device: str) -> torch.Tensor:
     """The gate's ``n`` generated pairs of ``tm`` (seeded from the model's own seed)."""
-    return generate_pairs_seeded(tm, n, derive_seed(tm.spec.seed, "gate-samples"), device,
-                                 clip=p.get("clip_x0"))
+    return generate_pairs_seeded(tm, n, derive_seed(tm.spec.seed, "gate-samples"), device, clip=p.get("clip_x0"))
 
 
 def gate_samples_path(spec: TrainSpec, p: dict[str, Any], root: Path, clf_key: str) -> Path:
     """Where the gate's generated pairs of the model ``spec`` are cached."""
-    key = digest({"format": FORMAT, "kind": "gate", "model": spec.key, "clf": clf_key, "n": int(p["gate_pairs"]),
-                  "clip": p.get("clip_x0")})
+    key = digest(
+        {
+            "format": FORMAT,
+            "kind": "gate",
+            "model": spec.key,
+            "clf": clf_key,
+            "n": int(p["gate_pairs"]),
+            "clip": p.get("clip_x0"),
+        }
+    )
     return root / "_cache" / f"gate_samples_{key}.npz"
 
 
@@ -141,22 +159,42 @@ def gate_model(tm: TrainedModel, p: dict[str, Any], root: Path, device: str) -> 
     real = real_channels(p, tm.spec.pairing, tm.spec.classes, n)
     rep = quality_report(clf.cpu(), gen.reshape(-1, 28, 28), real)
     clf.to(device)
-    return {"key": key, "model": tm.spec.key, "pairing": tm.spec.pairing, "g": tm.spec.g, "seed": tm.spec.seed,
-            "steps": tm.spec.steps, "batch": tm.spec.batch, "classes": tm.spec.classes,
-            "classifier_test_accuracy": cstats["test_accuracy_x"], **rep}
+    return {
+        "key": key,
+        "model": tm.spec.key,
+        "pairing": tm.spec.pairing,
+        "g": tm.spec.g,
+        "seed": tm.spec.seed,
+        "steps": tm.spec.steps,
+        "batch": tm.spec.batch,
+        "classes": tm.spec.classes,
+        "classifier_test_accuracy": cstats["test_accuracy_x"],
+        **rep,
+    }
 
 
-def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path,
-                     classes: Sequence[int] | None = None, progress: Progress | None = None
-                     ) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]]:
+def train_until_gate(
+    p: dict[str, Any],
+    pairing: str,
+    g: float,
+    seed: int,
+    T: int,
+    device: str,
+    root: Path,
+    classes: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]]:
     """Train (or load) one model and gate it: (model, its gate record, the gate record of every budget
     tried). With ``p["gate_steps"]`` the budgets of that ladder are tried in order until one passes."""
     if p.get("models_dir"):
         found = _published(p, pairing, g, seed, T, device, root, classes)
         if found is not None:
             return found
-        print(f"--models {p['models_dir']}: no published model for "
-              f"{train_spec(p, pairing, g, seed, T, device, classes).label}; training it", flush=True)
+        print(
+            f"--models {p['models_dir']}: no published model for "
+            f"{train_spec(p, pairing, g, seed, T, device, classes).label}; training it",
+            flush=True,
+        )
     ladder = [int(s) for s in (p.get("gate_steps") or [])]
     if not ladder:
         spec = train_spec(p, pairing, g, seed, T, device, classes)
@@ -176,8 +214,9 @@ def train_until_gate(p: dict[str, Any], pairing: str, g: float, seed: int, T: in
     return tm, rec, tried
 
 
-def _published(p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path,
-               classes: Sequence[int] | None) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]] | None:
+def _published(
+    p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path, classes: Sequence[int] | None
+) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]] | None:
     """The model of ``p["models_dir"]`` (published weights, :mod:`.mnist_publish`) and its gate record,
     or None when that directory holds no model of this identity."""
     from .mnist_publish import find_published, load_published

@@ -37,10 +37,11 @@ def export_model(tm: TrainedModel, path: Path, gate: dict[str, Any] | None = Non
     """Write ``tm``'s weights as fp16 safetensors with its spec (and gate record) as metadata."""
     from safetensors.torch import save
 
-    tensors = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
-               for k, v in tm.model.state_dict().items()}
-    meta = {"format": FORMAT, "spec": json.dumps(asdict(tm.spec)), "key": tm.spec.key,
-            "gate": json.dumps(gate or {})}
+    tensors = {
+        k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in tm.model.state_dict().items()
+    }
+    meta = {"format": FORMAT, "spec": json.dumps(asdict(tm.spec)), "key": tm.spec.key, "gate": json.dumps(gate or {})}
     atomic_write_bytes(Path(path), save(tensors, metadata=meta))
     return Path(path)
 
@@ -81,8 +82,9 @@ def load_published(path: Path, device: str = "cpu") -> TrainedModel:
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
     model.load_state_dict(state)
     model.to(device).eval()
-    return TrainedModel(spec, model, schedule_for(spec), {"published": str(path), "gate_published": gate,
-                                                          "cached": True})
+    return TrainedModel(
+        spec, model, schedule_for(spec), {"published": str(path), "gate_published": gate, "cached": True}
+    )
 
 
 def _identity(spec: TrainSpec) -> dict[str, Any]:
@@ -119,6 +121,7 @@ def load_model_file(path: Path, device: str = "cpu") -> TrainedModel:
         return load_published(path, device)
     try:
         from ..nets import read_checkpoint
+
         payload = read_checkpoint(path)
         spec = _spec_from_json(json.dumps(payload["config"]["spec"]))
     except (CheckpointError, KeyError, TypeError) as exc:

@@ -78,8 +78,10 @@ def _models_dir(p: Mapping[str, Any]) -> None:
 
 def _budget(p: Mapping[str, Any]) -> None:
     if (p["train_steps"] is None) == (p["epochs"] is None):
-        raise ValidationError(f"set exactly one of train_steps and epochs (the other to none): "
-                              f"train_steps={p['train_steps']}, epochs={p['epochs']}")
+        raise ValidationError(
+            f"set exactly one of train_steps and epochs (the other to none): "
+            f"train_steps={p['train_steps']}, epochs={p['epochs']}"
+        )
 
 
 def _gate_ladder(p: Mapping[str, Any]) -> None:
@@ -108,12 +110,16 @@ def _mnist_source(p: Mapping[str, Any]) -> None:
     the digits named in ``classes``, with enough images for ``n_images`` and ``batch``."""
     info = inspect_mnist(p["mnist_path"])
     if len(info.classes) < 2:
-        raise ValidationError(f"mnist_path={p['mnist_path']}: the MNIST experiments need at least two digits, "
-                              f"found {len(info.classes)} ({', '.join(map(str, info.classes))})")
+        raise ValidationError(
+            f"mnist_path={p['mnist_path']}: the MNIST experiments need at least two digits, "
+            f"found {len(info.classes)} ({', '.join(map(str, info.classes))})"
+        )
     wanted = [c for c in p.get("classes") or [] if c not in info.classes]
     if wanted:
-        raise ValidationError(f"mnist_path={p['mnist_path']}: no images of digit(s) {', '.join(map(str, wanted))} "
-                              f"named in classes={p['classes']}")
+        raise ValidationError(
+            f"mnist_path={p['mnist_path']}: no images of digit(s) {', '.join(map(str, wanted))} "
+            f"named in classes={p['classes']}"
+        )
     n_classes = len(p["classes"]) if p.get("classes") else len(info.classes)
     if p["n_images"] is not None and p["n_images"] < n_classes:
         raise ValidationError(f"n_images must be >= the number of classes ({n_classes}): n_images={p['n_images']}")
@@ -129,7 +135,9 @@ def _scan_steps(p: Mapping[str, Any]) -> None:
     T = p["T"]
     steps = {min(max(int(round(f * (T - 1))), 0), T - 1) for f in p["scan_fracs"]}
     if len(steps) < 2:
-        raise ValidationError(f"scan_fracs must give at least two distinct steps at T={T}: scan_fracs={p['scan_fracs']}")
+        raise ValidationError(
+            f"scan_fracs must give at least two distinct steps at T={T}: scan_fracs={p['scan_fracs']}"
+        )
 
 
 #: cross-parameter checks, each applied to the experiments that have all the keys it reads

@@ -58,15 +58,26 @@ class Param:
     # ------------------------------------------------------------------ description
     def describe(self) -> str:
         """The valid values in words, e.g. "an integer in [2, 100000]"."""
-        text = {"int": "an integer", "float": "a finite number", "bool": "true or false",
-                "str": "a string", "list": "a list", "dict": "an object"}[self.kind]
+        text = {
+            "int": "an integer",
+            "float": "a finite number",
+            "bool": "true or false",
+            "str": "a string",
+            "list": "a list",
+            "dict": "an object",
+        }[self.kind]
         if self.choices:
             text = "one of " + ", ".join(str(c) for c in self.choices)
         elif self.kind in ("int", "float"):
             text += self._range()
         elif self.kind == "list":
-            n = (f"exactly {self.min_len}" if self.min_len == self.max_len
-                 else f"{self.min_len} to {self.max_len}" if self.max_len is not None else f"at least {self.min_len}")
+            n = (
+                f"exactly {self.min_len}"
+                if self.min_len == self.max_len
+                else f"{self.min_len} to {self.max_len}"
+                if self.max_len is not None
+                else f"at least {self.min_len}"
+            )
             text = f"a list of {n} items, each {self.item.describe() if self.item else 'any value'}"
         elif self.kind == "dict":
             text = "an object with keys " + ", ".join(self.fields)
@@ -157,7 +168,12 @@ class Param:
             return lowered == "true"
         if self.kind == "str":
             return self.check(_unquote(stripped))
-        if self.kind == "list" and not stripped.startswith("[") and self.item and self.item.kind not in ("list", "dict"):
+        if (
+            self.kind == "list"
+            and not stripped.startswith("[")
+            and self.item
+            and self.item.kind not in ("list", "dict")
+        ):
             # "0,0.5,1" is the short form of [0, 0.5, 1]; an empty text is the empty list
             parts = stripped.split(",") if stripped else []
             return self.check([self.item.parse(p) for p in parts])
@@ -185,8 +201,13 @@ def Int(lo: int | None = None, hi: int | None = None, nullable: bool = False) ->
     return Param("int", lo=lo, hi=hi, nullable=nullable)
 
 
-def Float(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,  # noqa: N802
-          nullable: bool = False) -> Param:
+def Float(
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,  # noqa: N802
+    nullable: bool = False,
+) -> Param:
     return Param("float", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, nullable=nullable)
 
 
@@ -243,13 +264,15 @@ class Schema:
 
     def _param(self, experiment: str, key: str) -> Param:
         if key not in self.params:
-            raise ValidationError(f"unknown parameter {key!r} for {experiment}: valid are {', '.join(sorted(self.params))}")
+            raise ValidationError(
+                f"unknown parameter {key!r} for {experiment}: valid are {', '.join(sorted(self.params))}"
+            )
         return self.params[key]
 
 
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bad(experiment: str, key: str, shown: str, param: Param) -> str:
@@ -292,9 +315,13 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def resolve_params(experiment: str, schema: Schema, preset_params: Mapping[str, Any],
-                   overrides: Mapping[str, Any] | None = None,
-                   memory_limit: int | None = None) -> dict[str, Any]:
+def resolve_params(
+    experiment: str,
+    schema: Schema,
+    preset_params: Mapping[str, Any],
+    overrides: Mapping[str, Any] | None = None,
+    memory_limit: int | None = None,
+) -> dict[str, Any]:
     """The preset's parameters with ``overrides`` applied, every value and check validated.
 
     Raises :class:`ValidationError` for an unknown key, a value outside its declared range, a
@@ -319,8 +346,10 @@ def resolve_params(experiment: str, schema: Schema, preset_params: Mapping[str, 
         limit = available_memory() if memory_limit is None else memory_limit
         if limit is not None and need > limit:
             sizes = ", ".join(f"{k}={params[k]}" for k in schema.size_keys)
-            raise ValidationError(f"{experiment}: {sizes} needs an estimated {format_bytes(need)} of memory, "
-                                  f"more than the {format_bytes(limit)} available")
+            raise ValidationError(
+                f"{experiment}: {sizes} needs an estimated {format_bytes(need)} of memory, "
+                f"more than the {format_bytes(limit)} available"
+            )
     return params
 
 
@@ -348,8 +377,9 @@ def symmetric_coupling(key: str) -> Check:
         worst = max(abs(float(g)) for g in value) if isinstance(value, list) else abs(float(value))
         if not p["beta"] > worst:
             where = "in" if isinstance(value, list) else "up to"
-            raise ValidationError(f"symmetric coupling needs beta > |g| for every g {where} {key}: "
-                                  f"beta={p['beta']}, {key}={value}")
+            raise ValidationError(
+                f"symmetric coupling needs beta > |g| for every g {where} {key}: beta={p['beta']}, {key}={value}"
+            )
 
     return check
 

@@ -40,26 +40,62 @@ CATALOG: tuple[Entry, ...] = (
     Entry("fig3", "theory", "Fig. 3 — anisotropic speciation, uninformative context", "theory_figs", quick_s=1.0),
     Entry("fig4", "theory", "Fig. 4 — anisotropic phase diagram t_S(g, θ)", "theory_figs", quick_s=6.0),
     Entry("fig5", "theory", "Fig. 5 — anisotropic joint and conditional collapse", "theory_figs", quick_s=1.0),
-    Entry("appc", "appc", "Figs 12–14 — App. C exact-score conditional generation vs θ", "appc",
-          figures=("fig12", "fig13", "fig14"), quick_s=5.0),
-    Entry("val_speciation", "validation", "Validation — speciation by cloning at g = 0 (Biroli et al. check)",
-          "validation", quick_s=60.0),
-    Entry("val_sync", "validation",
-          "Validation — per-mode speciation and the synchronization gap (product mixture)", "validation",
-          quick_s=40.0),
-    Entry("val_collapse", "validation", "Validation — collapse with the empirical score, joint and per mode",
-          "validation", quick_s=50.0),
-    Entry("manifold", "manifold", "Manifold data — speciation and collapse against ψ = p/d (exact empirical score)",
-          "manifold", figures=("figure", "regimes"), quick_s=900.0),
+    Entry(
+        "appc",
+        "appc",
+        "Figs 12–14 — App. C exact-score conditional generation vs θ",
+        "appc",
+        figures=("fig12", "fig13", "fig14"),
+        quick_s=5.0,
+    ),
+    Entry(
+        "val_speciation",
+        "validation",
+        "Validation — speciation by cloning at g = 0 (Biroli et al. check)",
+        "validation",
+        quick_s=60.0,
+    ),
+    Entry(
+        "val_sync",
+        "validation",
+        "Validation — per-mode speciation and the synchronization gap (product mixture)",
+        "validation",
+        quick_s=40.0,
+    ),
+    Entry(
+        "val_collapse",
+        "validation",
+        "Validation — collapse with the empirical score, joint and per mode",
+        "validation",
+        quick_s=50.0,
+    ),
+    Entry(
+        "manifold",
+        "manifold",
+        "Manifold data — speciation and collapse against ψ = p/d (exact empirical score)",
+        "manifold",
+        figures=("figure", "regimes"),
+        quick_s=900.0,
+    ),
     Entry("table1", "mnist", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", "mnist", quick_s=250.0),
     Entry("fig6", "mnist", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", "mnist", quick_s=5.0),
     Entry("fig7", "mnist", "Fig. 7 — ghosting index (Protocol I)", "mnist", quick_s=5.0),
     Entry("fig8", "mnist", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", "mnist", quick_s=5.0),
     Entry("fig9", "mnist", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", "mnist", quick_s=20.0),
-    Entry("fig10", "mnist", "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)", "mnist",
-          quick_s=230.0),
-    Entry("fig11", "mnist", "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)", "mnist",
-          quick_s=5.0),
+    Entry(
+        "fig10",
+        "mnist",
+        "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
+        "mnist",
+        quick_s=230.0,
+    ),
+    Entry(
+        "fig11",
+        "mnist",
+        "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
+        "mnist",
+        quick_s=5.0,
+    ),
 )
 ENTRIES: dict[str, Entry] = {e.name: e for e in CATALOG}
 #: figure names drawn by an experiment of another name (``diffregimes fig 12`` runs ``appc``)
@@ -121,8 +157,13 @@ def for_preset(preset: str) -> list[str]:
     return [name for name in ENTRIES if preset in get(name).presets]
 
 
-def plan_all(names: Sequence[str] | None, preset: str, out: Path, seed: int = 0,
-             overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+def plan_all(
+    names: Sequence[str] | None,
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[str]:
     """The experiments a reproduce runs (aliases resolved; default: every one that defines ``preset``),
     each validated with its overrides (:func:`~.base.plan_run`) before any of them runs."""
     from .base import check_preset, plan_run

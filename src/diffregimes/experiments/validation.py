@@ -71,11 +71,11 @@ from .params import (
     symmetric_coupling,
 )
 
-PHI_BIROLI = float(cloning_agreement(1.0))   # agreement when a(t) = 1
-PHI_KAPPA = float(cloning_agreement(0.5))    # agreement when the total kappa = 2 a = 1 (one mode, c = 1)
-PHI_MID = 0.75                               # halfway between chance (1/2) and certain agreement (1)
-SPECIATION_TOL = 0.10                        # "t/t_S ≈ 1": within ±10 %
-COLLAPSE_TOL = 0.35                          # "collapse near t_C": clone-NN crossing within ±35 %
+PHI_BIROLI = float(cloning_agreement(1.0))  # agreement when a(t) = 1
+PHI_KAPPA = float(cloning_agreement(0.5))  # agreement when the total kappa = 2 a = 1 (one mode, c = 1)
+PHI_MID = 0.75  # halfway between chance (1/2) and certain agreement (1)
+SPECIATION_TOL = 0.10  # "t/t_S ≈ 1": within ±10 %
+COLLAPSE_TOL = 0.35  # "collapse near t_C": clone-NN crossing within ±35 %
 
 
 def _generator(seed: int, *salt: int, device: str = "cpu") -> torch.Generator:
@@ -113,19 +113,27 @@ def _nearer_summary(cells: list[tuple[str, float, float, str]], near: str, far: 
         return INCONCLUSIVE, "no cells"
     his = np.array([c[2] for c in cells])
     worst = cells[int(np.argmax(np.where(np.isnan(his), np.inf, his)))]
-    hull = fmt_interval(min(c[1] for c in cells), max(c[2] for c in cells), 2) \
-        if not np.isnan([c[1] for c in cells] + list(his)).any() else "undetermined"
-    return combine([c[3] for c in cells]), (f"position from {near} (0) to {far} (1), {len(cells)} cells: {hull}; "
-                                            f"farthest {worst[0]}: {fmt_interval(worst[1], worst[2], 2)}")
+    hull = (
+        fmt_interval(min(c[1] for c in cells), max(c[2] for c in cells), 2)
+        if not np.isnan([c[1] for c in cells] + list(his)).any()
+        else "undetermined"
+    )
+    return combine([c[3] for c in cells]), (
+        f"position from {near} (0) to {far} (1), {len(cells)} cells: {hull}; "
+        f"farthest {worst[0]}: {fmt_interval(worst[1], worst[2], 2)}"
+    )
 
 
 # ----------------------------------------------------------------------------- speciation, g = 0
 def speciation_params(preset: str) -> dict[str, Any]:
     """``val_speciation`` parameters at ``preset``: dimensions, master trajectories, scan of t/t_S."""
-    return {"dims": {"smoke": [16], "quick": [64, 256, 1024], "paper": [64, 256, 1024, 4096]}[preset],
-            "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
-            "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
-            "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset], "horizon_extra": 2.0}
+    return {
+        "dims": {"smoke": [16], "quick": [64, 256, 1024], "paper": [64, 256, 1024, 4096]}[preset],
+        "masters": {"smoke": 64, "quick": 160, "paper": 1000}[preset],
+        "scan_ratios": list(np.round(np.linspace(0.5, 1.5, {"smoke": 5, "quick": 11, "paper": 21}[preset]), 4)),
+        "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset],
+        "horizon_extra": 2.0,
+    }
 
 
 #: float64 state rows alive at once in a cloning run (masters + 2 clones per scan time), and the
@@ -138,11 +146,17 @@ def _clone_bytes(masters: int, n_scan: int, k: int, d: int) -> float:
 
 
 SPECIATION_SCHEMA = Schema(
-    {"dims": List(Int(2, 10**6), 1, 100), "masters": Int(2, 10**8), "scan_ratios": List(Float(0.0, 100.0, lo_open=True), 2, 10**4),
-     "steps_per_unit": Int(1, 10**6), "horizon_extra": Float(0.0, 1e4)},
+    {
+        "dims": List(Int(2, 10**6), 1, 100),
+        "masters": Int(2, 10**8),
+        "scan_ratios": List(Float(0.0, 100.0, lo_open=True), 2, 10**4),
+        "steps_per_unit": Int(1, 10**6),
+        "horizon_extra": Float(0.0, 1e4),
+    },
     checks=(distinct("dims"),),
     memory=lambda p: _clone_bytes(p["masters"], len(p["scan_ratios"]), 1, max(p["dims"])),
-    size_keys=("masters", "dims", "scan_ratios"))
+    size_keys=("masters", "dims", "scan_ratios"),
+)
 
 
 def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
@@ -162,60 +176,109 @@ def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
         gen = _generator(ctx.seed, d, device=ctx.device)
         z_T, _ = spec.sample(p["masters"], gen, t=T)
         idx = _nearest_indices(times, ratios * t_biroli)
-        phi = clone_agreement(PopulationScore.build(spec, table), table, z_T, idx,
-                              sign_classifier(spec.mu0[None]), gen)[:, 0]
+        phi = clone_agreement(
+            PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]), gen
+        )[:, 0]
         t_scan = times[idx]
         theory = cloning_agreement(posterior_snr(model, t_scan, "total", d))
         se = np.sqrt(np.maximum(phi * (1 - phi), 0.25 / p["masters"]) / p["masters"])
         _, t_lo, t_hi = agreement_crossing(t_scan, phi, p["masters"], PHI_BIROLI)
         r_lo, r_hi, v = ratio_verdict(t_lo, t_hi, t_biroli, SPECIATION_TOL)
-        for key, values in (("d", np.full(idx.size, d)), ("t", t_scan), ("t_over_ts", t_scan / t_biroli), ("phi", phi),
-                            ("phi_se", se), ("phi_theory", theory)):
+        for key, values in (
+            ("d", np.full(idx.size, d)),
+            ("t", t_scan),
+            ("t_over_ts", t_scan / t_biroli),
+            ("phi", phi),
+            ("phi_se", se),
+            ("phi_theory", theory),
+        ):
             cols[key] += list(values)
         cross_b = crossing_time(t_scan, phi, PHI_BIROLI)
         cross_k = crossing_time(t_scan, phi, PHI_KAPPA)
         z = np.abs(phi - theory) / se
-        headline.update({f"d{d}_ts_biroli": t_biroli, f"d{d}_ts_kappa_total": t_kappa,
-                         f"d{d}_measured_at_phi_biroli": cross_b, f"d{d}_measured_at_phi_kappa": cross_k,
-                         f"d{d}_ratio_measured_to_ts": cross_b / t_biroli, f"d{d}_max_z": float(z.max()),
-                         f"d{d}_ratio_ci_lo": r_lo, f"d{d}_ratio_ci_hi": r_hi})
-        claims.append(Claim(f"g = 0, d = {d}: cloning crossing at t/t_S = 1 within ±{SPECIATION_TOL:.0%} (Biroli et al.)",
-                            "t/t_S ≈ 1",
-                            f"measured {cross_b:.3f} vs t_S = ½ log d = {t_biroli:.3f} (ratio {cross_b / t_biroli:.3f}); "
-                            f"at φ(κ_total = 1): {cross_k:.3f} vs ½ log 2d = {t_kappa:.3f}",
-                            v, f"t/t_S {fmt_interval(r_lo, r_hi, 3)}", kind="finding"))
-    notes = [f"φ is the probability that two clones restarted at t end in the same class; its exact curve is "
-             f"φ = E[(1 + tanh² u)/2], u ~ N(a, a), a(t) = μ(t)ᵀC(t)⁻¹μ(t) (theory.cloning). Crossings are read at "
-             f"φ = {PHI_BIROLI:.4f} (a = 1, Biroli's t_S) and φ = {PHI_KAPPA:.4f} (total κ = 1, the paper's criterion).",
-             "Standard errors are binomial with the number of master trajectories.",
-             "Interval of a crossing time: the crossings of the 95 % Wilson bands of φ at each scan time (test "
-             "inversion: t stays in the interval while the level lies inside φ's band at t); a band beyond the scan "
-             "range leaves that end open (0 or ∞). Linear interpolation between scan times is not in the interval. "
-             f"The claim holds when t/t_S's interval lies within 1 ± {SPECIATION_TOL:g}, fails when it lies outside."]
+        headline.update(
+            {
+                f"d{d}_ts_biroli": t_biroli,
+                f"d{d}_ts_kappa_total": t_kappa,
+                f"d{d}_measured_at_phi_biroli": cross_b,
+                f"d{d}_measured_at_phi_kappa": cross_k,
+                f"d{d}_ratio_measured_to_ts": cross_b / t_biroli,
+                f"d{d}_max_z": float(z.max()),
+                f"d{d}_ratio_ci_lo": r_lo,
+                f"d{d}_ratio_ci_hi": r_hi,
+            }
+        )
+        claims.append(
+            Claim(
+                f"g = 0, d = {d}: cloning crossing at t/t_S = 1 within ±{SPECIATION_TOL:.0%} (Biroli et al.)",
+                "t/t_S ≈ 1",
+                f"measured {cross_b:.3f} vs t_S = ½ log d = {t_biroli:.3f} (ratio {cross_b / t_biroli:.3f}); "
+                f"at φ(κ_total = 1): {cross_k:.3f} vs ½ log 2d = {t_kappa:.3f}",
+                v,
+                f"t/t_S {fmt_interval(r_lo, r_hi, 3)}",
+                kind="finding",
+            )
+        )
+    notes = [
+        f"φ is the probability that two clones restarted at t end in the same class; its exact curve is "
+        f"φ = E[(1 + tanh² u)/2], u ~ N(a, a), a(t) = μ(t)ᵀC(t)⁻¹μ(t) (theory.cloning). Crossings are read at "
+        f"φ = {PHI_BIROLI:.4f} (a = 1, Biroli's t_S) and φ = {PHI_KAPPA:.4f} (total κ = 1, the paper's criterion).",
+        "Standard errors are binomial with the number of master trajectories.",
+        "Interval of a crossing time: the crossings of the 95 % Wilson bands of φ at each scan time (test "
+        "inversion: t stays in the interval while the level lies inside φ's band at t); a band beyond the scan "
+        "range leaves that end open (0 or ∞). Linear interpolation between scan times is not in the interval. "
+        f"The claim holds when t/t_S's interval lies within 1 ± {SPECIATION_TOL:g}, fails when it lies outside.",
+    ]
     return Result(cols, headline, claims, notes=notes)
 
 
 # ----------------------------------------------------------------------------- synchronization gap
 def sync_params(preset: str) -> dict[str, Any]:
     """``val_sync`` parameters at ``preset``: product mixture, d, couplings, masters, scan."""
-    return {"beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0, "m_plus2": 1.0, "m_minus2": 1.0,
-            "d": {"smoke": 8, "quick": 16, "paper": 64}[preset],
-            "g_values": {"smoke": [0.0, 0.5], "quick": [0.0, 0.2, 0.4, 0.6, 0.8], "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}[preset],
-            "masters": {"smoke": 64, "quick": 300, "paper": 2000}[preset],
-            "n_scan": {"smoke": 8, "quick": 25, "paper": 41}[preset], "T": 5.0,
-            "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset],
-            "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset]}
+    return {
+        "beta": 1.0,
+        "sigma_w2": 2.0,
+        "sigma2": 1.0,
+        "m_plus2": 1.0,
+        "m_minus2": 1.0,
+        "d": {"smoke": 8, "quick": 16, "paper": 64}[preset],
+        "g_values": {
+            "smoke": [0.0, 0.5],
+            "quick": [0.0, 0.2, 0.4, 0.6, 0.8],
+            "paper": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+        }[preset],
+        "masters": {"smoke": 64, "quick": 300, "paper": 2000}[preset],
+        "n_scan": {"smoke": 8, "quick": 25, "paper": 41}[preset],
+        "T": 5.0,
+        "steps_per_unit": {"smoke": 40, "quick": 80, "paper": 200}[preset],
+        "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset],
+    }
 
 
 SYNC_SCHEMA = Schema(
-    {"beta": Float(-1e8, 1e8), "sigma_w2": SCALE, "sigma2": SCALE, "m_plus2": NORM, "m_minus2": NORM,
-     "d": Int(2, 10**6), "g_values": List(COUPLING, 1, 1000), "masters": Int(2, 10**8), "n_scan": Int(2, 10**5),
-     "T": HORIZON, "steps_per_unit": Int(1, 10**6), "n_boot": BOOTSTRAP},
+    {
+        "beta": Float(-1e8, 1e8),
+        "sigma_w2": SCALE,
+        "sigma2": SCALE,
+        "m_plus2": NORM,
+        "m_minus2": NORM,
+        "d": Int(2, 10**6),
+        "g_values": List(COUPLING, 1, 1000),
+        "masters": Int(2, 10**8),
+        "n_scan": Int(2, 10**5),
+        "T": HORIZON,
+        "steps_per_unit": Int(1, 10**6),
+        "n_boot": BOOTSTRAP,
+    },
     checks=(symmetric_coupling("g_values"), distinct("g_values")),
     # cloning rows, the moment table, and the bootstrap (resample indices and agreement curves per master)
-    memory=lambda p: (_clone_bytes(p["masters"], p["n_scan"], 2, p["d"]) + p["T"] * p["steps_per_unit"] * 4 * 8 * 8
-                      + p["n_boot"] * p["masters"] * (8 + 2 * 8)),
-    size_keys=("masters", "n_scan", "d", "n_boot"))
+    memory=lambda p: (
+        _clone_bytes(p["masters"], p["n_scan"], 2, p["d"])
+        + p["T"] * p["steps_per_unit"] * 4 * 8 * 8
+        + p["n_boot"] * p["masters"] * (8 + 2 * 8)
+    ),
+    size_keys=("masters", "n_scan", "d", "n_boot"),
+)
 
 
 def _mode_theory(p: dict[str, Any], g: float) -> dict[str, float | None]:
@@ -258,44 +321,75 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         table = MomentTable.build(model, times, device=ctx.device)
         gen = _generator(ctx.seed, j, device=ctx.device)
         z_T, _ = sample_components(model, means, p["masters"], p["T"], gen)
-        agree = clone_agreement(ComponentMixtureScore.build(means, table), table, z_T, idx, sign_classifier(directions),
-                                gen, per_master=True)                                   # (n_scan, masters, 2)
+        agree = clone_agreement(
+            ComponentMixtureScore.build(means, table),
+            table,
+            z_T,
+            idx,
+            sign_classifier(directions),
+            gen,
+            per_master=True,
+        )  # (n_scan, masters, 2)
         phi = agree.mean(axis=1)
         rng = np.random.default_rng(derive_seed(ctx.seed, "val-sync-bootstrap", j))
         curves = resampled_curves(agree, bootstrap_indices(p["masters"], int(p["n_boot"]), rng))
         (p_lo, p_hi), (m_lo, m_hi) = (crossing_replicates(t_scan, curves[..., m], PHI_MID) for m in (0, 1))
-        gap_reps.append((p_lo - m_hi, p_hi - m_lo))                 # bounds on t_S+ − t_S− per replicate
-        theory = [cloning_agreement(mode_posterior_snr(lam, m2, p["sigma2"], p["sigma_w2"], t_scan, d))
-                  for lam, m2 in zip(symmetric_eigenvalues(p["beta"], g), (p["m_plus2"], p["m_minus2"]))]
-        for key, values in (("g", np.full(idx.size, g)), ("t", t_scan), ("phi_plus", phi[:, 0]), ("phi_minus", phi[:, 1]),
-                            ("theory_plus", theory[0]), ("theory_minus", theory[1])):
+        gap_reps.append((p_lo - m_hi, p_hi - m_lo))  # bounds on t_S+ − t_S− per replicate
+        theory = [
+            cloning_agreement(mode_posterior_snr(lam, m2, p["sigma2"], p["sigma_w2"], t_scan, d))
+            for lam, m2 in zip(symmetric_eigenvalues(p["beta"], g), (p["m_plus2"], p["m_minus2"]))
+        ]
+        for key, values in (
+            ("g", np.full(idx.size, g)),
+            ("t", t_scan),
+            ("phi_plus", phi[:, 0]),
+            ("phi_minus", phi[:, 1]),
+            ("theory_plus", theory[0]),
+            ("theory_minus", theory[1]),
+        ):
             cols[key] += list(values)
         th = _mode_theory(p, g)
         row: dict[str, Any] = {"g": g, **th}
         for m, name in enumerate(("plus", "minus")):
-            row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = \
-                agreement_crossing(t_scan, phi[:, m], p["masters"], PHI_MID)
+            row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = agreement_crossing(
+                t_scan, phi[:, m], p["masters"], PHI_MID
+            )
         row["gap_ci_lo"], row["gap_ci_hi"] = bounded_percentile_interval(*gap_reps[-1])
         rows.append(row)
     gap_measured = [r["measured_plus"] - r["measured_minus"] for r in rows]
     gap_total = [r["ts_plus_total"] - r["ts_minus_total"] for r in rows]
     gap_perdim = [(r["ts_plus_perdim"] or np.nan) - (r["ts_minus_perdim"] or np.nan) for r in rows]
+
     def worst(conv: str) -> float:
-        errs = [abs(r[f"measured_{m}"] - r[f"ts_{m}_{conv}"]) if r[f"ts_{m}_{conv}"] is not None else np.inf
-                for r in rows for m in ("plus", "minus")]
+        errs = [
+            abs(r[f"measured_{m}"] - r[f"ts_{m}_{conv}"]) if r[f"ts_{m}_{conv}"] is not None else np.inf
+            for r in rows
+            for m in ("plus", "minus")
+        ]
         return float(np.nanmax(errs))
 
     err_total, err_perdim = worst("total"), worst("perdim")
     follows = "total" if err_total < err_perdim else "per-dim"
     # each mode and g: is the measured t_S's interval nearer the total-κ than the per-dim prediction?
     # (per-dim None: κ stays below 1 for t > 0, i.e. a prediction at t <= 0; 0 is the one nearest the data)
-    cells = [(f"g={r['g']:g} {'+' if m == 'plus' else '−'}",
-              *nearer_verdict(r[f"ci_lo_{m}"], r[f"ci_hi_{m}"], r[f"ts_{m}_total"],
-                              r[f"ts_{m}_perdim"] if r[f"ts_{m}_perdim"] is not None else 0.0))
-             for r in rows for m in ("plus", "minus")]
+    cells = [
+        (
+            f"g={r['g']:g} {'+' if m == 'plus' else '−'}",
+            *nearer_verdict(
+                r[f"ci_lo_{m}"],
+                r[f"ci_hi_{m}"],
+                r[f"ts_{m}_total"],
+                r[f"ts_{m}_perdim"] if r[f"ts_{m}_perdim"] is not None else 0.0,
+            ),
+        )
+        for r in rows
+        for m in ("plus", "minus")
+    ]
     total_verdict, total_interval = _nearer_summary(cells, "total κ", "per-dim κ")
-    steps = [(f"{a['g']:g}→{b['g']:g}", *bounded_percentile_interval(rb[0] - ra[1], rb[1] - ra[0]))
-             for a, b, ra, rb in zip(rows, rows[1:], gap_reps, gap_reps[1:])]  # independent runs per g
+    steps = [
+        (f"{a['g']:g}→{b['g']:g}", *bounded_percentile_interval(rb[0] - ra[1], rb[1] - ra[0]))
+        for a, b, ra, rb in zip(rows, rows[1:], gap_reps, gap_reps[1:])
+    ]  # independent runs per g
     widens = combine([verdict(lo, hi, above=0.0) for _, lo, hi in steps])
     headline: dict[str, Any] = {"follows_convention": follows, "max_err_total": err_total, "max_err_perdim": err_perdim}
     for r, gm, gt in zip(rows, gap_measured, gap_total):
@@ -309,50 +403,74 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
         headline[f"g{r['g']:g}_gap_theory_total"] = gt
         headline[f"g{r['g']:g}_gap_ci_lo"], headline[f"g{r['g']:g}_gap_ci_hi"] = r["gap_ci_lo"], r["gap_ci_hi"]
     claims = [
-        Claim("a finite-d sampler speciates where the total κ = d·κ_per-dim crosses 1, not the per-dimension κ "
-              "(62) of the paper's figures: every measured t_S± nearer the total-κ than the per-dim-κ prediction", "κ per dimension in the figures",
-              f"measured per-mode t_S within {err_total:.3f} of the total-κ theory, {err_perdim:.3f} of the per-dim one",
-              total_verdict, total_interval, kind="finding"),
-        Claim("coupling opens a synchronization gap t_S+ − t_S− that widens with g (rises at every step of g)",
-              "gap widens with g",
-              "measured: " + ", ".join(f"g={r['g']:g}: {gm:+.3f}" for r, gm in zip(rows, gap_measured))
-              + "; total-κ theory: " + ", ".join(f"{gt:+.3f}" for gt in gap_total),
-              widens, "rise per step: " + ", ".join(f"{k} {fmt_interval(lo, hi, 3)}" for k, lo, hi in steps)),
+        Claim(
+            "a finite-d sampler speciates where the total κ = d·κ_per-dim crosses 1, not the per-dimension κ "
+            "(62) of the paper's figures: every measured t_S± nearer the total-κ than the per-dim-κ prediction",
+            "κ per dimension in the figures",
+            f"measured per-mode t_S within {err_total:.3f} of the total-κ theory, {err_perdim:.3f} of the per-dim one",
+            total_verdict,
+            total_interval,
+            kind="finding",
+        ),
+        Claim(
+            "coupling opens a synchronization gap t_S+ − t_S− that widens with g (rises at every step of g)",
+            "gap widens with g",
+            "measured: "
+            + ", ".join(f"g={r['g']:g}: {gm:+.3f}" for r, gm in zip(rows, gap_measured))
+            + "; total-κ theory: "
+            + ", ".join(f"{gt:+.3f}" for gt in gap_total),
+            widens,
+            "rise per step: " + ", ".join(f"{k} {fmt_interval(lo, hi, 3)}" for k, lo, hi in steps),
+        ),
     ]
-    arrays = {"g": np.array([r["g"] for r in rows]), "gap_measured": np.array(gap_measured),
-              "gap_total": np.array(gap_total), "gap_perdim": np.array(gap_perdim),
-              **{k: np.array([np.nan if r[k] is None else r[k] for r in rows], float) for k in rows[0] if k != "g"}}
-    notes = [f"Product mixture z₀ = s₊μ₊ + s₋μ₋ + noise, d = {d}, m±² = {p['m_plus2']:g}, {p['m_minus2']:g}; "
-             f"Measured t_S±: where the clone agreement of that mode crosses φ = {PHI_MID} (halfway from chance to "
-             "certain), beside three predictions: κ± = 1 per dimension (the paper's figures), κ± = 1 in total (d·m²), and "
-             "the class-posterior criterion a± = μ±ᵀC±⁻¹μ± = 1 (Biroli et al.; φ = 0.775 there).",
-             "Per-dimension κ (the paper's figures) predicts t_S± about ½ log d earlier in forward time than what a "
-             f"finite-d sampler shows; the measurements follow the {follows} convention.",
-             "Intervals: a measured t_S± is bracketed by the crossings of the 95 % Wilson bands of its agreement curve "
-             "(test inversion); the total-vs-per-dim finding holds when every such interval lies on the total-κ side of "
-             "the midpoint between the two predictions. The gap t_S+ − t_S− is bootstrapped over master trajectories "
-             f"({p['n_boot']} resamples; each master with its clones, both modes together, numpy Generator from the run "
-             "seed); runs at different g are independent, so the rise of the gap between neighbouring g is the "
-             "difference of independent replicates; 'widens' holds when every rise's 95 % percentile interval is "
-             "above 0. A replicate curve still above φ = 0.75 at the scan's end (t = T) only bounds its crossing (≥ T), one "
-             "never reaching it bounds it by the first scan time: the interval takes the 2.5 % order statistic of the "
-             "replicates' lower bounds and the 97.5 % one of their upper bounds (conservative at both ends)."]
+    arrays = {
+        "g": np.array([r["g"] for r in rows]),
+        "gap_measured": np.array(gap_measured),
+        "gap_total": np.array(gap_total),
+        "gap_perdim": np.array(gap_perdim),
+        **{k: np.array([np.nan if r[k] is None else r[k] for r in rows], float) for k in rows[0] if k != "g"},
+    }
+    notes = [
+        f"Product mixture z₀ = s₊μ₊ + s₋μ₋ + noise, d = {d}, m±² = {p['m_plus2']:g}, {p['m_minus2']:g}; "
+        f"Measured t_S±: where the clone agreement of that mode crosses φ = {PHI_MID} (halfway from chance to "
+        "certain), beside three predictions: κ± = 1 per dimension (the paper's figures), κ± = 1 in total (d·m²), and "
+        "the class-posterior criterion a± = μ±ᵀC±⁻¹μ± = 1 (Biroli et al.; φ = 0.775 there).",
+        "Per-dimension κ (the paper's figures) predicts t_S± about ½ log d earlier in forward time than what a "
+        f"finite-d sampler shows; the measurements follow the {follows} convention.",
+        "Intervals: a measured t_S± is bracketed by the crossings of the 95 % Wilson bands of its agreement curve "
+        "(test inversion); the total-vs-per-dim finding holds when every such interval lies on the total-κ side of "
+        "the midpoint between the two predictions. The gap t_S+ − t_S− is bootstrapped over master trajectories "
+        f"({p['n_boot']} resamples; each master with its clones, both modes together, numpy Generator from the run "
+        "seed); runs at different g are independent, so the rise of the gap between neighbouring g is the "
+        "difference of independent replicates; 'widens' holds when every rise's 95 % percentile interval is "
+        "above 0. A replicate curve still above φ = 0.75 at the scan's end (t = T) only bounds its crossing (≥ T), one "
+        "never reaching it bounds it by the first scan time: the interval takes the 2.5 % order statistic of the "
+        "replicates' lower bounds and the 97.5 % one of their upper bounds (conservative at both ends).",
+    ]
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
 # ----------------------------------------------------------------------------- collapse
 def collapse_params(preset: str) -> dict[str, Any]:
     """``val_collapse`` parameters at ``preset``: (n, d) cases, probes, clone scan, per-mode couplings."""
-    return {"cases": {"smoke": [[64, 4]], "quick": [[256, 8], [1024, 10], [4096, 12]],
-                      "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]]}[preset],
-            "probes": {"smoke": 64, "quick": 160, "paper": 1024}[preset],
-            "n_scan": {"smoke": 6, "quick": 16, "paper": 31}[preset],
-            "clone_masters": {"smoke": 32, "quick": 48, "paper": 512}[preset],
-            "clone_scan": {"smoke": 4, "quick": 8, "paper": 16}[preset],
-            "mode_g": {"smoke": [0.5], "quick": [0.0, 0.4, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8]}[preset],
-            "clone_steps": {"smoke": 100, "quick": 400, "paper": 800}[preset],
-            "mode_case": [1024, 10], "beta": 1.0, "sigma_w2": 2.0, "sigma2": 1.0,
-            "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset]}
+    return {
+        "cases": {
+            "smoke": [[64, 4]],
+            "quick": [[256, 8], [1024, 10], [4096, 12]],
+            "paper": [[256, 8], [1024, 10], [4096, 12], [16384, 14]],
+        }[preset],
+        "probes": {"smoke": 64, "quick": 160, "paper": 1024}[preset],
+        "n_scan": {"smoke": 6, "quick": 16, "paper": 31}[preset],
+        "clone_masters": {"smoke": 32, "quick": 48, "paper": 512}[preset],
+        "clone_scan": {"smoke": 4, "quick": 8, "paper": 16}[preset],
+        "mode_g": {"smoke": [0.5], "quick": [0.0, 0.4, 0.8], "paper": [0.0, 0.2, 0.4, 0.6, 0.8]}[preset],
+        "clone_steps": {"smoke": 100, "quick": 400, "paper": 800}[preset],
+        "mode_case": [1024, 10],
+        "beta": 1.0,
+        "sigma_w2": 2.0,
+        "sigma2": 1.0,
+        "n_boot": {"smoke": 200, "quick": 1000, "paper": 2000}[preset],
+    }
 
 
 def _collapse_memory(p: dict[str, Any]) -> float:
@@ -366,14 +484,29 @@ def _collapse_memory(p: dict[str, Any]) -> float:
 CASE = List(Int(2, 10**9), 2, 2)
 
 COLLAPSE_SCHEMA = Schema(
-    {"cases": List(CASE, 1, 100), "probes": Int(1, 10**8), "n_scan": Int(2, 10**5), "clone_masters": Int(2, 10**8),
-     "clone_scan": Int(2, 10**5), "mode_g": List(COUPLING, 1, 1000), "clone_steps": Int(1, 10**7), "mode_case": CASE,
-     "beta": Float(-1e8, 1e8), "sigma_w2": SCALE, "sigma2": SCALE, "n_boot": BOOTSTRAP},
+    {
+        "cases": List(CASE, 1, 100),
+        "probes": Int(1, 10**8),
+        "n_scan": Int(2, 10**5),
+        "clone_masters": Int(2, 10**8),
+        "clone_scan": Int(2, 10**5),
+        "mode_g": List(COUPLING, 1, 1000),
+        "clone_steps": Int(1, 10**7),
+        "mode_case": CASE,
+        "beta": Float(-1e8, 1e8),
+        "sigma_w2": SCALE,
+        "sigma2": SCALE,
+        "n_boot": BOOTSTRAP,
+    },
     checks=(symmetric_coupling("mode_g"), distinct("mode_g")),
-    memory=_collapse_memory, size_keys=("cases", "mode_case", "probes", "clone_masters", "clone_scan", "n_boot"))
+    memory=_collapse_memory,
+    size_keys=("cases", "mode_case", "probes", "clone_masters", "clone_scan", "n_boot"),
+)
 
 
-def _y2_probes(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.ndarray, gen: torch.Generator) -> np.ndarray:
+def _y2_probes(
+    lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.ndarray, gen: torch.Generator
+) -> np.ndarray:
     """Y_2 at population probes z ~ N(0, c(t)) of one d-dimensional mode with decay rate lam: (n_scan, probes)."""
     d = data.shape[-1]
     out = []
@@ -386,12 +519,13 @@ def _y2_probes(lam: float, p: dict[str, Any], data: torch.Tensor, t_scan: np.nda
     return np.stack(out)
 
 
-def y2_crossing(t_scan: np.ndarray, y2_probes: np.ndarray, n_boot: int,
-                rng: np.random.Generator) -> tuple[float, float, float, tuple[np.ndarray, np.ndarray]]:
+def y2_crossing(
+    t_scan: np.ndarray, y2_probes: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[float, float, float, tuple[np.ndarray, np.ndarray]]:
     """(t, lo, hi, replicates): where mean Y_2 falls through 1/2, the crossings of its pointwise 95 % bootstrap
     bands over probes (:func:`crossing_interval`), and the bounds on each bootstrap replicate's crossing
     (:func:`crossing_replicates`)."""
-    curves = resampled_curves(y2_probes, bootstrap_indices(y2_probes.shape[1], n_boot, rng))   # (n_boot, n_scan)
+    curves = resampled_curves(y2_probes, bootstrap_indices(y2_probes.shape[1], n_boot, rng))  # (n_boot, n_scan)
     band_lo, band_hi = np.quantile(curves, [0.025, 0.975], axis=0)
     est, lo, hi = crossing_interval(t_scan, y2_probes.mean(axis=1), band_lo, band_hi, 0.5)
     return est, lo, hi, crossing_replicates(t_scan, curves, 0.5)
@@ -415,28 +549,58 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
         times = np.concatenate([np.geomspace(4 * t_c, 1e-3, p["clone_steps"]), [0.0]])
         times = np.unique(np.concatenate([times, np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])]))[::-1]
         table = MomentTable.build(model, times[:-1], device=ctx.device)
-        z_T = np.sqrt(1.0) * torch.randn((p["clone_masters"], 1, d), generator=gen, dtype=torch.float64, device=ctx.device)
+        z_T = np.sqrt(1.0) * torch.randn(
+            (p["clone_masters"], 1, d), generator=gen, dtype=torch.float64, device=ctx.device
+        )
         # clones are costlier than Y_2 probes (a full empirical-score run per scan time): a coarser scan
         clone_t = np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])
         idx = _nearest_indices(table.times.cpu().numpy(), clone_t)
-        nn = clone_agreement(EmpiricalScore.build(table, data), table, z_T, idx, nearest_point_classifier(data), gen)[:, 0]
-        for kind, ts, y2_col, nn_col in (("biroli", t_scan, y2, np.full(t_scan.size, np.nan)),
-                                          ("biroli_clones", clone_t, np.full(clone_t.size, np.nan), nn)):
-            for key, values in (("experiment", [kind] * ts.size), ("n", [n] * ts.size), ("d", [d] * ts.size),
-                                ("g", [0.0] * ts.size), ("mode", ["single"] * ts.size), ("t", ts), ("y2", y2_col),
-                                ("clone_nn", nn_col)):
+        nn = clone_agreement(EmpiricalScore.build(table, data), table, z_T, idx, nearest_point_classifier(data), gen)[
+            :, 0
+        ]
+        for kind, ts, y2_col, nn_col in (
+            ("biroli", t_scan, y2, np.full(t_scan.size, np.nan)),
+            ("biroli_clones", clone_t, np.full(clone_t.size, np.nan), nn),
+        ):
+            for key, values in (
+                ("experiment", [kind] * ts.size),
+                ("n", [n] * ts.size),
+                ("d", [d] * ts.size),
+                ("g", [0.0] * ts.size),
+                ("mode", ["single"] * ts.size),
+                ("t", ts),
+                ("y2", y2_col),
+                ("clone_nn", nn_col),
+            ):
                 cols[key] += list(values)
-        m_y2, y2_lo, y2_hi, _ = y2_crossing(t_scan, y2_probes, int(p["n_boot"]),
-                                            np.random.default_rng(derive_seed(ctx.seed, "val-collapse-y2", n, d)))
+        m_y2, y2_lo, y2_hi, _ = y2_crossing(
+            t_scan, y2_probes, int(p["n_boot"]), np.random.default_rng(derive_seed(ctx.seed, "val-collapse-y2", n, d))
+        )
         m_nn, nn_lo, nn_hi = agreement_crossing(clone_t, nn, p["clone_masters"], 0.5)
         r_lo, r_hi, v = ratio_verdict(nn_lo, nn_hi, t_c, COLLAPSE_TOL)
-        headline.update({f"n{n}_d{d}_tc_theory": t_c, f"n{n}_d{d}_tc_y2": m_y2, f"n{n}_d{d}_tc_clone_nn": m_nn,
-                         f"n{n}_d{d}_tc_clone_nn_ci_lo": nn_lo, f"n{n}_d{d}_tc_clone_nn_ci_hi": nn_hi,
-                         f"n{n}_d{d}_tc_y2_ci_lo": y2_lo, f"n{n}_d{d}_tc_y2_ci_hi": y2_hi})
-        claims.append(Claim(f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}: clone-NN crossing within "
-                            f"±{COLLAPSE_TOL:.0%} of t_C", f"t_C = {t_c:.3f}",
-                            f"Y₂ = ½ at t = {m_y2:.3f} {fmt_interval(y2_lo, y2_hi, 3)}; clone NN agreement ½ at "
-                            f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})", v, f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}", kind="finding"))
+        headline.update(
+            {
+                f"n{n}_d{d}_tc_theory": t_c,
+                f"n{n}_d{d}_tc_y2": m_y2,
+                f"n{n}_d{d}_tc_clone_nn": m_nn,
+                f"n{n}_d{d}_tc_clone_nn_ci_lo": nn_lo,
+                f"n{n}_d{d}_tc_clone_nn_ci_hi": nn_hi,
+                f"n{n}_d{d}_tc_y2_ci_lo": y2_lo,
+                f"n{n}_d{d}_tc_y2_ci_hi": y2_hi,
+            }
+        )
+        claims.append(
+            Claim(
+                f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}: clone-NN crossing within "
+                f"±{COLLAPSE_TOL:.0%} of t_C",
+                f"t_C = {t_c:.3f}",
+                f"Y₂ = ½ at t = {m_y2:.3f} {fmt_interval(y2_lo, y2_hi, 3)}; clone NN agreement ½ at "
+                f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})",
+                v,
+                f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}",
+                kind="finding",
+            )
+        )
     n, d = p["mode_case"]
     gen = _generator(ctx.seed, 7, device=ctx.device)
     data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=ctx.device) * np.sqrt(p["sigma2"])
@@ -449,12 +613,23 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
             t_scan = np.linspace(0.25 * t_same_n, 3.0 * t_same_n, p["n_scan"])
             y2_probes = _y2_probes(lam, p, data, t_scan, gen)
             y2 = y2_probes.mean(axis=1)
-            est, lo, hi, reps = y2_crossing(t_scan, y2_probes, int(p["n_boot"]),
-                                            np.random.default_rng(derive_seed(ctx.seed, "val-collapse-modes", j, mode)))
+            est, lo, hi, reps = y2_crossing(
+                t_scan,
+                y2_probes,
+                int(p["n_boot"]),
+                np.random.default_rng(derive_seed(ctx.seed, "val-collapse-modes", j, mode)),
+            )
             mode_ci[(g, mode)] = (lo, hi, reps)
-            for key, values in (("experiment", ["modes"] * t_scan.size), ("n", [n] * t_scan.size), ("d", [d] * t_scan.size),
-                                ("g", [g] * t_scan.size), ("mode", [mode] * t_scan.size), ("t", t_scan), ("y2", y2),
-                                ("clone_nn", [np.nan] * t_scan.size)):
+            for key, values in (
+                ("experiment", ["modes"] * t_scan.size),
+                ("n", [n] * t_scan.size),
+                ("d", [d] * t_scan.size),
+                ("g", [g] * t_scan.size),
+                ("mode", [mode] * t_scan.size),
+                ("t", t_scan),
+                ("y2", y2),
+                ("clone_nn", [np.nan] * t_scan.size),
+            ):
                 cols[key] += list(values)
             headline[f"g{g:g}_{mode}_tc_same_n"] = t_same_n
             headline[f"g{g:g}_{mode}_tc_paper77"] = t_paper
@@ -463,50 +638,110 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
     coupled = [g for g in p["mode_g"] if g > 0]
     if coupled:
         # probes of the two modes are independent draws: the difference of independent replicates
-        order = [(g, *bounded_percentile_interval(mode_ci[(g, "plus")][2][0] - mode_ci[(g, "minus")][2][1],
-                                                  mode_ci[(g, "plus")][2][1] - mode_ci[(g, "minus")][2][0]))
-                 for g in coupled]
-        claims.append(Claim("common mode collapses before the difference mode in reverse time (t_C+ > t_C−) at "
-                            "every g > 0", "t_C+ rises, t_C− falls with g",
-                            ", ".join(f"g={g:g}: Y₂ crossings {headline[f'g{g:g}_plus_tc_y2']:.3f} vs "
-                                      f"{headline[f'g{g:g}_minus_tc_y2']:.3f}" for g in coupled),
-                            combine([verdict(lo, hi, above=0.0) for _, lo, hi in order]),
-                            "t_C+ − t_C−: " + ", ".join(f"g={g:g} {fmt_interval(lo, hi, 3)}" for g, lo, hi in order)))
-    err_same = np.mean([abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_same_n"])
-                        for g in p["mode_g"] for m in ("plus", "minus")])
-    err_paper = np.mean([abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_paper77"])
-                         for g in p["mode_g"] for m in ("plus", "minus")])
-    cells = [(f"g={g:g} {'+' if m == 'plus' else '−'}",
-              *nearer_verdict(mode_ci[(g, m)][0], mode_ci[(g, m)][1], headline[f"g{g:g}_{m}_tc_same_n"],
-                              headline[f"g{g:g}_{m}_tc_paper77"]))
-             for g in p["mode_g"] for m in ("plus", "minus")]
+        order = [
+            (
+                g,
+                *bounded_percentile_interval(
+                    mode_ci[(g, "plus")][2][0] - mode_ci[(g, "minus")][2][1],
+                    mode_ci[(g, "plus")][2][1] - mode_ci[(g, "minus")][2][0],
+                ),
+            )
+            for g in coupled
+        ]
+        claims.append(
+            Claim(
+                "common mode collapses before the difference mode in reverse time (t_C+ > t_C−) at every g > 0",
+                "t_C+ rises, t_C− falls with g",
+                ", ".join(
+                    f"g={g:g}: Y₂ crossings {headline[f'g{g:g}_plus_tc_y2']:.3f} vs "
+                    f"{headline[f'g{g:g}_minus_tc_y2']:.3f}"
+                    for g in coupled
+                ),
+                combine([verdict(lo, hi, above=0.0) for _, lo, hi in order]),
+                "t_C+ − t_C−: " + ", ".join(f"g={g:g} {fmt_interval(lo, hi, 3)}" for g, lo, hi in order),
+            )
+        )
+    err_same = np.mean(
+        [
+            abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_same_n"])
+            for g in p["mode_g"]
+            for m in ("plus", "minus")
+        ]
+    )
+    err_paper = np.mean(
+        [
+            abs(headline[f"g{g:g}_{m}_tc_y2"] - headline[f"g{g:g}_{m}_tc_paper77"])
+            for g in p["mode_g"]
+            for m in ("plus", "minus")
+        ]
+    )
+    cells = [
+        (
+            f"g={g:g} {'+' if m == 'plus' else '−'}",
+            *nearer_verdict(
+                mode_ci[(g, m)][0],
+                mode_ci[(g, m)][1],
+                headline[f"g{g:g}_{m}_tc_same_n"],
+                headline[f"g{g:g}_{m}_tc_paper77"],
+            ),
+        )
+        for g in p["mode_g"]
+        for m in ("plus", "minus")
+    ]
     same_verdict, same_interval = _nearer_summary(cells, "(78) with n^(2/d)", "(77)")
-    claims.append(Claim("per-mode collapse (78) with n^(2/d) (same n) beats (77) as printed: every measured "
-                        "per-mode Y₂ crossing nearer (78)", "(77) with n^(1/d)",
-                        f"mean |measured − theory|: {err_same:.3f} with n^(2/d) (same n), {err_paper:.3f} with (77) as printed",
-                        same_verdict, same_interval, kind="finding"))
-    notes = ["Y₂ = Σᵢ wᵢ² of the posterior weights (31) over the n training points, averaged over probes drawn from the "
-             "population law P_t (the REM's reference points): ≈ 1/n while the empirical measure generalises, O(1) once it "
-             "condenses. Clone NN agreement: two clones restarted at t with the empirical score end on the same training point.",
-             "Per mode, the symmetric coupled process factorises (76): each eigenmode is a d-dimensional OU with decay rate "
-             "τ± = 2(β ∓ g). With the same n, its own REM condition is 1 + χ = n^(2/d) (column tc_same_n); the paper's "
-             "(77) uses n^(1/d) (tc_paper77).",
-             "Intervals (conditional on the one training set drawn per case): a Y₂ crossing is bracketed by the crossings "
-             f"of the pointwise 95 % percentile bands of mean Y₂ from {p['n_boot']} bootstrap resamples of the probes "
-             "(numpy Generator from the run seed); a clone-NN crossing by those of the 95 % Wilson bands of the agreement "
-             "(test inversion; an end beyond the scan range stays open). t_C+ − t_C−: difference of the bootstrap "
-             "replicates' crossings of the two modes (independent probes; a replicate crossing beyond the scan enters by its "
-             "bounds, conservatively). The collapse-time claim holds when t/t_C's "
-             f"interval lies within 1 ± {COLLAPSE_TOL:g}; the (78)-vs-(77) finding when every per-mode interval lies on "
-             "the (78) side of the midpoint between the two predictions."]
+    claims.append(
+        Claim(
+            "per-mode collapse (78) with n^(2/d) (same n) beats (77) as printed: every measured "
+            "per-mode Y₂ crossing nearer (78)",
+            "(77) with n^(1/d)",
+            f"mean |measured − theory|: {err_same:.3f} with n^(2/d) (same n), {err_paper:.3f} with (77) as printed",
+            same_verdict,
+            same_interval,
+            kind="finding",
+        )
+    )
+    notes = [
+        "Y₂ = Σᵢ wᵢ² of the posterior weights (31) over the n training points, averaged over probes drawn from the "
+        "population law P_t (the REM's reference points): ≈ 1/n while the empirical measure generalises, O(1) once it "
+        "condenses. Clone NN agreement: two clones restarted at t with the empirical score end on the same training point.",
+        "Per mode, the symmetric coupled process factorises (76): each eigenmode is a d-dimensional OU with decay rate "
+        "τ± = 2(β ∓ g). With the same n, its own REM condition is 1 + χ = n^(2/d) (column tc_same_n); the paper's "
+        "(77) uses n^(1/d) (tc_paper77).",
+        "Intervals (conditional on the one training set drawn per case): a Y₂ crossing is bracketed by the crossings "
+        f"of the pointwise 95 % percentile bands of mean Y₂ from {p['n_boot']} bootstrap resamples of the probes "
+        "(numpy Generator from the run seed); a clone-NN crossing by those of the 95 % Wilson bands of the agreement "
+        "(test inversion; an end beyond the scan range stays open). t_C+ − t_C−: difference of the bootstrap "
+        "replicates' crossings of the two modes (independent probes; a replicate crossing beyond the scan enters by its "
+        "bounds, conservatively). The collapse-time claim holds when t/t_C's "
+        f"interval lies within 1 ± {COLLAPSE_TOL:g}; the (78)-vs-(77) finding when every per-mode interval lies on "
+        "the (78) side of the midpoint between the two predictions.",
+    ]
     return Result(cols, headline, claims, notes=notes)
 
 
 EXPERIMENTS = [
-    Experiment("val_speciation", "Validation — speciation by cloning at g = 0 (Biroli et al. check)", "validation",
-               speciation_params, run_speciation, schema=SPECIATION_SCHEMA),
-    Experiment("val_sync", "Validation — per-mode speciation and the synchronization gap (product mixture)",
-               "validation", sync_params, run_sync, schema=SYNC_SCHEMA),
-    Experiment("val_collapse", "Validation — collapse with the empirical score, joint and per mode", "validation",
-               collapse_params, run_collapse, schema=COLLAPSE_SCHEMA),
+    Experiment(
+        "val_speciation",
+        "Validation — speciation by cloning at g = 0 (Biroli et al. check)",
+        "validation",
+        speciation_params,
+        run_speciation,
+        schema=SPECIATION_SCHEMA,
+    ),
+    Experiment(
+        "val_sync",
+        "Validation — per-mode speciation and the synchronization gap (product mixture)",
+        "validation",
+        sync_params,
+        run_sync,
+        schema=SYNC_SCHEMA,
+    ),
+    Experiment(
+        "val_collapse",
+        "Validation — collapse with the empirical score, joint and per mode",
+        "validation",
+        collapse_params,
+        run_collapse,
+        schema=COLLAPSE_SCHEMA,
+    ),
 ]

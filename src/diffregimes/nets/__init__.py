@@ -10,7 +10,19 @@ from .ema import EMA
 from .unet import EpsUNet, UNetConfig, count_parameters, make_unet, seeded_init
 
 __all__ = [
-    "CheckpointError", "CheckpointInfo", "EMA", "EpsUNet", "SignSymmetricClassifier", "SmallCNN",
-    "UNetConfig", "classifier_inputs", "count_parameters", "load_checkpoint", "make_classifier",
-    "make_unet", "read_checkpoint", "save_checkpoint", "seeded_init",
+    "CheckpointError",
+    "CheckpointInfo",
+    "EMA",
+    "EpsUNet",
+    "SignSymmetricClassifier",
+    "SmallCNN",
+    "UNetConfig",
+    "classifier_inputs",
+    "count_parameters",
+    "load_checkpoint",
+    "make_classifier",
+    "make_unet",
+    "read_checkpoint",
+    "save_checkpoint",
+    "seeded_init",
 ]

@@ -34,9 +34,15 @@ class CheckpointInfo:
     config: dict[str, Any]
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, ema: EMA | None,
-                    opt: torch.optim.Optimizer | None, step: int, config_dict: dict[str, Any],
-                    generator: torch.Generator | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    ema: EMA | None,
+    opt: torch.optim.Optimizer | None,
+    step: int,
+    config_dict: dict[str, Any],
+    generator: torch.Generator | None = None,
+) -> Path:
     """Atomically write a checkpoint to ``path``; returns the path."""
     if int(step) < 0:
         raise ValueError(f"step must be >= 0: step={step}")
@@ -71,9 +77,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
-def load_checkpoint(path: str | Path, model: nn.Module | None = None, ema: EMA | None = None,
-                    opt: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None,
-                    map_location: str | torch.device = "cpu") -> CheckpointInfo:
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module | None = None,
+    ema: EMA | None = None,
+    opt: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+    map_location: str | torch.device = "cpu",
+) -> CheckpointInfo:
     """Restore whichever of model / ema / opt / generator are given; returns step and config."""
     payload = read_checkpoint(path, map_location)
     try:

@@ -36,9 +36,16 @@ class SmallCNN(nn.Module):
         if num_classes < 2 or width < 1:
             raise ValidationError(f"need num_classes >= 2 and width >= 1: {num_classes}, {width}")
         self.net = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 64), nn.ReLU(), nn.Linear(64, num_classes),
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(2 * width * 7 * 7, 64),
+            nn.ReLU(),
+            nn.Linear(64, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -65,8 +72,9 @@ class SignSymmetricClassifier(nn.Module):
         return 0.5 * (f_pos + f_neg)
 
 
-def make_classifier(num_classes: int = 2, width: int = 16, sign_symmetric: bool = True,
-                    seed: int | None = None) -> nn.Module:
+def make_classifier(
+    num_classes: int = 2, width: int = 16, sign_symmetric: bool = True, seed: int | None = None
+) -> nn.Module:
     """C_u / C_v of (103): a :class:`SmallCNN`, sign-symmetrised unless ``sign_symmetric=False``.
 
     ``seed`` makes the initial weights reproducible without touching the global RNG state.

@@ -32,8 +32,9 @@ class EMA:
         if state.keys() != self.shadow.keys():
             raise ValueError("EMA.update: model parameters differ from those the EMA was built on")
         floats = [n for n, t in self.shadow.items() if t.is_floating_point()]
-        torch._foreach_lerp_([self.shadow[n] for n in floats],
-                             [state[n].detach().float() for n in floats], 1.0 - self.decay)
+        torch._foreach_lerp_(
+            [self.shadow[n] for n in floats], [state[n].detach().float() for n in floats], 1.0 - self.decay
+        )
         for n, t in self.shadow.items():
             if not t.is_floating_point():
                 t.copy_(state[n])
@@ -46,8 +47,11 @@ class EMA:
 
     def state_dict(self) -> dict[str, Any]:
         """decay, update count and shadow weights (copies), for checkpoints."""
-        return {"decay": self.decay, "num_updates": self.num_updates,
-                "shadow": {n: t.clone() for n, t in self.shadow.items()}}
+        return {
+            "decay": self.decay,
+            "num_updates": self.num_updates,
+            "shadow": {n: t.clone() for n, t in self.shadow.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""

@@ -36,16 +36,20 @@ class UNetConfig:
         if levels < 1 or any(c < 1 for c in self.block_out_channels):
             raise ValidationError(f"block_out_channels must be positive: {self.block_out_channels}")
         if self.sample_size % (2 ** (levels - 1)) != 0:
-            raise ValidationError(f"sample_size must be divisible by 2^(levels-1)={2 ** (levels - 1)}: "
-                             f"sample_size={self.sample_size}")
+            raise ValidationError(
+                f"sample_size must be divisible by 2^(levels-1)={2 ** (levels - 1)}: sample_size={self.sample_size}"
+            )
         if any(c % self.norm_num_groups for c in self.block_out_channels):
-            raise ValidationError(f"norm_num_groups must divide every channel count: "
-                             f"norm_num_groups={self.norm_num_groups}, channels={self.block_out_channels}")
+            raise ValidationError(
+                f"norm_num_groups must divide every channel count: "
+                f"norm_num_groups={self.norm_num_groups}, channels={self.block_out_channels}"
+            )
         if any(not 0 <= i < levels for i in self.attention_levels):
             raise ValidationError(f"attention_levels must be in [0, {levels - 1}]: {self.attention_levels}")
         if self.layers_per_block < 1 or self.in_channels < 1:
-            raise ValidationError(f"layers_per_block and in_channels must be >= 1: "
-                             f"{self.layers_per_block}, {self.in_channels}")
+            raise ValidationError(
+                f"layers_per_block and in_channels must be >= 1: {self.layers_per_block}, {self.in_channels}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples as lists)."""

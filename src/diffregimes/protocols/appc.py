@@ -97,17 +97,29 @@ class AppCConfig:
         for name in ("beta", "sigma_w2", "sigma_data2", "m2", "T"):
             value = getattr(self, name)
             require(_finite(value) and float(value) > 0, f"{name} must be > 0: {name}={value!r}")
-        require(isinstance(self.n_steps, int) and self.n_steps >= 1, f"n_steps must be an integer >= 1: n_steps={self.n_steps!r}")
-        require(len(self.thetas) >= 1 and all(_finite(t) and 0 <= float(t) <= math.pi for t in self.thetas),
-                 f"thetas must be a non-empty sequence of angles in [0, pi]: thetas={self.thetas!r}")
-        require(len(self.schedules) >= 1 and all(s in SCHEDULES for s in self.schedules),
-                 f"schedules must be a non-empty subset of {SCHEDULES}: schedules={self.schedules!r}")
+        require(
+            isinstance(self.n_steps, int) and self.n_steps >= 1,
+            f"n_steps must be an integer >= 1: n_steps={self.n_steps!r}",
+        )
+        require(
+            len(self.thetas) >= 1 and all(_finite(t) and 0 <= float(t) <= math.pi for t in self.thetas),
+            f"thetas must be a non-empty sequence of angles in [0, pi]: thetas={self.thetas!r}",
+        )
+        require(
+            len(self.schedules) >= 1 and all(s in SCHEDULES for s in self.schedules),
+            f"schedules must be a non-empty subset of {SCHEDULES}: schedules={self.schedules!r}",
+        )
         require(all(_finite(g) for g in self.g0s), f"g0s must be finite: g0s={self.g0s!r}")
-        require(_finite(self.t0) and 0 < float(self.t0) < float(self.T),
-                 f"t0 must lie in (0, T={self.T}): t0={self.t0!r}")
-        require(isinstance(self.trials, int) and self.trials >= 2, f"trials must be an integer >= 2: trials={self.trials!r}")
-        require(isinstance(self.chunk_trials, int) and self.chunk_trials >= 1,
-                 f"chunk_trials must be an integer >= 1: chunk_trials={self.chunk_trials!r}")
+        require(
+            _finite(self.t0) and 0 < float(self.t0) < float(self.T), f"t0 must lie in (0, T={self.T}): t0={self.t0!r}"
+        )
+        require(
+            isinstance(self.trials, int) and self.trials >= 2, f"trials must be an integer >= 2: trials={self.trials!r}"
+        )
+        require(
+            isinstance(self.chunk_trials, int) and self.chunk_trials >= 1,
+            f"chunk_trials must be an integer >= 1: chunk_trials={self.chunk_trials!r}",
+        )
         require(self.dtype in ("float32", "float64"), f"dtype must be 'float32' or 'float64': dtype={self.dtype!r}")
 
     @property
@@ -120,8 +132,16 @@ class AppCConfig:
         coupling: float | CouplingSchedule = 0.0
         if schedule != BASELINE and float(g0) != 0.0:
             coupling = CouplingSchedule.from_name(schedule, float(g0), float(self.t0))
-        return CoupledOU.anisotropic(beta=self.beta, g=coupling, sigma_w2=self.sigma_w2, sigma_x2=self.sigma_data2,
-                                     sigma_y2=self.sigma_data2, mx2=self.m2, my2=self.m2, theta=0.0)
+        return CoupledOU.anisotropic(
+            beta=self.beta,
+            g=coupling,
+            sigma_w2=self.sigma_w2,
+            sigma_x2=self.sigma_data2,
+            sigma_y2=self.sigma_data2,
+            mx2=self.m2,
+            my2=self.m2,
+            theta=0.0,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,24 +152,24 @@ class AppCCoefficients:
     X bridge: x' = K x + G x_0 + S xi.
     """
 
-    times: np.ndarray          # (N + 1,) t_0 = T > ... > t_N = 0
-    A: np.ndarray              # (N, n_config)
-    B: np.ndarray              # (N, n_config)
-    r: np.ndarray              # (N, n_theta, n_config, 2)
-    q: np.ndarray              # (N, n_theta, n_config, 2)
-    D: np.ndarray              # (N, n_theta, n_config, 2)
-    K: np.ndarray              # (N,)
-    G: np.ndarray              # (N,)
-    S: np.ndarray              # (N,)
-    a_T: float                 # Phi_11(T): x_T = a_T x_0 + sqrt(q_T) xi
+    times: np.ndarray  # (N + 1,) t_0 = T > ... > t_N = 0
+    A: np.ndarray  # (N, n_config)
+    B: np.ndarray  # (N, n_config)
+    r: np.ndarray  # (N, n_theta, n_config, 2)
+    q: np.ndarray  # (N, n_theta, n_config, 2)
+    D: np.ndarray  # (N, n_theta, n_config, 2)
+    K: np.ndarray  # (N,)
+    G: np.ndarray  # (N,)
+    S: np.ndarray  # (N,)
+    a_T: float  # Phi_11(T): x_T = a_T x_0 + sqrt(q_T) xi
     q_T: float
-    ell_T: np.ndarray          # (n_theta, n_config, 2): w_+(x_T) = sigmoid(2 ell_T . x_T)
-    c_T: np.ndarray            # (n_config,): y_T = c_T x_T + s_T b_T + sqrt(V_T) xi
-    b_T: np.ndarray            # (n_theta, n_config, 2)
-    V_T: np.ndarray            # (n_config,)
-    mu_x0: np.ndarray          # (2,) plane coordinates of mu_x (139)
-    mu_y0: np.ndarray          # (n_theta, 2)
-    v_perp: np.ndarray         # (n_config,) variance of each orthogonal coordinate of y_0
+    ell_T: np.ndarray  # (n_theta, n_config, 2): w_+(x_T) = sigmoid(2 ell_T . x_T)
+    c_T: np.ndarray  # (n_config,): y_T = c_T x_T + s_T b_T + sqrt(V_T) xi
+    b_T: np.ndarray  # (n_theta, n_config, 2)
+    V_T: np.ndarray  # (n_config,)
+    mu_x0: np.ndarray  # (2,) plane coordinates of mu_x (139)
+    mu_y0: np.ndarray  # (n_theta, 2)
+    v_perp: np.ndarray  # (n_config,) variance of each orthogonal coordinate of y_0
 
 
 def appc_coefficients(config: AppCConfig) -> AppCCoefficients:
@@ -167,18 +187,18 @@ def appc_coefficients(config: AppCConfig) -> AppCCoefficients:
     amp = math.sqrt(cfg.d * cfg.m2)
     thetas = np.asarray(cfg.thetas, dtype=float)
     mu_x0 = np.array([amp, 0.0])
-    mu_y0 = amp * np.stack([np.cos(thetas), np.sin(thetas)], -1)           # (n_theta, 2), (139)
+    mu_y0 = amp * np.stack([np.cos(thetas), np.sin(thetas)], -1)  # (n_theta, 2), (139)
 
     moments = [cfg.model(s, g).moments(times) for s, g in cfg.configurations]
-    Phi = np.stack([m.transition for m in moments], 1)                      # (N + 1, K, 2, 2)
+    Phi = np.stack([m.transition for m in moments], 1)  # (N + 1, K, 2, 2)
     C = np.stack([m.C for m in moments], 1)
     M = np.stack([m.M for m in moments], 1)
     Qx = np.stack([m.Q[:, 0, 0] for m in moments], 1)
     require(bool(np.allclose(M[..., 0, 1], 0.0)), "App. C needs an autonomous source X (M12 = 0)")
-    a, qx = Phi[:, 0, 0, 0], Qx[:, 0]                                        # X marginal: same in every model
+    a, qx = Phi[:, 0, 0, 0], Qx[:, 0]  # X marginal: same in every model
     require(bool(np.allclose(Phi[..., 0, 0], a[:, None], rtol=1e-12, atol=1e-14)), "X moments differ across models")
 
-    c = C[..., 1, 0] / C[..., 0, 0]                                          # (N + 1, K)
+    c = C[..., 1, 0] / C[..., 0, 0]  # (N + 1, K)
     V = C[..., 1, 1] - c * C[..., 1, 0]
     # mu(t) = Phi(t) mu(0) in plane coordinates: (N + 1, n_theta, K, 2)
     mx = Phi[:, None, :, 0, 0, None] * mu_x0 + Phi[:, None, :, 0, 1, None] * mu_y0[None, :, None, :]
@@ -187,7 +207,7 @@ def appc_coefficients(config: AppCConfig) -> AppCCoefficients:
     q = b / V[:, None, :, None]
     r = mx / C[:, None, :, 0, 0, None] - c[:, None, :, None] * q
 
-    A = 1.0 - h * M[..., 1, 1] - h * sw2 / V                                 # (N + 1, K)
+    A = 1.0 - h * M[..., 1, 1] - h * sw2 / V  # (N + 1, K)
     B = -h * M[..., 1, 0] + h * sw2 * c / V
     # OU bridge of X from t = t_n back to s = t_{n+1}, given x_0 (exact):
     # x_s | x_t, x_0 ~ N(a_s x_0 + k (x_t - a_t x_0), q_s q_{t-s} / q_t), k = q_s a_{t-s} / q_t.
@@ -198,12 +218,41 @@ def appc_coefficients(config: AppCConfig) -> AppCCoefficients:
     S = np.sqrt(qx[1:] * q_ts / qx[:-1])
 
     v_perp = _perp_variance(A[:-1], B[:-1], K, G, S, a[0], qx[0], c[0], V[0], float(cfg.sigma_data2), sw2 * h)
-    return AppCCoefficients(times, A[:-1], B[:-1], r[:-1], q[:-1], h * sw2 * q[:-1], K, G, S, float(a[0]),
-                            float(qx[0]), r[0] + c[0][None, :, None] * q[0], c[0], b[0], V[0], mu_x0, mu_y0, v_perp)
+    return AppCCoefficients(
+        times,
+        A[:-1],
+        B[:-1],
+        r[:-1],
+        q[:-1],
+        h * sw2 * q[:-1],
+        K,
+        G,
+        S,
+        float(a[0]),
+        float(qx[0]),
+        r[0] + c[0][None, :, None] * q[0],
+        c[0],
+        b[0],
+        V[0],
+        mu_x0,
+        mu_y0,
+        v_perp,
+    )
 
 
-def _perp_variance(A: np.ndarray, B: np.ndarray, K: np.ndarray, G: np.ndarray, S: np.ndarray, a_T: float,
-                   q_T: float, c_T: np.ndarray, V_T: np.ndarray, sigma_x2: float, noise_y: float) -> np.ndarray:
+def _perp_variance(
+    A: np.ndarray,
+    B: np.ndarray,
+    K: np.ndarray,
+    G: np.ndarray,
+    S: np.ndarray,
+    a_T: float,
+    q_T: float,
+    c_T: np.ndarray,
+    V_T: np.ndarray,
+    sigma_x2: float,
+    noise_y: float,
+) -> np.ndarray:
     """Var(y_0) of one coordinate orthogonal to the signal plane, per configuration (exact for (143)).
 
     There the class mean is 0 and the scheme is linear: with state (x_0, x_n, y_n),
@@ -216,7 +265,7 @@ def _perp_variance(A: np.ndarray, B: np.ndarray, K: np.ndarray, G: np.ndarray, S
     P[:, 0, 0] = sigma_x2
     P[:, 0, 1] = P[:, 1, 0] = a_T * sigma_x2
     P[:, 1, 1] = var_xT
-    P[:, 0, 2] = P[:, 2, 0] = c_T * a_T * sigma_x2                      # y_T = c_T x_T + sqrt(V_T) xi
+    P[:, 0, 2] = P[:, 2, 0] = c_T * a_T * sigma_x2  # y_T = c_T x_T + sqrt(V_T) xi
     P[:, 1, 2] = P[:, 2, 1] = c_T * var_xT
     P[:, 2, 2] = c_T**2 * var_xT + V_T
     F = np.zeros((n_config, 3, 3))
@@ -230,8 +279,13 @@ def _perp_variance(A: np.ndarray, B: np.ndarray, K: np.ndarray, G: np.ndarray, S
     return P[:, 2, 2].copy()
 
 
-def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, generator: torch.Generator,
-                   device: torch.device | str = "cpu") -> dict[str, Tensor]:
+def simulate_chunk(
+    coef: AppCCoefficients,
+    config: AppCConfig,
+    n_trials: int,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> dict[str, Tensor]:
     """One chunk of trials for every (theta, configuration): per-trial metrics (n_theta, n_config, n_trials).
 
     Returns float64 tensors ``acc`` (1 if sign<y_0, mu_y> = sign<x_0, mu_x>), ``mse`` (145),
@@ -255,19 +309,19 @@ def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, ge
     s = torch.rand(shape, generator=generator, dtype=torch.float64, device=dev).lt(0.5).to(dtype) * 2 - 1
     x0 = normal(2).mul_(math.sqrt(config.sigma_data2))
     x0[0] += s * float(coef.mu_x0[0])
-    x = x0 * coef.a_T + normal(2) * math.sqrt(coef.q_T)                      # x_T | x_0
+    x = x0 * coef.a_T + normal(2) * math.sqrt(coef.q_T)  # x_T | x_0
     # y_T ~ P_T(y | x_T) (142): class with probability w_+(x_T), then the Gaussian component
-    ell = T(coef.ell_T[..., 0, None]) * x[0] + T(coef.ell_T[..., 1, None]) * x[1]   # (n_theta, K, n)
+    ell = T(coef.ell_T[..., 0, None]) * x[0] + T(coef.ell_T[..., 1, None]) * x[1]  # (n_theta, K, n)
     u = torch.rand(shape, generator=generator, dtype=torch.float64, device=dev)
     s_T = torch.where(u < torch.sigmoid(2 * ell.double()), 1.0, -1.0).to(dtype)
     xi = normal(2)
     c_T, V_T = T(coef.c_T[:, None]), T(np.sqrt(coef.V_T)[:, None])
-    b_T = T(np.moveaxis(coef.b_T, -1, 0)[..., None])                         # (2, n_theta, K, 1)
-    y = c_T * x + s_T * b_T + V_T * xi                                       # (2, n_theta, K, n)
+    b_T = T(np.moveaxis(coef.b_T, -1, 0)[..., None])  # (2, n_theta, K, 1)
+    y = c_T * x + s_T * b_T + V_T * xi  # (2, n_theta, K, n)
 
-    A, B = T(coef.A[:, :, None]), T(coef.B[:, :, None])                      # (N, K, 1)
-    r, q = T(coef.r[..., None]), T(coef.q[..., None])                        # (N, n_theta, K, 2, 1)
-    D = T(np.moveaxis(coef.D, -1, 1)[..., None])                             # (N, 2, n_theta, K, 1)
+    A, B = T(coef.A[:, :, None]), T(coef.B[:, :, None])  # (N, K, 1)
+    r, q = T(coef.r[..., None]), T(coef.q[..., None])  # (N, n_theta, K, 2, 1)
+    D = T(np.moveaxis(coef.D, -1, 1)[..., None])  # (N, 2, n_theta, K, 1)
     sig = math.sqrt(config.sigma_w2 * config.T / config.n_steps)
     eta = torch.empty((n_theta, n_config, n_trials), dtype=dtype, device=dev)
     noise = torch.empty((4,) + shape, dtype=torch.float32, device=dev)
@@ -284,21 +338,30 @@ def simulate_chunk(coef: AppCCoefficients, config: AppCConfig, n_trials: int, ge
     y = y.double()
     x0 = x0.double()
     d, sy2, sx2 = config.d, config.sigma_data2, config.sigma_data2
-    perp = torch.as_tensor((d - 2) * coef.v_perp, dtype=torch.float64, device=dev)[:, None]   # E|y_perp|^2
-    mu_y = torch.as_tensor(coef.mu_y0.T, dtype=torch.float64, device=dev)[:, :, None, None]   # (2, n_theta, 1, 1)
-    s_x = torch.sign(x0[0])                                                   # sign <x_0, mu_x> (mu_x along u)
+    perp = torch.as_tensor((d - 2) * coef.v_perp, dtype=torch.float64, device=dev)[:, None]  # E|y_perp|^2
+    mu_y = torch.as_tensor(coef.mu_y0.T, dtype=torch.float64, device=dev)[:, :, None, None]  # (2, n_theta, 1, 1)
+    s_x = torch.sign(x0[0])  # sign <x_0, mu_x> (mu_x along u)
     proj = (y * mu_y).sum(0)
     acc = (torch.sign(proj) == s_x).double()
-    mse_signal = 0.5 * ((y - s_x * mu_y) ** 2).sum(0)                        # (145) restricted to span(u, v)
-    mse = mse_signal + 0.5 * perp                                             # (145)
-    ell0 = float(coef.mu_x0[0]) * x0[0] / sx2                                # class evidence of x_0
-    nll = (0.5 * d * math.log(2 * math.pi * sy2) + ((y * y).sum(0) + perp + (mu_y * mu_y).sum(0)) / (2 * sy2)
-           - logcosh(ell0 + proj / sy2) + logcosh(ell0))                  # (146), exact mixture density
+    mse_signal = 0.5 * ((y - s_x * mu_y) ** 2).sum(0)  # (145) restricted to span(u, v)
+    mse = mse_signal + 0.5 * perp  # (145)
+    ell0 = float(coef.mu_x0[0]) * x0[0] / sx2  # class evidence of x_0
+    nll = (
+        0.5 * d * math.log(2 * math.pi * sy2)
+        + ((y * y).sum(0) + perp + (mu_y * mu_y).sum(0)) / (2 * sy2)
+        - logcosh(ell0 + proj / sy2)
+        + logcosh(ell0)
+    )  # (146), exact mixture density
     return {"acc": acc, "mse": mse, "mse_signal": mse_signal, "nll": nll, "y0": y}
 
 
-def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.device | str = "cpu",
-             progress: Progress | None = None, keep_trials: bool = False) -> dict[str, Any]:
+def run_appc(
+    config: AppCConfig,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+    progress: Progress | None = None,
+    keep_trials: bool = False,
+) -> dict[str, Any]:
     """Run the App. C experiment: every (theta, schedule, g0) cell, ``config.trials`` trials each.
 
     Y starts at t = T from the exact conditional P_T(y | x_T) (142) -- the law of Y_T given X_T under
@@ -315,8 +378,10 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
     """
     require(isinstance(config, AppCConfig), f"config must be an AppCConfig: got {type(config).__name__}")
     dev = torch.device(device)
-    require(generator.device.type == dev.type,
-             f"generator is on {generator.device} but device={dev}; pass a generator created on {dev}")
+    require(
+        generator.device.type == dev.type,
+        f"generator is on {generator.device} but device={dev}; pass a generator created on {dev}",
+    )
     coef = appc_coefficients(config)
     starts = list(range(0, config.trials, config.chunk_trials))
     chunks = progress(starts, "App. C trials", len(starts)) if progress is not None else starts
@@ -332,13 +397,18 @@ def run_appc(config: AppCConfig, generator: torch.Generator, device: torch.devic
     return result
 
 
-def summarize(per_trial: dict[str, np.ndarray], config: AppCConfig, coef: AppCCoefficients | None = None) -> dict[str, Any]:
+def summarize(
+    per_trial: dict[str, np.ndarray], config: AppCConfig, coef: AppCCoefficients | None = None
+) -> dict[str, Any]:
     """Means, paired differences against the baseline (configuration 0) and standard errors."""
     n = next(iter(per_trial.values())).shape[-1]
-    result: dict[str, Any] = {"theta": np.asarray(config.thetas, dtype=float),
-                              "schedule": [s for s, _ in config.configurations],
-                              "g0": np.array([g for _, g in config.configurations]),
-                              "trials": n, "config": asdict(config)}
+    result: dict[str, Any] = {
+        "theta": np.asarray(config.thetas, dtype=float),
+        "schedule": [s for s, _ in config.configurations],
+        "g0": np.array([g for _, g in config.configurations]),
+        "trials": n,
+        "config": asdict(config),
+    }
     if coef is not None:
         result["v_perp"] = coef.v_perp
     for key, values in per_trial.items():
@@ -349,8 +419,14 @@ def summarize(per_trial: dict[str, np.ndarray], config: AppCConfig, coef: AppCCo
         result[f"se_{key}"] = diff.std(-1, ddof=1) / math.sqrt(n)
     keys = [k for key in per_trial for k in (key, f"d_{key}", f"se_{key}", f"se_{key}_level")]
     result["records"] = [
-        {"theta": float(theta), "schedule": sched, "g0": float(g0), "trials": n,
-         **{k: float(result[k][i, j]) for k in keys}}
+        {
+            "theta": float(theta),
+            "schedule": sched,
+            "g0": float(g0),
+            "trials": n,
+            **{k: float(result[k][i, j]) for k in keys},
+        }
         for i, theta in enumerate(result["theta"])
-        for j, (sched, g0) in enumerate(config.configurations)]
+        for j, (sched, g0) in enumerate(config.configurations)
+    ]
     return result

@@ -115,15 +115,21 @@ def feature_frechet(f1: Tensor | np.ndarray, f2: Tensor | np.ndarray) -> float:
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
-def gate_passes(gen: ImageScores, real: ImageScores, recognised_ratio: float = RECOGNISED_RATIO,
-                entropy_ratio: float = ENTROPY_RATIO) -> bool:
+def gate_passes(
+    gen: ImageScores,
+    real: ImageScores,
+    recognised_ratio: float = RECOGNISED_RATIO,
+    entropy_ratio: float = ENTROPY_RATIO,
+) -> bool:
     """The gate: recognised_gen >= ratio * recognised_real and entropy_gen >= ratio * entropy_real."""
-    return bool(gen.recognised >= recognised_ratio * real.recognised
-                and gen.class_entropy >= entropy_ratio * real.class_entropy)
+    return bool(
+        gen.recognised >= recognised_ratio * real.recognised and gen.class_entropy >= entropy_ratio * real.class_entropy
+    )
 
 
-def quality_report(classifier: nn.Module, generated: Tensor, real: Tensor,
-                   threshold: float = RECOGNISED_THRESHOLD) -> dict[str, Any]:
+def quality_report(
+    classifier: nn.Module, generated: Tensor, real: Tensor, threshold: float = RECOGNISED_THRESHOLD
+) -> dict[str, Any]:
     """Gate numbers for ``generated`` beside ``real`` images (both [N, H, W] in [0, 1]).
 
     The Fréchet distance of a finite sample is biased upwards by O(dim / n), so both distances are
@@ -138,22 +144,36 @@ def quality_report(classifier: nn.Module, generated: Tensor, real: Tensor,
     half = real.shape[0] // 2
     m = min(real.shape[0] - half, generated.shape[0])
     out = {
-        "recognised": gen.recognised, "recognised_lo": gen.recognised_lo, "recognised_hi": gen.recognised_hi,
-        "recognised_real": ref.recognised, "recognised_real_lo": ref.recognised_lo,
+        "recognised": gen.recognised,
+        "recognised_lo": gen.recognised_lo,
+        "recognised_hi": gen.recognised_hi,
+        "recognised_real": ref.recognised,
+        "recognised_real_lo": ref.recognised_lo,
         "recognised_real_hi": ref.recognised_hi,
-        "class_entropy": gen.class_entropy, "class_entropy_real": ref.class_entropy,
-        "class_counts": list(gen.class_counts), "class_counts_real": list(ref.class_counts),
+        "class_entropy": gen.class_entropy,
+        "class_entropy_real": ref.class_entropy,
+        "class_counts": list(gen.class_counts),
+        "class_counts_real": list(ref.class_counts),
         "frechet": feature_frechet(f_gen[:m], f_real[:half]),
-        "frechet_real": feature_frechet(f_real[half:half + m], f_real[:half]),
-        "n_generated": gen.n, "n_real": ref.n, "threshold": threshold,
+        "frechet_real": feature_frechet(f_real[half : half + m], f_real[:half]),
+        "n_generated": gen.n,
+        "n_real": ref.n,
+        "threshold": threshold,
         "passes_gate": gate_passes(gen, ref),
     }
     out["entropy_max"] = math.log(p_gen.shape[1])
     return out
 
 
-def fit_digit_classifier(classifier: nn.Module, images: Tensor, labels: Tensor, steps: int, batch: int,
-                         generator: torch.Generator, lr: float = 1e-3) -> list[float]:
+def fit_digit_classifier(
+    classifier: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    steps: int,
+    batch: int,
+    generator: torch.Generator,
+    lr: float = 1e-3,
+) -> list[float]:
     """Adam on cross-entropy for ``steps`` minibatches of ``batch`` images drawn (with replacement
     across epochs, without within one) from ``images`` [N, H, W] and integer ``labels`` [N].
 
@@ -170,7 +190,7 @@ def fit_digit_classifier(classifier: nn.Module, images: Tensor, labels: Tensor, 
     for _ in range(steps):
         if pos + batch > order.numel():
             order, pos = torch.randperm(images.shape[0], generator=generator), 0
-        idx = order[pos:pos + batch]
+        idx = order[pos : pos + batch]
         pos += batch
         opt.zero_grad(set_to_none=True)
         loss = nn.functional.cross_entropy(classifier(images[idx]), labels[idx])

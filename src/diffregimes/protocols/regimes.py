@@ -39,8 +39,9 @@ class CloneRun:
     finals: Tensor
 
 
-def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
-                    generator: torch.Generator) -> CloneRun:
+def run_clone_pairs(
+    score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray, generator: torch.Generator
+) -> CloneRun:
     """Master trajectories from z_T and two clones restarted from the master state at each scan index.
 
     All clones of all scan times share one Euler-Maruyama loop over the grid: rows are ordered by
@@ -62,7 +63,7 @@ def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
     n_active, next_scan = 1, 0
     for i in range(n_steps + 1):
         while next_scan < starts.size and starts[next_scan] == i:
-            state[n_active:n_active + 2] = state[0]
+            state[n_active : n_active + 2] = state[0]
             start_states[next_scan] = state[0]
             n_active, next_scan = n_active + 2, next_scan + 1
         if i == n_steps:
@@ -73,12 +74,19 @@ def run_clone_pairs(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
         drift = -apply_block(table.M[i].to(z), z) + table.sigma_w2 * score(i, z)
         state[:n_active] = z + h * drift + (sigma_w * float(np.sqrt(h))) * noise
     finals = state[1:].reshape((starts.size, 2) + tuple(z_T.shape))
-    inverse = torch.as_tensor(np.argsort(order), device=z_T.device)      # back to the caller's order
+    inverse = torch.as_tensor(np.argsort(order), device=z_T.device)  # back to the caller's order
     return CloneRun(start_states[inverse], finals[inverse])
 
 
-def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indices: np.ndarray,
-                    classify: Classifier, generator: torch.Generator, per_master: bool = False) -> np.ndarray:
+def clone_agreement(
+    score: ScoreFn,
+    table: MomentTable,
+    z_T: Tensor,
+    scan_indices: np.ndarray,
+    classify: Classifier,
+    generator: torch.Generator,
+    per_master: bool = False,
+) -> np.ndarray:
     """Agreement of clone pairs restarted at each scan index, per label: shape (n_scan, L).
 
     ``per_master=True`` returns the agreement of each master's pair instead, 0/1 of shape (n_scan, B, L)
@@ -88,7 +96,7 @@ def clone_agreement(score: ScoreFn, table: MomentTable, z_T: Tensor, scan_indice
     run = run_clone_pairs(score, table, z_T, scan_indices, generator)
     n_scan, B = run.finals.shape[0], z_T.shape[0]
     labels = classify(run.finals.reshape(-1, *z_T.shape[1:])).reshape(n_scan, 2, B, -1)
-    agree = (labels[:, 0] == labels[:, 1]).double().cpu().numpy()              # (n_scan, B, L)
+    agree = (labels[:, 0] == labels[:, 1]).double().cpu().numpy()  # (n_scan, B, L)
     return agree if per_master else agree.mean(axis=1)
 
 
@@ -110,7 +118,7 @@ def nearest_point_classifier(points: Tensor, chunk: int = 4096) -> Classifier:
         best_d = torch.full((zf.shape[0],), float("inf"), dtype=z.dtype, device=z.device)
         best_i = torch.zeros(zf.shape[0], dtype=torch.long, device=z.device)
         for start in range(0, pf.shape[0], chunk):
-            dist = torch.cdist(zf, pf[start:start + chunk])
+            dist = torch.cdist(zf, pf[start : start + chunk])
             value, index = dist.min(dim=1)
             better = value < best_d
             best_d = torch.where(better, value, best_d)
@@ -128,15 +136,18 @@ def participation_ratio(z: Tensor, data: Tensor, Phi: Tensor, Q: Tensor, chunk: 
     Q_inv = torch.linalg.inv(Q.to(z))
 
     def logits(start: int) -> Tensor:
-        m = apply_block(Phi.to(z), data[start:start + chunk].to(z))
-        diff_sq = (apply_block(Q_inv, z) * z).sum(dim=(-2, -1))[:, None] \
-            - 2 * torch.einsum("bid,cid->bc", apply_block(Q_inv, z), m) \
+        m = apply_block(Phi.to(z), data[start : start + chunk].to(z))
+        diff_sq = (
+            (apply_block(Q_inv, z) * z).sum(dim=(-2, -1))[:, None]
+            - 2 * torch.einsum("bid,cid->bc", apply_block(Q_inv, z), m)
             + (apply_block(Q_inv, m) * m).sum(dim=(-2, -1))[None, :]
+        )
         return -0.5 * diff_sq
 
     n = data.shape[0]
-    log_norm = torch.logsumexp(torch.cat([torch.logsumexp(logits(s), dim=1, keepdim=True)
-                                          for s in range(0, n, chunk)], dim=1), dim=1)
+    log_norm = torch.logsumexp(
+        torch.cat([torch.logsumexp(logits(s), dim=1, keepdim=True) for s in range(0, n, chunk)], dim=1), dim=1
+    )
     y2 = torch.zeros(z.shape[0], dtype=z.dtype, device=z.device)
     for s in range(0, n, chunk):
         y2 += torch.exp(2 * (logits(s) - log_norm[:, None])).sum(dim=1)
@@ -160,8 +171,9 @@ def crossing_time(times: np.ndarray, values: np.ndarray, level: float) -> float:
     return float(t[j] + (v[j] - level) * (t[j + 1] - t[j]) / (v[j] - v[j + 1]))
 
 
-def crossing_interval(times: np.ndarray, values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                      level: float) -> tuple[float, float, float]:
+def crossing_interval(
+    times: np.ndarray, values: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float
+) -> tuple[float, float, float]:
     """(t, lo, hi): :func:`crossing_time` of a Monte-Carlo curve and the crossings of its pointwise 95 %
     lower and upper bands, the confidence set of the crossing time by test inversion: a time t stays in
     it while the level lies inside the band at t, and at the true crossing it does with probability 0.95.

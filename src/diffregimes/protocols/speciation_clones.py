@@ -88,9 +88,16 @@ def default_noise(generator: torch.Generator, shape: tuple[int, ...], dtype: tor
     return draw
 
 
-def run_clones(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float, scan_steps: Sequence[int],
-               generator: torch.Generator | None = None, noise_fn: NoiseFn | None = None,
-               progress: Callable[[Iterable, str, int], Iterable] | None = None) -> CloneRun:
+def run_clones(
+    eps_fn: EpsFn,
+    z_start: Tensor,
+    schedule: VPSchedule,
+    g: float,
+    scan_steps: Sequence[int],
+    generator: torch.Generator | None = None,
+    noise_fn: NoiseFn | None = None,
+    progress: Callable[[Iterable, str, int], Iterable] | None = None,
+) -> CloneRun:
     """Masters from z_start (at k = T-1) and two clones per scan step, in one batch (see module doc).
 
     Whitened DDPM (102) throughout (:func:`diffregimes.diffusion.ddpm_step_whitened`). Give
@@ -116,8 +123,8 @@ def run_clones(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, g: float, s
     for k in steps:
         if k in block:  # clones start from the master's state z_k, before the step at k
             r = block[k]
-            z[r:r + m] = z[:m]
-            z[r + m:r + 2 * m] = z[:m]
+            z[r : r + m] = z[:m]
+            z[r + m : r + 2 * m] = z[:m]
         n = active_rows(k, m, scan)
         noise = None
         if k > 0:
@@ -181,13 +188,14 @@ def independent_agreement(labels: np.ndarray) -> tuple[float, int]:
     classes = np.unique(labels)
     counts = np.stack([(labels == c).sum(axis=1) for c in classes], axis=1)  # [M, C]
     total = counts.sum(axis=0)
-    agree = float(np.sum(total ** 2) - np.sum(counts ** 2))  # ordered pairs, different masters
+    agree = float(np.sum(total**2) - np.sum(counts**2))  # ordered pairs, different masters
     pairs = (m * r) ** 2 - m * r * r
     return agree / pairs, int(pairs)
 
 
-def speciation_crossing(steps: Sequence[float], phi_ex: Sequence[float],
-                        threshold: float = PHI_STAR) -> tuple[float, bool]:
+def speciation_crossing(
+    steps: Sequence[float], phi_ex: Sequence[float], threshold: float = PHI_STAR
+) -> tuple[float, bool]:
     """t_spec = sup{k in scan : phi^ex(k) >= phi*} (106), linearly interpolated.
 
     With k_j the largest scan step where phi^ex >= phi* and k_{j+1} the next larger one (below
@@ -234,8 +242,9 @@ class SpeciationCurve:
     censored: bool
 
 
-def speciation_curve(scan_steps: Sequence[int], clone_labels: np.ndarray, master_labels: np.ndarray,
-                     threshold: float = PHI_STAR) -> SpeciationCurve:
+def speciation_curve(
+    scan_steps: Sequence[int], clone_labels: np.ndarray, master_labels: np.ndarray, threshold: float = PHI_STAR
+) -> SpeciationCurve:
     """Everything of (104)-(106) for one mode from predicted labels.
 
     clone_labels: [n_s, 2, M] (scan order as scan_steps); master_labels: [M] labels of the master
@@ -246,8 +255,9 @@ def speciation_curve(scan_steps: Sequence[int], clone_labels: np.ndarray, master
     agree, n = clone_agreement(clone_labels)
     order = np.argsort(steps)
     steps, agree, n = steps[order], agree[order], n[order]
-    per_master = np.concatenate([np.asarray(master_labels)[:, None],
-                                 clone_labels.reshape(-1, clone_labels.shape[-1]).T], axis=1)
+    per_master = np.concatenate(
+        [np.asarray(master_labels)[:, None], clone_labels.reshape(-1, clone_labels.shape[-1]).T], axis=1
+    )
     phi_ind, n_ind = independent_agreement(per_master)
     phi = agree / n
     lo, hi = wilson_interval(agree, n)
@@ -267,9 +277,13 @@ def predict_labels(classifier: nn.Module, x: Tensor, max_batch: int = 1024) -> T
     return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
 
 
-def fit_classifier(classifier: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], lr: float = 1e-3,
-                   progress: Callable[[Iterable, str, int], Iterable] | None = None,
-                   total: int | None = None) -> list[float]:
+def fit_classifier(
+    classifier: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    lr: float = 1e-3,
+    progress: Callable[[Iterable, str, int], Iterable] | None = None,
+    total: int | None = None,
+) -> list[float]:
     """Adam on cross-entropy over the given (inputs [B, H, W], labels [B]) minibatches; returns losses."""
     opt = torch.optim.Adam(classifier.parameters(), lr=lr)
     classifier.train()
@@ -290,4 +304,3 @@ def accuracy(classifier: nn.Module, x: Tensor, y: Tensor) -> float:
     if x.shape[0] == 0:
         return float("nan")
     return float((predict_labels(classifier, x) == y.cpu()).double().mean())
-

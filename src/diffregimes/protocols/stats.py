@@ -49,8 +49,10 @@ def bounded_percentile_interval(lower: np.ndarray, upper: np.ndarray, level: flo
         return float("nan"), float("nan")
     if np.any(lo_r[~bad] > hi_r[~bad]):
         raise ValueError("every lower bound must be <= its upper bound")
-    return (float(np.quantile(lo_r[~bad], alpha, method="lower")),
-            float(np.quantile(hi_r[~bad], 1.0 - alpha, method="higher")))
+    return (
+        float(np.quantile(lo_r[~bad], alpha, method="lower")),
+        float(np.quantile(hi_r[~bad], 1.0 - alpha, method="higher")),
+    )
 
 
 def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -60,8 +62,9 @@ def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarr
     return rng.integers(0, n, size=(n_boot, n))
 
 
-def bootstrap(stat: Callable[[np.ndarray], float], n: int, n_boot: int, rng: np.random.Generator,
-              level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap(
+    stat: Callable[[np.ndarray], float], n: int, n_boot: int, rng: np.random.Generator, level: float = 0.95
+) -> tuple[float, float, float]:
     """(estimate, lo, hi): ``stat(indices)`` on all rows and its percentile interval over resamples."""
     est = float(stat(np.arange(n)))
     reps = np.array([stat(idx) for idx in bootstrap_indices(n, n_boot, rng)])
@@ -69,8 +72,13 @@ def bootstrap(stat: Callable[[np.ndarray], float], n: int, n_boot: int, rng: np.
     return est, lo, hi
 
 
-def verdict(lo: float, hi: float, above: float | None = None, below: float | None = None,
-            band: tuple[float, float] | None = None) -> str:
+def verdict(
+    lo: float,
+    hi: float,
+    above: float | None = None,
+    below: float | None = None,
+    band: tuple[float, float] | None = None,
+) -> str:
     """holds / fails / inconclusive for a claim about a quantity with interval [lo, hi].
 
     Exactly one of: ``above`` (claim: quantity > above), ``below`` (claim: quantity < below), ``band``
@@ -124,8 +132,8 @@ def paired_proportion_difference(x: np.ndarray, y: np.ndarray, z: float = Z95) -
     n = x.size
     if n == 0:
         return float("nan"), float("nan"), float("nan")
-    a, b = int(np.sum(x & y)), int(np.sum(x & ~y))          # both / x only
-    c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))        # y only / neither
+    a, b = int(np.sum(x & y)), int(np.sum(x & ~y))  # both / x only
+    c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))  # y only / neither
     px, py = (a + b) / n, (a + c) / n
     (lx, ux), (ly, uy) = (tuple(float(v) for v in wilson_interval(k, n, z)) for k in (a + b, a + c))
     margins = (a + b) * (c + d) * (a + c) * (b + d)

@@ -49,10 +49,14 @@ TAUS = (0.90, 0.95, 0.98)
 #: The paper's Table 1 (T = 200, 4 seeds, evaluation batch 16): mean Delta t(tau) in DDPM steps for
 #: tau in TAUS, per (pairing, g). Reference values to set beside ours; nothing is computed from them.
 PAPER_TABLE1 = {
-    ("main", 0.0): (-64.0, -57.0, -43.5), ("main", 0.3): (-64.5, -56.0, -49.0),
-    ("main", 0.5): (-77.2, -64.5, -53.5), ("main", 0.7): (-78.0, -75.5, -61.0),
-    ("ctrl", 0.0): (-25.3, -20.0, -14.0), ("ctrl", 0.3): (-29.5, -24.3, -18.5),
-    ("ctrl", 0.5): (-31.2, -26.5, -20.2), ("ctrl", 0.7): (-36.0, -32.8, -29.0),
+    ("main", 0.0): (-64.0, -57.0, -43.5),
+    ("main", 0.3): (-64.5, -56.0, -49.0),
+    ("main", 0.5): (-77.2, -64.5, -53.5),
+    ("main", 0.7): (-78.0, -75.5, -61.0),
+    ("ctrl", 0.0): (-25.3, -20.0, -14.0),
+    ("ctrl", 0.3): (-29.5, -24.3, -18.5),
+    ("ctrl", 0.5): (-31.2, -26.5, -20.2),
+    ("ctrl", 0.7): (-36.0, -32.8, -29.0),
 }
 _EPS_NORM = 1e-12
 
@@ -73,8 +77,8 @@ def clip_x0(eps_fn: EpsFn, schedule: VPSchedule, lo: float = 0.0, hi: float = 1.
     def wrapped(z: Tensor, k: int) -> Tensor:
         eps = eps_fn(z, k)
         a = float(a_bar[int(k)])
-        x0 = ((z - (1.0 - a) ** 0.5 * eps) / a ** 0.5).clamp(lo, hi)
-        return (z - a ** 0.5 * x0) / (1.0 - a) ** 0.5
+        x0 = ((z - (1.0 - a) ** 0.5 * eps) / a**0.5).clamp(lo, hi)
+        return (z - a**0.5 * x0) / (1.0 - a) ** 0.5
 
     return wrapped
 
@@ -119,9 +123,14 @@ class X0Trajectory:
         return to_modes(self.x0)[1]
 
 
-def x0_trajectory(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, num_steps: int | None = None,
-                  keep_states: bool = False,
-                  progress: Callable[[Iterable, str, int], Iterable] | None = None) -> X0Trajectory:
+def x0_trajectory(
+    eps_fn: EpsFn,
+    z_start: Tensor,
+    schedule: VPSchedule,
+    num_steps: int | None = None,
+    keep_states: bool = False,
+    progress: Callable[[Iterable, str, int], Iterable] | None = None,
+) -> X0Trajectory:
     """DDIM from z_start (at k = T-1) logging x0_hat (97) at every visited step.
 
     One network call per step: x0_hat is computed from the same eps_hat as the DDIM update.
@@ -139,8 +148,12 @@ def x0_trajectory(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, num_step
         if keep_states:
             states.append(z.float().cpu())
         z = ddim_step(z, eps, k, k_prev, schedule)
-    return X0Trajectory(np.asarray(steps, dtype=np.int64), torch.stack(x0s), z.float().cpu(),
-                        torch.stack(states) if keep_states else None)
+    return X0Trajectory(
+        np.asarray(steps, dtype=np.int64),
+        torch.stack(x0s),
+        z.float().cpu(),
+        torch.stack(states) if keep_states else None,
+    )
 
 
 # ----------------------------------------------------------------------------- cosines (98)
@@ -171,8 +184,11 @@ class CosineCurves:
 
     def sd(self, name: str) -> np.ndarray:
         """Standard deviation over samples of curve ``name`` at each step (zeros for one sample)."""
-        return self.per_sample[name].std(axis=1, ddof=1) if self.per_sample[name].shape[1] > 1 \
+        return (
+            self.per_sample[name].std(axis=1, ddof=1)
+            if self.per_sample[name].shape[1] > 1
             else np.zeros(len(self.steps))
+        )
 
 
 def cosine_curves(traj: X0Trajectory) -> CosineCurves:
@@ -215,10 +231,17 @@ def sync_gaps(curves: CosineCurves, schedule: VPSchedule, taus: Sequence[float] 
     for tau in taus:
         tu, tv = crossing_step(cu, curves.steps, tau), crossing_step(cv, curves.steps, tau)
         ou_u, ou_v = step_ou_time(tu, schedule), step_ou_time(tv, schedule)
-        rows.append({"tau": float(tau), "t_u": np.nan if tu is None else float(tu),
-                     "t_v": np.nan if tv is None else float(tv),
-                     "dt": np.nan if tu is None or tv is None else float(tv - tu),
-                     "t_u_ou": ou_u, "t_v_ou": ou_v, "dt_ou": ou_v - ou_u})
+        rows.append(
+            {
+                "tau": float(tau),
+                "t_u": np.nan if tu is None else float(tu),
+                "t_v": np.nan if tv is None else float(tv),
+                "dt": np.nan if tu is None or tv is None else float(tv - tu),
+                "t_u_ou": ou_u,
+                "t_v_ou": ou_v,
+                "dt_ou": ou_v - ou_u,
+            }
+        )
     return rows
 
 
@@ -258,9 +281,16 @@ def _rms_modes(a: Tensor, b: Tensor) -> tuple[float, float]:
     return float(((ua - ub) ** 2).mean().sqrt()), float(((va - vb) ** 2).mean().sqrt())
 
 
-def v_intervention(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, k_ints: Sequence[int], sigma: float,
-                   xi: Tensor, num_steps: int | None = None,
-                   progress: Callable[[Iterable, str, int], Iterable] | None = None) -> InterventionResult:
+def v_intervention(
+    eps_fn: EpsFn,
+    z_start: Tensor,
+    schedule: VPSchedule,
+    k_ints: Sequence[int],
+    sigma: float,
+    xi: Tensor,
+    num_steps: int | None = None,
+    progress: Callable[[Iterable, str, int], Iterable] | None = None,
+) -> InterventionResult:
     """Deterministic DDIM with and without v <- v + sigma xi at step k_int (101), u unchanged.
 
     The perturbation is applied to the state z_{k_int} before the network call at k_int, then
@@ -273,8 +303,10 @@ def v_intervention(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, k_ints:
     visited = [k for k, _ in pairs]
     ks = [int(k) for k in k_ints]
     if not ks or len(set(ks)) != len(ks) or any(k not in visited for k in ks):
-        raise ValidationError(f"k_ints must be distinct steps visited by the reverse run "
-                         f"(T={schedule.T}, num_steps={num_steps}): k_ints={list(k_ints)}")
+        raise ValidationError(
+            f"k_ints must be distinct steps visited by the reverse run "
+            f"(T={schedule.T}, num_steps={num_steps}): k_ints={list(k_ints)}"
+        )
     if z_start.dim() != 4 or z_start.shape[1] != 2:
         raise ValidationError(f"z_start must be [B, 2, H, W]: shape={tuple(z_start.shape)}")
     bsz = z_start.shape[0]
@@ -297,16 +329,17 @@ def v_intervention(eps_fn: EpsFn, z_start: Tensor, schedule: VPSchedule, k_ints:
         eps = eps_fn(z, k)
         x0 = predict_x0(z, eps, k, schedule)
         for block, i in enumerate(joined, start=1):
-            du_path[i, s], dv_path[i, s] = _rms_modes(x0[block * bsz:(block + 1) * bsz], x0[:bsz])
+            du_path[i, s], dv_path[i, s] = _rms_modes(x0[block * bsz : (block + 1) * bsz], x0[:bsz])
         z = ddim_step(z, eps, k, k_prev, schedule)
     z = z.detach().cpu()
     base = z[:bsz]
     perturbed = torch.empty((len(ks), *base.shape), dtype=base.dtype)
     for block, i in enumerate(joined, start=1):
-        perturbed[i] = z[block * bsz:(block + 1) * bsz]
+        perturbed[i] = z[block * bsz : (block + 1) * bsz]
     rms = np.array([_rms_modes(perturbed[i], base) for i in range(len(ks))])
-    return InterventionResult(np.asarray(ks), float(sigma), np.asarray(visited), base, perturbed,
-                              rms[:, 0], rms[:, 1], du_path, dv_path)
+    return InterventionResult(
+        np.asarray(ks), float(sigma), np.asarray(visited), base, perturbed, rms[:, 0], rms[:, 1], du_path, dv_path
+    )
 
 
 # ----------------------------------------------------------------------------- bootstrap of (100)
@@ -316,8 +349,9 @@ def crossing_steps(cos: np.ndarray, steps: np.ndarray, tau: float) -> np.ndarray
     return np.where(np.isfinite(hit), hit, np.nan)
 
 
-def gap_replicates(curves: Sequence[CosineCurves], tau: float, seed_draws: np.ndarray,
-                   image_draws: np.ndarray) -> np.ndarray:
+def gap_replicates(
+    curves: Sequence[CosineCurves], tau: float, seed_draws: np.ndarray, image_draws: np.ndarray
+) -> np.ndarray:
     """Bootstrap replicates of the seed-mean Delta t(tau) (100) of one (pairing, g) cell.
 
     curves: one :class:`CosineCurves` per seed (equal batch size B). seed_draws [R, n_seeds] picks
@@ -335,9 +369,10 @@ def gap_replicates(curves: Sequence[CosineCurves], tau: float, seed_draws: np.nd
     return out / seed_draws.shape[1]
 
 
-def hierarchical_draws(n_seeds: int, batch: int, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def hierarchical_draws(
+    n_seeds: int, batch: int, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(seed draws [n_boot, n_seeds], image draws [n_boot, n_seeds, batch]): a two-level bootstrap
     (seeds, then images within each drawn seed). Share the draws between cells that share seeds and
     initial noise (MAIN and CTRL), so ratios and differences are paired."""
-    return (rng.integers(0, n_seeds, size=(n_boot, n_seeds)),
-            rng.integers(0, batch, size=(n_boot, n_seeds, batch)))
+    return (rng.integers(0, n_seeds, size=(n_boot, n_seeds)), rng.integers(0, batch, size=(n_boot, n_seeds, batch)))

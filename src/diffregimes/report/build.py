@@ -29,39 +29,49 @@ SECTIONS = {
 #: what each section is, said once at its top (set-up shared by all of its experiments follows it)
 INTROS = {
     "theory": "Values of the coupled OU theory on the parameters of the paper's Figs 1–5, from closed forms and "
-              "exact moments (matrix exponentials, Van Loan); no simulation, so every number is exact to the root "
-              "finder's tolerance (1e-10). κ is the paper's per-dimension κ (62) throughout this section.",
+    "exact moments (matrix exponentials, Van Loan); no simulation, so every number is exact to the root "
+    "finder's tolerance (1e-10). κ is the paper's per-dimension κ (62) throughout this section.",
     "validation": "Simulations with the exact score (of the Gaussian mixture, or of the n training points for "
-                  "collapse) that measure speciation by cloning and collapse by condensation, set beside the theory. "
-                  "They decide between the two κ conventions: the per-dimension κ (62) of the paper's figures and "
-                  "the total κ = d·κ_per-dim whose crossing of 1 a d-dimensional sampler shows.",
+    "collapse) that measure speciation by cloning and collapse by condensation, set beside the theory. "
+    "They decide between the two κ conventions: the per-dimension κ (62) of the paper's figures and "
+    "the total κ = d·κ_per-dim whose crossing of 1 a d-dimensional sampler shows.",
     "appc": "The experiment of the paper's App. C with the exact score: source X, target Y at angle θ, reverse "
-            "Euler–Maruyama under the constant, late and early coupling schedules (144). Without a learnt network, "
-            "every difference from the uncoupled baseline (g0 = 0) is the coupling's.",
+    "Euler–Maruyama under the constant, late and early coupling schedules (144). Without a learnt network, "
+    "every difference from the uncoupled baseline (g0 = 0) is the coupling's.",
     "manifold": "The companion result on manifold data: latent z = sμ + ξ ∈ R^p embedded in R^d (ψ = p/d) by "
-                "x = F(Wz/√p) (random features) or x = Uz (orthonormal). Theory: collapse from (1/d) I(x; x_t) = α "
-                "(replica-symmetric GLM formula, Marchenko–Pastur, closed form), speciation from κ = 1 of the "
-                "Gaussian-equivalent mixture. Simulations: the exact empirical score of n = e^{αd} training points "
-                "with clones. Derivations in docs/manifold.md.",
+    "x = F(Wz/√p) (random features) or x = Uz (orthonormal). Theory: collapse from (1/d) I(x; x_t) = α "
+    "(replica-symmetric GLM formula, Marchenko–Pastur, closed form), speciation from κ = 1 of the "
+    "Gaussian-equivalent mixture. Simulations: the exact empirical score of n = e^{αd} training points "
+    "with clones. Derivations in docs/manifold.md.",
     "mnist": "Trained ε-prediction U-Nets on paired MNIST (paper §5). Protocol I (Table 1, Figs 6–9) follows "
-             "deterministic DDIM trajectories: when the common mode u = (x_A + x_B)/√2 and the difference mode v "
-             "stabilise, ghosting, and a v-only intervention. Protocol II (Figs 10–11) clones whitened-DDPM "
-             "trajectories and reads when each mode's class is decided. Units: DDPM step k (reverse time runs from "
-             "k = T−1 to 0) and OU time t = −½ log ᾱ_k.",
+    "deterministic DDIM trajectories: when the common mode u = (x_A + x_B)/√2 and the difference mode v "
+    "stabilise, ghosting, and a v-only intervention. Protocol II (Figs 10–11) clones whitened-DDPM "
+    "trajectories and reads when each mode's class is decided. Units: DDPM step k (reverse time runs from "
+    "k = T−1 to 0) and OU time t = −½ log ᾱ_k.",
 }
 #: claim kind -> (heading, anchor, what the table is, name of the reference column)
 CLAIM_TABLES = {
-    "paper": ("The paper's claims against our numbers", "claims",
-              "Each row is a statement of the paper, the value the paper gives, ours, and whether the statement "
-              "holds for our number.", "paper"),
-    "finding": ("Our additional findings", "findings",
-                "Checks beyond the paper's own statements: against another reference (Biroli et al. 2024 for one "
-                "modality) or on a convention the paper leaves open.", "reference"),
+    "paper": (
+        "The paper's claims against our numbers",
+        "claims",
+        "Each row is a statement of the paper, the value the paper gives, ours, and whether the statement "
+        "holds for our number.",
+        "paper",
+    ),
+    "finding": (
+        "Our additional findings",
+        "findings",
+        "Checks beyond the paper's own statements: against another reference (Biroli et al. 2024 for one "
+        "modality) or on a convention the paper leaves open.",
+        "reference",
+    ),
 }
 VERDICTS = {"holds": "✓ holds", "fails": "✗ fails", "inconclusive": "? inconclusive"}
-LEGEND = ("✓ holds: our number satisfies the statement; ✗ fails: it does not; ? inconclusive: the interval of our "
-          "number admits both outcomes; – no verdict: the row sets two values side by side without a criterion "
-          "(the reason is given in the row).")
+LEGEND = (
+    "✓ holds: our number satisfies the statement; ✗ fails: it does not; ? inconclusive: the interval of our "
+    "number admits both outcomes; – no verdict: the row sets two values side by side without a criterion "
+    "(the reason is given in the row)."
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +109,10 @@ def verdict(claim: dict[str, Any]) -> str:
 def _claim_table(rows: list[tuple[str, dict[str, Any]]], reference: str) -> Block:
     with_interval = any(c.get("interval") for _, c in rows)
     header = ["experiment", "statement", reference, "ours", *(["interval"] if with_interval else []), "verdict"]
-    body = [[exp, c["claim"], c["paper"], c["ours"], *([str(c.get("interval") or "")] if with_interval else []),
-             verdict(c)] for exp, c in rows]
+    body = [
+        [exp, c["claim"], c["paper"], c["ours"], *([str(c.get("interval") or "")] if with_interval else []), verdict(c)]
+        for exp, c in rows
+    ]
     return Block("table", header=header, rows=body)
 
 
@@ -128,8 +140,11 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
         rows = [(e, c) for e, c in claims if c.get("kind", "paper") == kind]
         if rows:
             toc.append((1, heading, anchor))
-            body += [Block("h2", heading, anchor=anchor), Block("p", f"{intro} {LEGEND}"),
-                     _claim_table(rows, reference)]
+            body += [
+                Block("h2", heading, anchor=anchor),
+                Block("p", f"{intro} {LEGEND}"),
+                _claim_table(rows, reference),
+            ]
     for section, heading in SECTIONS.items():
         members = [n for n in summaries if summaries[n].get("section") == section]
         if not members:
@@ -143,12 +158,17 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
         for name in members:
             toc.append((2, summaries[name]["title"], name))
             body += _experiment_blocks(dirs[name], summaries[name], configs[name], shared, first_seen)
-    header = [Block("h1", "diffregimes — reproduction report"),
-              Block("p", f"Package version {__version__}; preset **{preset}**; generated "
-                         f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
-                         f"compute time of the runs in this report {wall:.1f} s. Times are OU time t unless an "
-                         "axis says otherwise; κ is the paper's per-dimension κ (62) unless stated. Equation "
-                         "numbers (n) are the paper's.")]
+    header = [
+        Block("h1", "diffregimes — reproduction report"),
+        Block(
+            "p",
+            f"Package version {__version__}; preset **{preset}**; generated "
+            f"{_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
+            f"compute time of the runs in this report {wall:.1f} s. Times are OU time t unless an "
+            "axis says otherwise; κ is the paper's per-dimension κ (62) unless stated. Equation "
+            "numbers (n) are the paper's.",
+        ),
+    ]
     if toc:
         header += [Block("h2", "Contents", anchor="contents"), Block("toc", items=toc)]
     return header + body
@@ -161,8 +181,9 @@ def _shared_notes(notes: list[list[str]]) -> list[str]:
     return [n for n in notes[0] if all(n in other for other in notes[1:])]
 
 
-def _experiment_blocks(run: RunDir, summary: dict[str, Any], config: dict[str, Any], shared: Sequence[str],
-                       first_seen: dict[str, str]) -> list[Block]:
+def _experiment_blocks(
+    run: RunDir, summary: dict[str, Any], config: dict[str, Any], shared: Sequence[str], first_seen: dict[str, str]
+) -> list[Block]:
     title = summary["title"]
     blocks = [Block("h3", title, anchor=run.dirname)]
     for png in sorted(run.path.glob("*.png")):
@@ -173,8 +194,10 @@ def _experiment_blocks(run: RunDir, summary: dict[str, Any], config: dict[str, A
     blocks.append(Block("p", f"*Parameters:* {params}; seed {config['seed']}{took}."))
     overrides = config.get("overrides") or {}
     if overrides:
-        changed = ", ".join(f"{k} = {_fmt_value(v['value'])} (preset {config.get('preset')}: {_fmt_value(v['preset'])})"
-                            for k, v in overrides.items())
+        changed = ", ".join(
+            f"{k} = {_fmt_value(v['value'])} (preset {config.get('preset')}: {_fmt_value(v['preset'])})"
+            for k, v in overrides.items()
+        )
         blocks.append(Block("p", f"*Overrides:* {changed}; results in {run.dirname}/."))
     for note in summary.get("notes", []):
         if note in shared:
@@ -239,11 +262,13 @@ def _html_toc(items: Sequence[tuple[int, str, str]]) -> str:
 
 def render_html(blocks: Sequence[Block]) -> str:
     """The report as one self-contained HTML page (images embedded as base64)."""
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>diffregimes report</title><style>",
-             "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}",
-             "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;"
-             "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}",
-             "</style></head><body>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>diffregimes report</title><style>",
+        "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}",
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;"
+        "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}",
+        "</style></head><body>",
+    ]
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
             ident = f" id='{html.escape(b.anchor)}'" if b.anchor else ""

@@ -39,15 +39,14 @@ def _reverse_k_axis(ax, k: np.ndarray, ou: np.ndarray, label: str = "DDPM step $
 def _legend_below(fig: Figure, ax, ncol: int = 4) -> None:
     """One legend for the figure, below its axes (call after tight_layout)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(ncol, len(labels)),
-               fontsize=8)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(ncol, len(labels)), fontsize=8)
 
 
 def _sel(data: dict[str, np.ndarray], **conds: Any) -> np.ndarray:
     mask = np.ones(len(next(iter(data.values()))), dtype=bool)
     for key, value in conds.items():
         col = data[key]
-        mask &= (np.isclose(col.astype(float), float(value)) if col.dtype.kind in "fiu" else col == value)
+        mask &= np.isclose(col.astype(float), float(value)) if col.dtype.kind in "fiu" else col == value
     return mask
 
 
@@ -65,14 +64,27 @@ def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: di
                 means.append(v.mean() if v.size else np.nan)
                 sds.append(v.std(ddof=1) if v.size > 1 else 0.0)
             x = np.array(gs) + (j - 0.5) * 0.02
-            ax.errorbar(x, means, yerr=sds if p["n_seeds"] > 1 else None, fmt="o-", color=COLORS[pairing], capsize=3,
-                        label=pairing.upper())
+            ax.errorbar(
+                x,
+                means,
+                yerr=sds if p["n_seeds"] > 1 else None,
+                fmt="o-",
+                color=COLORS[pairing],
+                capsize=3,
+                label=pairing.upper(),
+            )
         if tau in PAPER_TAUS:  # the paper's Table 1, rescaled from T = 200 to this T
             i = PAPER_TAUS.index(tau)
             for pairing in ("main", "ctrl"):
                 pg = sorted(g for (pp, g) in PAPER_TABLE1 if pp == pairing)
-                ax.plot(pg, [PAPER_TABLE1[(pairing, g)][i] * p["T"] / 200 for g in pg], "x:", color=COLORS[pairing],
-                        alpha=0.6, label=f"paper {pairing.upper()} (× T/200)")
+                ax.plot(
+                    pg,
+                    [PAPER_TABLE1[(pairing, g)][i] * p["T"] / 200 for g in pg],
+                    "x:",
+                    color=COLORS[pairing],
+                    alpha=0.6,
+                    label=f"paper {pairing.upper()} (× T/200)",
+                )
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(xlabel=G_NOISE, title=rf"$\tau$ = {tau:.2f}")
     axes[0, 0].set_ylabel(rf"$\Delta t(\tau) = t_v - t_u$ (DDPM steps, $T$ = {p['T']})")
@@ -103,8 +115,11 @@ def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
         low = float(np.nanmin(np.concatenate([data["cos_u"], data["cos_v"]])))
         ax.set_ylim(max(-1.02, low - 0.05), 1.02)
     axes[0, 0].set_ylabel("Cos$_m(k)$ (98), cosine (dimensionless)")
-    fig.suptitle(rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed "
-                 rf"($T$ = {p['T']}; dotted: $\tau$ levels)", fontsize=10)
+    fig.suptitle(
+        rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed "
+        rf"($T$ = {p['T']}; dotted: $\tau$ levels)",
+        fontsize=10,
+    )
     fig.tight_layout()
     _legend_below(fig, axes[0, -1])
     return fig
@@ -114,8 +129,15 @@ def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
     # GI lives on its own scale: a row of its own instead of a twin axis over the cosines
-    fig, axes = subplots(2, len(pairings), figsize=(5.2 * len(pairings), 5.6), sharex="col", sharey="row",
-                         squeeze=False, gridspec_kw={"height_ratios": [3, 2]})
+    fig, axes = subplots(
+        2,
+        len(pairings),
+        figsize=(5.2 * len(pairings), 5.6),
+        sharex="col",
+        sharey="row",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [3, 2]},
+    )
     for j, pairing in enumerate(pairings):
         ax, gi_ax = axes[0, j], axes[1, j]
         m = _sel(data, pairing=pairing)
@@ -143,9 +165,14 @@ def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     p = config["params"]
     k, states, x0 = arrays["k"], arrays["states"], arrays["x0"]
     n = len(k)
-    rows = [("state $x_A$", states[:, 0]), ("state $x_B$", states[:, 1]), ("state $(x_A+x_B)/2$", states.mean(1)),
-            (r"$\hat{x}_0$: $x_A$", x0[:, 0]), (r"$\hat{x}_0$: $x_B$", x0[:, 1]),
-            (r"$\hat{x}_0$: $(x_A+x_B)/2$", x0.mean(1))]
+    rows = [
+        ("state $x_A$", states[:, 0]),
+        ("state $x_B$", states[:, 1]),
+        ("state $(x_A+x_B)/2$", states.mean(1)),
+        (r"$\hat{x}_0$: $x_A$", x0[:, 0]),
+        (r"$\hat{x}_0$: $x_B$", x0[:, 1]),
+        (r"$\hat{x}_0$: $(x_A+x_B)/2$", x0.mean(1)),
+    ]
     fig, axes = subplots(len(rows), n, figsize=(1.1 * n + 1.2, 1.15 * len(rows) + 0.6), squeeze=False)
     for r, (label, imgs) in enumerate(rows):
         is_state = label.startswith("state")
@@ -163,8 +190,11 @@ def plot_fig8(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
                 ax.set_title(f"$k$={int(k[c])}\n$t$={arrays['ou_t'][c]:.2f}", fontsize=7)
             if c == 0:
                 ax.set_ylabel(label, fontsize=7)
-    fig.suptitle(f"Denoising trajectory ({p['pairing'].upper()}, $g$ = {p['g']:g}, $T$ = {p['T']}; columns: DDPM "
-                 r"step $k$ and OU time $t$; states on their own grey scale, $\hat{x}_0$ on [0, 1])", fontsize=9)
+    fig.suptitle(
+        f"Denoising trajectory ({p['pairing'].upper()}, $g$ = {p['g']:g}, $T$ = {p['T']}; columns: DDPM "
+        r"step $k$ and OU time $t$; states on their own grey scale, $\hat{x}_0$ on [0, 1])",
+        fontsize=9,
+    )
     return fig
 
 
@@ -185,23 +215,37 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[1]
     for pairing in pairings:
-        ax.plot(k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta u$")
-        ax.plot(k_ints, arrays[f"{pairing}_rms_dv"], "s--", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta v$")
+        ax.plot(
+            k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta u$"
+        )
+        ax.plot(
+            k_ints, arrays[f"{pairing}_rms_dv"], "s--", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta v$"
+        )
     ax.axvline(k_paper, color="0.6", lw=0.8, ls=":")
     ax.set(ylabel="RMS change of the final output (pixel units)", title="(b) scan over the intervention step")
-    _reverse_k_axis(ax, arrays["steps"], arrays["ou_t"], r"intervention step $k_{\mathrm{int}}$ (DDPM step, reverse time →)")
+    _reverse_k_axis(
+        ax, arrays["steps"], arrays["ou_t"], r"intervention step $k_{\mathrm{int}}$ (DDPM step, reverse time →)"
+    )
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
     ax = axes[2]
     steps = arrays["steps"]
     for pairing in pairings:
         for mode, style in (("u", "-"), ("v", "--")):
-            ax.plot(steps, arrays[f"{pairing}_path_d{mode}"][i_paper], style, color=COLORS[pairing],
-                    label=rf"{pairing.upper()} $\Delta {mode}$")
-    ax.set(ylabel=r"RMS difference of $\hat{x}_0(k)$ (pixel units)", title=f"(c) after the intervention at $k$ = {k_paper}")
+            ax.plot(
+                steps,
+                arrays[f"{pairing}_path_d{mode}"][i_paper],
+                style,
+                color=COLORS[pairing],
+                label=rf"{pairing.upper()} $\Delta {mode}$",
+            )
+    ax.set(
+        ylabel=r"RMS difference of $\hat{x}_0(k)$ (pixel units)", title=f"(c) after the intervention at $k$ = {k_paper}"
+    )
     _reverse_k_axis(ax, steps, arrays["ou_t"])
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
-    fig.suptitle(rf"$v$-only intervention (101): $\sigma$ = {p['sigma']:g}, $g$ = {p['g']:g}, $T$ = {p['T']}",
-                 fontsize=10)
+    fig.suptitle(
+        rf"$v$-only intervention (101): $\sigma$ = {p['sigma']:g}, $g$ = {p['g']:g}, $T$ = {p['T']}", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -217,10 +261,20 @@ def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         g, t = data["g"][m], data["t_spec"][m]
         lo, hi = data["t_spec_lo"][m], data["t_spec_hi"][m]
         yerr = np.vstack([np.where(np.isfinite(lo), t - lo, 0), np.where(np.isfinite(hi), hi - t, 0)])
-        ax.errorbar(g + (j - 0.5) * 0.01, t, yerr=np.clip(yerr, 0, None), fmt="o-" if mode == "u" else "s--",
-                    color="C0" if mode == "u" else "C3", capsize=3, label=rf"$t_{{\mathrm{{spec}}}}^{{{mode}}}$")
-    ax.set(xlabel=G_NOISE, ylabel=r"$t_{\mathrm{spec}}$ (DDPM step; larger = earlier)",
-           title=rf"(a) speciation steps at $\varphi^* = {p['phi_star']:g}$, $T$ = {p['T']}")
+        ax.errorbar(
+            g + (j - 0.5) * 0.01,
+            t,
+            yerr=np.clip(yerr, 0, None),
+            fmt="o-" if mode == "u" else "s--",
+            color="C0" if mode == "u" else "C3",
+            capsize=3,
+            label=rf"$t_{{\mathrm{{spec}}}}^{{{mode}}}$",
+        )
+    ax.set(
+        xlabel=G_NOISE,
+        ylabel=r"$t_{\mathrm{spec}}$ (DDPM step; larger = earlier)",
+        title=rf"(a) speciation steps at $\varphi^* = {p['phi_star']:g}$, $T$ = {p['T']}",
+    )
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     gs = sorted(set(data["g"].tolist()))
 
@@ -230,10 +284,16 @@ def plot_fig10(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
     for ax, column, unit, letter in ((axes[1], "t_spec", "DDPM steps", "b"), (axes[2], "t_spec_ou", "OU time", "c")):
         ax.plot(gs, gap(column), "o-", color="k")
         ax.axhline(0, color="0.6", lw=0.8)
-        ax.set(xlabel=G_NOISE, ylabel=rf"gap $t_{{\mathrm{{spec}}}}^u - t_{{\mathrm{{spec}}}}^v$ ({unit})",
-               title=f"({letter}) synchronization gap in {unit}")
-    fig.suptitle(f"Protocol II cloning (digits {p['classes'][0]} vs {p['classes'][1]}, {p['trials']} × "
-                 f"{p['masters']} masters; 95% Wilson intervals; gap > 0: $u$ speciates first)", fontsize=10)
+        ax.set(
+            xlabel=G_NOISE,
+            ylabel=rf"gap $t_{{\mathrm{{spec}}}}^u - t_{{\mathrm{{spec}}}}^v$ ({unit})",
+            title=f"({letter}) synchronization gap in {unit}",
+        )
+    fig.suptitle(
+        f"Protocol II cloning (digits {p['classes'][0]} vs {p['classes'][1]}, {p['trials']} × "
+        f"{p['masters']} masters; 95% Wilson intervals; gap > 0: $u$ speciates first)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -246,8 +306,14 @@ def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         for mode, color in (("u", "C0"), ("v", "C3")):
             m = _sel(data, g=g, mode=mode)
             k = data["k"][m]
-            ax.plot(k, data["phi_ex"][m], "o" + MODE_STYLE[mode], color=color, ms=3,
-                    label=rf"$\varphi^{{\mathrm{{ex}}}}_{mode}$ (105)")
+            ax.plot(
+                k,
+                data["phi_ex"][m],
+                "o" + MODE_STYLE[mode],
+                color=color,
+                ms=3,
+                label=rf"$\varphi^{{\mathrm{{ex}}}}_{mode}$ (105)",
+            )
             ax.fill_between(k, data["ex_lo"][m], data["ex_hi"][m], color=color, alpha=0.15)
             t = data["t_spec"][m][0]
             if np.isfinite(t):
@@ -258,8 +324,11 @@ def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
         _reverse_k_axis(ax, data["k"][m], data["ou_t"][m], "clone start: DDPM step $k$ (reverse time →)")
         ax.set_title(f"({'abcdefg'[gs.index(g)]}) $g$ = {g:g}", fontsize=10)
     axes[0, 0].set_ylabel("baseline-corrected agreement\n" r"$\varphi^{\mathrm{ex}}$ (105), dimensionless")
-    fig.suptitle(f"Speciation curves, clones started at step $k$ ($T$ = {p['T']}; bands: 95% Wilson intervals "
-                 "mapped through (105))", fontsize=9)
+    fig.suptitle(
+        f"Speciation curves, clones started at step $k$ ($T$ = {p['T']}; bands: 95% Wilson intervals "
+        "mapped through (105))",
+        fontsize=9,
+    )
     fig.tight_layout()
     _legend_below(fig, axes[0, 0], ncol=5)
     return fig

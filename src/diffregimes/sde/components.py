@@ -20,8 +20,14 @@ from .mixture import MomentTable, apply_block
 Tensor = torch.Tensor
 
 
-def product_mixture_means(m_plus2: float, m_minus2: float, d: int, *, dtype: torch.dtype = torch.float64,
-                          device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+def product_mixture_means(
+    m_plus2: float,
+    m_minus2: float,
+    d: int,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
     """Component means (4, 2, d) and their labels (4, 2) in {+1, -1} for the two-modality product mixture.
 
     mu_+ = v_+ (x) a_+ and mu_- = v_- (x) a_- (50, 53) with orthogonal a_pm in R^d, |a_pm|^2 = d m_pm^2
@@ -39,7 +45,9 @@ def product_mixture_means(m_plus2: float, m_minus2: float, d: int, *, dtype: tor
     return means, labels
 
 
-def sample_components(model: CoupledOU, means: Tensor, n: int, t: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def sample_components(
+    model: CoupledOU, means: Tensor, n: int, t: float, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """n exact draws of the mixture at forward time t: component c uniform, z = Phi(t) m_c + chol(C(t)) eps.
 
     Returns (z of shape (n, k, d), component index of shape (n,)).
@@ -61,22 +69,24 @@ class ComponentMixtureScore:
     - 1/2 <Phi m_c, C^{-1} Phi m_c>); for the components +-mu it reduces to (21).
     """
 
-    C_inv: Tensor   # (N + 1, k, k)
-    a: Tensor       # (N + 1, K, k, d): C^{-1} Phi m_c
-    b: Tensor       # (N + 1, K): 1/2 <Phi m_c, C^{-1} Phi m_c>
+    C_inv: Tensor  # (N + 1, k, k)
+    a: Tensor  # (N + 1, K, k, d): C^{-1} Phi m_c
+    b: Tensor  # (N + 1, K): 1/2 <Phi m_c, C^{-1} Phi m_c>
 
     @classmethod
     def build(cls, means: Tensor, table: MomentTable) -> "ComponentMixtureScore":
         """The score of the mixture of components ``means`` (K, k, d) on the time grid of ``table``."""
-        require(means.ndim == 3 and means.shape[1] == table.k,
-                 f"means must have shape (K, k={table.k}, d): shape={tuple(means.shape)}")
+        require(
+            means.ndim == 3 and means.shape[1] == table.k,
+            f"means must have shape (K, k={table.k}, d): shape={tuple(means.shape)}",
+        )
         means = means.to(table.Phi)
         drifted = torch.einsum("nij,cjd->ncid", table.Phi, means)
         a = torch.einsum("nij,ncjd->ncid", table.C_inv, drifted)
         return cls(table.C_inv, a, 0.5 * (a * drifted).sum(dim=(-2, -1)))
 
     def __call__(self, i: int, z: Tensor) -> Tensor:
-        a = self.a[i]                                                 # (K, k, d)
+        a = self.a[i]  # (K, k, d)
         logits = torch.einsum("cid,...id->...c", a, z) - self.b[i]
         w = torch.softmax(logits, dim=-1)
         return -apply_block(self.C_inv[i], z) + torch.einsum("...c,cid->...id", w, a)

@@ -29,8 +29,10 @@ Callback = Callable[[int, float, Tensor], None]
 
 
 def _check(z_T: Tensor, table: MomentTable) -> None:
-    require(z_T.ndim >= 2 and z_T.shape[-2] == table.k,
-             f"z_T must have shape (..., k={table.k}, d): shape={tuple(z_T.shape)}")
+    require(
+        z_T.ndim >= 2 and z_T.shape[-2] == table.k,
+        f"z_T must have shape (..., k={table.k}, d): shape={tuple(z_T.shape)}",
+    )
     require(z_T.device == table.M.device, f"z_T is on {z_T.device} but the moment table on {table.M.device}")
 
 
@@ -40,8 +42,9 @@ def reverse_drift(score: ScoreFn, table: MomentTable, i: int, z: Tensor, score_w
     return -apply_block(table.M[i].to(z), z) + (score_weight * table.sigma_w2) * score(i, z)
 
 
-def euler_maruyama(score: ScoreFn, z_T: Tensor, table: MomentTable, generator: torch.Generator,
-                   callback: Callback | None = None) -> Tensor:
+def euler_maruyama(
+    score: ScoreFn, z_T: Tensor, table: MomentTable, generator: torch.Generator, callback: Callback | None = None
+) -> Tensor:
     """Reverse SDE (10)/(22) by Euler-Maruyama from t_0 = T to t_N (weak order 1).
 
     z_{i+1} = z_i + h_i b_rev(z_i, t_i) + sigma_W sqrt(h_i) xi_i,  h_i = t_i - t_{i+1} > 0,
@@ -64,8 +67,13 @@ def euler_maruyama(score: ScoreFn, z_T: Tensor, table: MomentTable, generator: t
     return z
 
 
-def heun_ode(score: ScoreFn, z_T: Tensor, table: MomentTable, generator: torch.Generator | None = None,
-             callback: Callback | None = None) -> Tensor:
+def heun_ode(
+    score: ScoreFn,
+    z_T: Tensor,
+    table: MomentTable,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
     """Probability-flow ODE dz/dtau = -M z + (sigma_W^2 / 2) grad log p_t(z) by Heun's method (order 2).
 
     Deterministic; ``generator`` is accepted (and unused) so that every integrator has one signature.

@@ -43,12 +43,13 @@ def _psd_cholesky(gram: np.ndarray) -> np.ndarray:
         if pivot <= 1e-12 * scale:
             continue
         L[j, j] = np.sqrt(pivot)
-        L[j + 1:, j] = (gram[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+        L[j + 1 :, j] = (gram[j + 1 :, j] - L[j + 1 :, :j] @ L[j, :j]) / L[j, j]
     return L
 
 
-def class_means(gram: np.ndarray, d: int, *, dtype: torch.dtype = torch.float64,
-                device: torch.device | str | None = None) -> Tensor:
+def class_means(
+    gram: np.ndarray, d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> Tensor:
     """Class mean mu(0) of shape (k, d) with mu(0) mu(0)^T / d = gram (14, 82).
 
     mu(0) = sqrt(d) L E where L is the (pivot-free, PSD) Cholesky factor of the Gram matrix and the
@@ -58,15 +59,20 @@ def class_means(gram: np.ndarray, d: int, *, dtype: torch.dtype = torch.float64,
     + sin(theta) v).
     """
     gram = np.asarray(gram, dtype=float)
-    require(gram.ndim == 2 and gram.shape[0] == gram.shape[1], f"gram must be a square k x k matrix: shape={gram.shape}")
+    require(
+        gram.ndim == 2 and gram.shape[0] == gram.shape[1], f"gram must be a square k x k matrix: shape={gram.shape}"
+    )
     k = gram.shape[0]
-    require(bool(np.allclose(gram, gram.T)) and float(np.linalg.eigvalsh(gram).min()) >= -1e-10 * max(1.0, float(np.abs(gram).max())),
-             "gram must be symmetric positive semi-definite")
+    require(
+        bool(np.allclose(gram, gram.T))
+        and float(np.linalg.eigvalsh(gram).min()) >= -1e-10 * max(1.0, float(np.abs(gram).max())),
+        "gram must be symmetric positive semi-definite",
+    )
     L = _psd_cholesky(gram)
-    L = L[:, np.any(L != 0, axis=0)]                 # drop the zero columns of a singular Gram
+    L = L[:, np.any(L != 0, axis=0)]  # drop the zero columns of a singular Gram
     require(int(d) >= max(L.shape[1], 1), f"class_means needs d >= rank(gram) = {L.shape[1]}: d={d}")
     mu0 = np.zeros((k, int(d)))
-    mu0[:, :L.shape[1]] = np.sqrt(d) * L
+    mu0[:, : L.shape[1]] = np.sqrt(d) * L
     return torch.as_tensor(mu0, dtype=dtype, device=device)
 
 
@@ -81,12 +87,15 @@ class MixtureSpec:
     mu0: Tensor
 
     def __post_init__(self) -> None:
-        require(self.mu0.ndim == 2 and self.mu0.shape[0] == self.model.k,
-                 f"mu0 must have shape (k, d) with k={self.model.k}: shape={tuple(self.mu0.shape)}")
+        require(
+            self.mu0.ndim == 2 and self.mu0.shape[0] == self.model.k,
+            f"mu0 must have shape (k, d) with k={self.model.k}: shape={tuple(self.mu0.shape)}",
+        )
 
     @classmethod
-    def from_model(cls, model: CoupledOU, d: int, *, dtype: torch.dtype = torch.float64,
-                   device: torch.device | str | None = None) -> "MixtureSpec":
+    def from_model(
+        cls, model: CoupledOU, d: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+    ) -> "MixtureSpec":
         """The mixture whose class mean has the model's per-dimension Gram matrix (see :func:`class_means`)."""
         require(int(d) >= 1, f"d must be >= 1: d={d}")
         return cls(model, class_means(model.gram, int(d), dtype=dtype, device=device))
@@ -145,13 +154,21 @@ class MomentTable:
     sigma_w2: float
 
     @classmethod
-    def build(cls, model: CoupledOU, times: np.ndarray | Tensor, *, dtype: torch.dtype = torch.float64,
-              device: torch.device | str | None = None) -> "MomentTable":
+    def build(
+        cls,
+        model: CoupledOU,
+        times: np.ndarray | Tensor,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> "MomentTable":
         """Evaluate the model's exact moments once on ``times`` (strictly decreasing, >= 0)."""
         t = np.asarray(times.detach().cpu().numpy() if isinstance(times, Tensor) else times, dtype=float)
         require(t.ndim == 1 and t.size >= 2, f"times must be a 1-D grid with >= 2 points: shape={t.shape}")
-        require(bool(np.all(np.isfinite(t))) and float(t.min()) >= 0,
-                 f"times must be finite and >= 0: min={float(np.nanmin(t))}")
+        require(
+            bool(np.all(np.isfinite(t))) and float(t.min()) >= 0,
+            f"times must be finite and >= 0: min={float(np.nanmin(t))}",
+        )
         require(bool(np.all(np.diff(t) < 0)), "times must be strictly decreasing (reverse time, T -> 0)")
         m = model.moments(t)
         C_inv = np.linalg.inv(m.C)
@@ -162,8 +179,16 @@ class MomentTable:
         def as_t(a: np.ndarray) -> Tensor:
             return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
 
-        return cls(as_t(t), as_t(m.M), as_t(m.transition), as_t(m.Q), as_t(m.C), as_t(C_inv), as_t(Q_inv),
-                   float(model.sigma_w2))
+        return cls(
+            as_t(t),
+            as_t(m.M),
+            as_t(m.transition),
+            as_t(m.Q),
+            as_t(m.C),
+            as_t(C_inv),
+            as_t(Q_inv),
+            float(model.sigma_w2),
+        )
 
     def __len__(self) -> int:
         return int(self.times.shape[0])

@@ -31,8 +31,8 @@ def mixture_score(z: Tensor, C_inv: Tensor, mu: Tensor) -> Tensor:
 
     z: (..., k, d); C_inv: (k, k) block of C(t)^{-1}; mu: (k, d) drifted class mean mu(t) (16).
     """
-    a = C_inv @ mu                                    # C^{-1} mu, (k, d)
-    u = (a * z).sum(dim=(-2, -1))                     # mu^T C^{-1} z (C symmetric)
+    a = C_inv @ mu  # C^{-1} mu, (k, d)
+    u = (a * z).sum(dim=(-2, -1))  # mu^T C^{-1} z (C symmetric)
     return -apply_block(C_inv, z) + a * torch.tanh(u)[..., None, None]
 
 
@@ -64,7 +64,7 @@ class PopulationScore:
     def build(cls, spec: MixtureSpec, table: MomentTable) -> "PopulationScore":
         """The exact score of the mixture ``spec`` at every time of ``table`` (means mu(t) = Phi(t) mu(0), (16))."""
         require(spec.k == table.k, f"mixture has k={spec.k} modalities, moment table has k={table.k}")
-        mu = table.Phi @ spec.mu0.to(table.Phi)       # (N + 1, k, d), (16)
+        mu = table.Phi @ spec.mu0.to(table.Phi)  # (N + 1, k, d), (16)
         return cls(table.C_inv, table.C_inv @ mu)
 
     def __call__(self, i: int, z: Tensor) -> Tensor:
@@ -85,11 +85,15 @@ def empirical_score(z: Tensor, data: Tensor, Phi: Tensor, Q: Tensor, *, chunk_si
     z: (..., k, d); data: (n, k, d); Phi, Q: (k, k) blocks at the time t (Q must be positive definite).
     """
     require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
-    require(data.ndim == 3 and data.shape[0] >= 1, f"data must have shape (n, k, d) with n >= 1: shape={tuple(data.shape)}")
+    require(
+        data.ndim == 3 and data.shape[0] >= 1, f"data must have shape (n, k, d) with n >= 1: shape={tuple(data.shape)}"
+    )
     k, d = int(data.shape[1]), int(data.shape[2])
     _check_points(z, k, d)
-    require(tuple(Phi.shape) == (k, k) and tuple(Q.shape) == (k, k),
-             f"Phi and Q must be {k} x {k} blocks: shapes {tuple(Phi.shape)}, {tuple(Q.shape)}")
+    require(
+        tuple(Phi.shape) == (k, k) and tuple(Q.shape) == (k, k),
+        f"Phi and Q must be {k} x {k} blocks: shapes {tuple(Phi.shape)}, {tuple(Q.shape)}",
+    )
     return _empirical_score(z, data, Phi, torch.linalg.inv(Q), int(chunk_size))
 
 
@@ -99,12 +103,12 @@ def _empirical_score(z: Tensor, data: Tensor, Phi: Tensor, Q_inv: Tensor, chunk_
     Qz = apply_block(Q_inv, z).reshape(-1, k * d)
     running_max = torch.full((zf.shape[0],), -math.inf, dtype=z.dtype, device=z.device)
     running_sum = torch.zeros_like(running_max)
-    acc = torch.zeros_like(zf)                        # sum_i e^{l_i - max} Phi z_i
+    acc = torch.zeros_like(zf)  # sum_i e^{l_i - max} Phi z_i
     for start in range(0, int(data.shape[0]), chunk_size):
-        m = apply_block(Phi, data[start:start + chunk_size].to(z))                     # (c, k, d)
-        half_norm = 0.5 * (apply_block(Q_inv, m) * m).sum(dim=(-2, -1))              # (c,)
+        m = apply_block(Phi, data[start : start + chunk_size].to(z))  # (c, k, d)
+        half_norm = 0.5 * (apply_block(Q_inv, m) * m).sum(dim=(-2, -1))  # (c,)
         m = m.reshape(-1, k * d)
-        logits = Qz @ m.T - half_norm                                        # (B, c)
+        logits = Qz @ m.T - half_norm  # (B, c)
         new_max = torch.maximum(running_max, logits.max(dim=1).values)
         rescale = torch.exp(running_max - new_max)
         weights = torch.exp(logits - new_max[:, None])
@@ -130,8 +134,10 @@ class EmpiricalScore:
 
         The log-sum-exp over the n points runs in chunks of ``chunk_size`` points.
         """
-        require(data.ndim == 3 and data.shape[1] == table.k,
-                 f"data must have shape (n, k={table.k}, d): shape={tuple(data.shape)}")
+        require(
+            data.ndim == 3 and data.shape[1] == table.k,
+            f"data must have shape (n, k={table.k}, d): shape={tuple(data.shape)}",
+        )
         require(int(chunk_size) >= 1, f"chunk_size must be >= 1: chunk_size={chunk_size}")
         return cls(table.Phi, table.Q_inv, data.to(table.Phi), int(chunk_size))
 
@@ -157,10 +163,10 @@ def logcosh(u: Tensor) -> Tensor:
 def _conditional_parts(y: Tensor, x: Tensor, mu_x: Tensor, mu_y: Tensor, C: Tensor):
     c, v = conditional_moments(C)
     c, v, c11 = c[..., None], v[..., None], C[..., 0, 0][..., None]
-    b = mu_y - c * mu_x                               # half the distance between the two component means
+    b = mu_y - c * mu_x  # half the distance between the two component means
     r = y - c * x
-    ell = (mu_x * x).sum(-1) / c11[..., 0]            # log w_+/w_- = 2 ell: class evidence in x
-    eta = ell + (r * b).sum(-1) / v[..., 0]           # log-odds/2 of the class given (x, y)
+    ell = (mu_x * x).sum(-1) / c11[..., 0]  # log w_+/w_- = 2 ell: class evidence in x
+    eta = ell + (r * b).sum(-1) / v[..., 0]  # log-odds/2 of the class given (x, y)
     return r, b, v, ell, eta
 
 
@@ -188,10 +194,16 @@ def conditional_log_density(y: Tensor, x: Tensor, mu_x: Tensor, mu_y: Tensor, C:
     r, b, v, ell, eta = _conditional_parts(y, x, mu_x, mu_y, C)
     d = y.shape[-1]
     v0 = v[..., 0]
-    return (-0.5 * d * torch.log(2 * math.pi * v0) - ((r * r).sum(-1) + (b * b).sum(-1)) / (2 * v0)
-            + logcosh(eta) - logcosh(ell))
+    return (
+        -0.5 * d * torch.log(2 * math.pi * v0)
+        - ((r * r).sum(-1) + (b * b).sum(-1)) / (2 * v0)
+        + logcosh(eta)
+        - logcosh(ell)
+    )
 
 
 def _check_points(z: Tensor, k: int, d: int) -> None:
-    require(z.ndim >= 2 and tuple(z.shape[-2:]) == (k, d),
-             f"points must have shape (..., k={k}, d={d}): shape={tuple(z.shape)}")
+    require(
+        z.ndim >= 2 and tuple(z.shape[-2:]) == (k, d),
+        f"points must have shape (..., k={k}, d={d}): shape={tuple(z.shape)}",
+    )

@@ -8,8 +8,16 @@ import numpy as np
 
 from ..errors import ValidationError, require
 
-__all__ = ["ValidationError", "require", "require_finite", "require_finite_array", "require_positive",
-           "require_nonnegative", "require_horizon", "MAX_HORIZON"]
+__all__ = [
+    "ValidationError",
+    "require",
+    "require_finite",
+    "require_finite_array",
+    "require_positive",
+    "require_nonnegative",
+    "require_horizon",
+    "MAX_HORIZON",
+]
 
 #: the longest time horizon searched: every OU process of interest has relaxed (kappa -> 0) long before,
 #: and beyond ~1e300 / ||M|| the matrix exponentials of the moments overflow
@@ -45,8 +53,11 @@ def require_finite_array(**arrays: np.ndarray) -> None:
     for name, values in arrays.items():
         values = np.asarray(values, dtype=float)
         bad = ~np.isfinite(values)
-        require(not bad.any(), f"{name} must be finite: {int(bad.sum())} of {values.size} values are "
-                               f"{'NaN' if np.isnan(values[bad]).any() else 'infinite'}")
+        require(
+            not bad.any(),
+            f"{name} must be finite: {int(bad.sum())} of {values.size} values are "
+            f"{'NaN' if np.isnan(values[bad]).any() else 'infinite'}",
+        )
 
 
 def require_horizon(T: float) -> None:

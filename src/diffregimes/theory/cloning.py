@@ -26,7 +26,9 @@ _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(80)  # probabilists' Hermi
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
 
-def posterior_snr(model: CoupledOU, t: np.ndarray | float, convention: str = "total", d: int | None = None) -> np.ndarray:
+def posterior_snr(
+    model: CoupledOU, t: np.ndarray | float, convention: str = "total", d: int | None = None
+) -> np.ndarray:
     """a(t) = mu(t)^T C(t)^{-1} mu(t) (``total``, needs d) or per dimension (``per-dim``)."""
     factor = convention_factor(convention, d)
     m = model.moments(t)
@@ -41,8 +43,9 @@ def cloning_agreement(a: np.ndarray | float) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(u) ** 2) @ _WEIGHTS
 
 
-def mode_posterior_snr(lam: float, m2: float, sigma2: float, sigma_w2: float, t: np.ndarray | float,
-                       d: int = 1) -> np.ndarray:
+def mode_posterior_snr(
+    lam: float, m2: float, sigma2: float, sigma_w2: float, t: np.ndarray | float, d: int = 1
+) -> np.ndarray:
     """a_pm(t) = d m^2 e^{2 lam t} / c_pm(t) for one eigenmode of the symmetric case (54-55)."""
     from .moments import symmetric_mode_c
 

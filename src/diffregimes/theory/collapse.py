@@ -59,14 +59,14 @@ def rate_function(u: float, chis: np.ndarray) -> float:
     """
     chis = np.asarray(chis, dtype=float)
     lower = -1.0 / float(np.max(chis)) * (1 - 1e-9)
-    res = minimize_scalar(lambda b: u * b + float(cgf(b, chis)), bounds=(lower, 1e6), method="bounded",
-                          options={"xatol": 1e-12})
+    res = minimize_scalar(
+        lambda b: u * b + float(cgf(b, chis)), bounds=(lower, 1e6), method="bounded", options={"xatol": 1e-12}
+    )
     return float(-res.fun)
 
 
 # ----------------------------------------------------------------------------- symmetric case
-def symmetric_collapse_residual(t: float, beta: float, g: float, sigma2: float, sigma_w2: float,
-                                alpha: float) -> float:
+def symmetric_collapse_residual(t: float, beta: float, g: float, sigma2: float, sigma_w2: float, alpha: float) -> float:
     """log of the right side of (71)/(72) minus log n^{2/d} = 4 alpha; zero at t_C."""
     lams = np.array(symmetric_eigenvalues(beta, g))
     return float(np.log1p(chi(lams, sigma2, sigma_w2, t)).sum() - 4 * alpha)
@@ -92,13 +92,16 @@ def mode_collapse_time(tau: float, sigma2: float, sigma_w2: float, alpha: float)
     return float(np.log1p(sigma2 / sigma_w2 * tau / np.expm1(2 * alpha)) / tau)
 
 
-def symmetric_mode_collapse_times(beta: float, g: float, sigma2: float, sigma_w2: float,
-                                  alpha: float) -> tuple[float, float]:
+def symmetric_mode_collapse_times(
+    beta: float, g: float, sigma2: float, sigma_w2: float, alpha: float
+) -> tuple[float, float]:
     """(t_C+, t_C-) of (78) with tau_pm = -2 lambda_pm = 2 (beta -+ g)."""
     symmetric(beta, g)  # beta > |g|, named as the caller wrote it (not as a decay rate tau <= 0)
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
-    return (mode_collapse_time(-2 * lam_p, sigma2, sigma_w2, alpha),
-            mode_collapse_time(-2 * lam_m, sigma2, sigma_w2, alpha))
+    return (
+        mode_collapse_time(-2 * lam_p, sigma2, sigma_w2, alpha),
+        mode_collapse_time(-2 * lam_m, sigma2, sigma_w2, alpha),
+    )
 
 
 def collapse_upper_bound(sigma2: float, sigma_w2: float, alpha: float) -> float:
@@ -159,12 +162,14 @@ def _decreasing_root(f, t_lo: float = 1e-8, t_hi: float = 1.0, max_doublings: in
     """
     while not f(t_lo) > 0:
         if t_lo < 1e-300:
-            raise ValidationError("no collapse: the REM condition is already met as t -> 0 "
-                                  "(alpha too large for these variances)")
+            raise ValidationError(
+                "no collapse: the REM condition is already met as t -> 0 (alpha too large for these variances)"
+            )
         t_lo, t_hi = max(t_lo * 1e-10, 1e-305), t_lo
     for _ in range(max_doublings):
         if f(t_hi) < 0:
-            return float(brentq(f, t_lo, t_hi, xtol=max(t_lo * 1e-12, 1e-320), rtol=4 * np.finfo(float).eps,
-                                maxiter=500))
+            return float(
+                brentq(f, t_lo, t_hi, xtol=max(t_lo * 1e-12, 1e-320), rtol=4 * np.finfo(float).eps, maxiter=500)
+            )
         t_lo, t_hi = t_hi, 2 * t_hi
     raise ValidationError("no collapse time found below t=2^60: the REM condition is never met")

@@ -23,10 +23,10 @@ class Moments(NamedTuple):
     """Forward moments at times t, each of shape t.shape + (k, k)."""
 
     transition: np.ndarray  # Phi(t) = e^{Mt} (7)
-    S: np.ndarray           # drifted data covariance (17)
-    Q: np.ndarray           # transition covariance (8-9)
-    C: np.ndarray           # kernel covariance C = S + Q (19)
-    M: np.ndarray           # relaxation matrix in force at t
+    S: np.ndarray  # drifted data covariance (17)
+    Q: np.ndarray  # transition covariance (8-9)
+    C: np.ndarray  # kernel covariance C = S + Q (19)
+    M: np.ndarray  # relaxation matrix in force at t
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,8 +46,15 @@ class CoupledOU:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def symmetric(cls, beta: float = 1.0, g: float | CouplingSchedule = 0.0, sigma_w2: float = 2.0,
-                  sigma2: float = 1.0, m_plus2: float = 1.0, m_minus2: float = 1.0) -> "CoupledOU":
+    def symmetric(
+        cls,
+        beta: float = 1.0,
+        g: float | CouplingSchedule = 0.0,
+        sigma_w2: float = 2.0,
+        sigma2: float = 1.0,
+        m_plus2: float = 1.0,
+        m_minus2: float = 1.0,
+    ) -> "CoupledOU":
         """Symmetric coupling (2) with equal variances sigma_x^2 = sigma_y^2 = sigma^2 (Sec. 3).
 
         The mean is given by its per-dimension common/difference norms m_pm^2 = |mu_pm(0)|^2/d (53);
@@ -60,13 +67,28 @@ class CoupledOU:
             relaxation.symmetric(beta, g_value)
         v = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)  # columns v_+, v_- (50)
         gram = v @ np.diag([m_plus2, m_minus2]) @ v.T
-        return cls(-beta * np.eye(2), relaxation.symmetric_direction(), _freeze(g), float(sigma_w2),
-                   sigma2 * np.eye(2), gram, "symmetric")
+        return cls(
+            -beta * np.eye(2),
+            relaxation.symmetric_direction(),
+            _freeze(g),
+            float(sigma_w2),
+            sigma2 * np.eye(2),
+            gram,
+            "symmetric",
+        )
 
     @classmethod
-    def anisotropic(cls, beta: float = 1.0, g: float | CouplingSchedule = 0.0, sigma_w2: float = 2.0,
-                    sigma_x2: float = 1.0, sigma_y2: float = 1.0, mx2: float = 1.0, my2: float = 1.0,
-                    theta: float = 0.0) -> "CoupledOU":
+    def anisotropic(
+        cls,
+        beta: float = 1.0,
+        g: float | CouplingSchedule = 0.0,
+        sigma_w2: float = 2.0,
+        sigma_x2: float = 1.0,
+        sigma_y2: float = 1.0,
+        mx2: float = 1.0,
+        my2: float = 1.0,
+        theta: float = 0.0,
+    ) -> "CoupledOU":
         """Anisotropic (conditional) coupling (3): X drives Y, per-dimension norms m_x^2, m_y^2,
         angle theta between the modality means (82)."""
         require_positive(beta=beta, sigma_w2=sigma_w2, sigma_x2=sigma_x2, sigma_y2=sigma_y2)
@@ -76,12 +98,20 @@ class CoupledOU:
             relaxation.anisotropic(beta, g_value)
         cross = np.sqrt(mx2 * my2) * np.cos(theta)
         gram = np.array([[mx2, cross], [cross, my2]])
-        return cls(-beta * np.eye(2), relaxation.anisotropic_direction(), _freeze(g), float(sigma_w2),
-                   np.diag([sigma_x2, sigma_y2]), gram, "anisotropic")
+        return cls(
+            -beta * np.eye(2),
+            relaxation.anisotropic_direction(),
+            _freeze(g),
+            float(sigma_w2),
+            np.diag([sigma_x2, sigma_y2]),
+            gram,
+            "anisotropic",
+        )
 
     @classmethod
-    def general(cls, M: np.ndarray, sigma_w2: float, sigma0: np.ndarray, gram: np.ndarray,
-                direction: np.ndarray | None = None) -> "CoupledOU":
+    def general(
+        cls, M: np.ndarray, sigma_w2: float, sigma0: np.ndarray, gram: np.ndarray, direction: np.ndarray | None = None
+    ) -> "CoupledOU":
         """Any Hurwitz k x k relaxation matrix M, data covariance block Sigma(0) (SPD) and Gram matrix
         of the class mean (PSD).
 
@@ -93,12 +123,16 @@ class CoupledOU:
         if direction is None:
             direction = np.zeros_like(M)
         direction = np.asarray(direction, float)
-        require(direction.shape == (k, k) and bool(np.all(np.isfinite(direction))),
-                f"direction must be a finite {k} x {k} matrix: shape {direction.shape}")
+        require(
+            direction.shape == (k, k) and bool(np.all(np.isfinite(direction))),
+            f"direction must be a finite {k} x {k} matrix: shape {direction.shape}",
+        )
         require_positive(sigma_w2=sigma_w2)
         sigma0, gram = np.asarray(sigma0, float), np.asarray(gram, float)
-        require(sigma0.shape == (k, k) and gram.shape == (k, k),
-                f"sigma0 and gram must be {k} x {k}: shapes {sigma0.shape}, {gram.shape}")
+        require(
+            sigma0.shape == (k, k) and gram.shape == (k, k),
+            f"sigma0 and gram must be {k} x {k}: shapes {sigma0.shape}, {gram.shape}",
+        )
         require(np.allclose(sigma0, sigma0.T), "sigma0 must be symmetric")
         require(np.allclose(gram, gram.T), "gram must be symmetric")
         low = float(np.linalg.eigvalsh(sigma0).min())
@@ -135,9 +169,11 @@ class CoupledOU:
         depend on g, and silently ignoring g would return the same model.
         """
         makers = {"symmetric": relaxation.symmetric, "anisotropic": relaxation.anisotropic}
-        require(bool(np.any(self.direction)),
-                "this model has no coupling direction N, so g cannot change M: build it with "
-                "CoupledOU.general(M, ..., direction=N) to get M(g) = M + g N")
+        require(
+            bool(np.any(self.direction)),
+            "this model has no coupling direction N, so g cannot change M: build it with "
+            "CoupledOU.general(M, ..., direction=N) to get M(g) = M + g N",
+        )
         for g_value in _coupling_values(g):
             if self.kind in makers:
                 makers[self.kind](-self.base[0, 0], g_value)
@@ -148,8 +184,10 @@ class CoupledOU:
     def moments(self, t: np.ndarray | float) -> Moments:
         """Phi, S, Q, C and M at forward times t (exact: matrix exponentials, Van Loan, piecewise)."""
         t = np.asarray(t, dtype=float)
-        require(bool(np.all(np.isfinite(t))) and bool(np.all(t >= 0)),
-                f"times must be finite and >= 0: min t={float(np.min(t)) if t.size else 0.0}")
+        require(
+            bool(np.all(np.isfinite(t))) and bool(np.all(t >= 0)),
+            f"times must be finite and >= 0: min t={float(np.min(t)) if t.size else 0.0}",
+        )
         if self.scheduled:
             Phi, Q = propagate(self.base, self.direction, self.coupling, self.sigma_w2, t)
         else:

@@ -16,9 +16,22 @@ from scipy.linalg import solve_continuous_lyapunov
 
 # Pade(13) coefficients and scaling threshold of Higham (2005), "The scaling and squaring method
 # for the matrix exponential revisited" -- the algorithm scipy.linalg.expm also uses.
-_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
-           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
-           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_PADE13 = (
+    64764752532480000.0,
+    32382376266240000.0,
+    7771770303897600.0,
+    1187353796428800.0,
+    129060195264000.0,
+    10559470521600.0,
+    670442572800.0,
+    33522128640.0,
+    1323241920.0,
+    40840800.0,
+    960960.0,
+    16380.0,
+    182.0,
+    1.0,
+)
 _THETA13 = 5.371920351148152
 
 
@@ -35,7 +48,7 @@ def expm(A: np.ndarray) -> np.ndarray:
     norm1 = np.abs(A).sum(axis=-2).max(axis=-1)
     with np.errstate(divide="ignore"):
         s = np.where(norm1 > _THETA13, np.ceil(np.log2(norm1 / _THETA13)), 0).astype(int)
-    A = A / (2.0 ** s)[:, None, None]
+    A = A / (2.0**s)[:, None, None]
     b = _PADE13
     eye = np.eye(n)
     A2 = A @ A
@@ -92,7 +105,7 @@ def transition_cov(M: np.ndarray, sigma_w2: float, t: np.ndarray | float) -> np.
         s = np.where(np.abs(t) * norm > 0.5, np.ceil(np.log2(np.abs(t) * norm / 0.5)), 0).astype(int)
     # Q is linear in sigma_W^2: computed for unit noise and scaled at the end, so that a huge or tiny
     # sigma_W^2 never enters the block exponential (1e300 would overflow its squarings)
-    E, Q = _van_loan(M, 1.0, t / 2.0 ** s)
+    E, Q = _van_loan(M, 1.0, t / 2.0**s)
     for i in range(int(s.max(initial=0))):
         grow = s > i
         Eg = E[grow]
@@ -148,32 +161,34 @@ def symmetric_modes_to_block(c_plus: np.ndarray, c_minus: np.ndarray) -> np.ndar
     return np.stack([np.stack([half_sum, half_diff], -1), np.stack([half_diff, half_sum], -1)], -2)
 
 
-def anisotropic_q_entries(beta: float, g: np.ndarray | float, sigma_w2: float,
-                          t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def anisotropic_q_entries(
+    beta: float, g: np.ndarray | float, sigma_w2: float, t: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(q11, q12, q22) of the anisotropic case, (121-126)."""
     g = np.asarray(g, dtype=float)
     t = np.asarray(t, dtype=float)
     bt = beta * t
     decay = np.exp(-2 * bt)
-    u = -np.expm1(-2 * bt)                                  # (121)
-    k = 1 - decay * (1 + 2 * bt)                            # (122)
-    h = 1 - decay * (1 + 2 * bt + 2 * bt**2)                # (123)
-    q11 = sigma_w2 * u / (2 * beta)                         # (124)
-    q12 = sigma_w2 * g * k / (4 * beta**2)                  # (125)
+    u = -np.expm1(-2 * bt)  # (121)
+    k = 1 - decay * (1 + 2 * bt)  # (122)
+    h = 1 - decay * (1 + 2 * bt + 2 * bt**2)  # (123)
+    q11 = sigma_w2 * u / (2 * beta)  # (124)
+    q12 = sigma_w2 * g * k / (4 * beta**2)  # (125)
     q22 = sigma_w2 * (u / (2 * beta) + g**2 * h / (4 * beta**3))  # (126)
     return q11, q12, q22
 
 
-def anisotropic_c_entries(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
-                          t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def anisotropic_c_entries(
+    beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float, t: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(C11, C12, C22) of the anisotropic case, (127-129)."""
     g = np.asarray(g, dtype=float)
     t = np.asarray(t, dtype=float)
     decay = np.exp(-2 * beta * t)
     q11, q12, q22 = anisotropic_q_entries(beta, g, sigma_w2, t)
-    c11 = decay * sigma_x2 + q11                                    # (127)
-    c12 = decay * g * t * sigma_x2 + q12                            # (128)
-    c22 = decay * sigma_y2 + decay * g**2 * t**2 * sigma_x2 + q22   # (129)
+    c11 = decay * sigma_x2 + q11  # (127)
+    c12 = decay * g * t * sigma_x2 + q12  # (128)
+    c22 = decay * sigma_y2 + decay * g**2 * t**2 * sigma_x2 + q22  # (129)
     return c11, c12, c22
 
 
@@ -187,8 +202,9 @@ def anisotropic_q(beta: float, g: np.ndarray | float, sigma_w2: float, t: np.nda
     return _symmetric_block(*anisotropic_q_entries(beta, g, sigma_w2, t))
 
 
-def anisotropic_c(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
-                  t: np.ndarray | float) -> np.ndarray:
+def anisotropic_c(
+    beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float, t: np.ndarray | float
+) -> np.ndarray:
     """Closed-form C(t) of the anisotropic case (127-129) as a (..., 2, 2) block."""
     return _symmetric_block(*anisotropic_c_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t))
 

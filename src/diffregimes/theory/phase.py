@@ -11,23 +11,25 @@ from .moments import anisotropic_c_entries
 from .roots import default_time_grid, refine_crossing
 
 
-def anisotropic_kernel_entries(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float,
-                               sigma_y2: float, t: np.ndarray | float) -> tuple[np.ndarray, ...]:
+def anisotropic_kernel_entries(
+    beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float, t: np.ndarray | float
+) -> tuple[np.ndarray, ...]:
     """(K11, K12, K21, K22) of K(t) = N / (Delta D), (130-137)."""
     c11, c12, c22 = anisotropic_c_entries(beta, g, sigma_w2, sigma_x2, sigma_y2, t)
     g = np.asarray(g, dtype=float)
-    delta = c11 * c22 - c12**2                                                        # Delta(t)
+    delta = c11 * c22 - c12**2  # Delta(t)
     D = beta**2 * delta - beta * sigma_w2 * (c11 + c22) + g * sigma_w2 * c12 + sigma_w2**2  # (132)
-    n11 = sigma_w2 * c22 - beta * (c22**2 + c12**2) + g * c12 * c22                   # (134)
-    n12 = c12 * (beta * (c11 + c22) - g * c12 - sigma_w2)                             # (135)
-    n21 = beta * c12 * (c11 + c22) - sigma_w2 * c12 - g * c11 * c22                   # (136)
-    n22 = sigma_w2 * c11 - beta * (c11**2 + c12**2) + g * c11 * c12                   # (137)
-    scale = 1.0 / (delta * D)                                                          # (133)
+    n11 = sigma_w2 * c22 - beta * (c22**2 + c12**2) + g * c12 * c22  # (134)
+    n12 = c12 * (beta * (c11 + c22) - g * c12 - sigma_w2)  # (135)
+    n21 = beta * c12 * (c11 + c22) - sigma_w2 * c12 - g * c11 * c22  # (136)
+    n22 = sigma_w2 * c11 - beta * (c11**2 + c12**2) + g * c11 * c12  # (137)
+    scale = 1.0 / (delta * D)  # (133)
     return n11 * scale, n12 * scale, n21 * scale, n22 * scale
 
 
-def anisotropic_kernel(beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float,
-                       t: np.ndarray | float) -> np.ndarray:
+def anisotropic_kernel(
+    beta: float, g: np.ndarray | float, sigma_w2: float, sigma_x2: float, sigma_y2: float, t: np.ndarray | float
+) -> np.ndarray:
     """K(t) = C^{-1} (M + sigma_W^2 C^{-1})^{-1} C^{-1} from (130-137), shape (..., 2, 2).
 
     (79) prints (M + sigma_W^2 C)^{-1}; (130) and this function use the consistent C^{-1}
@@ -53,8 +55,7 @@ class AnisotropicKappa(NamedTuple):
 
     def coefficients(self, t: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a, b) with kappa = a + b cos(theta), using mu_x(t), mu_y(t) of (80-81)."""
-        k11, k12, k21, k22 = anisotropic_kernel_entries(self.beta, g, self.sigma_w2, self.sigma_x2,
-                                                        self.sigma_y2, t)
+        k11, k12, k21, k22 = anisotropic_kernel_entries(self.beta, g, self.sigma_w2, self.sigma_x2, self.sigma_y2, t)
         ks = k12 + k21
         gt = np.asarray(g) * np.asarray(t)
         mxmy = np.sqrt(self.mx2 * self.my2)
@@ -77,9 +78,19 @@ class PhaseGrid(NamedTuple):
     t_s: np.ndarray  # shape (len(g), len(theta))
 
 
-def anisotropic_phase_grid(g: np.ndarray, theta: np.ndarray, beta: float = 1.0, sigma_w2: float = 2.0,
-                           sigma_x2: float = 1.0, sigma_y2: float = 1.0, mx2: float = 1.0, my2: float = 1.0,
-                           T: float = 10.0, n_coarse: int = 160, factor: float = 1.0) -> PhaseGrid:
+def anisotropic_phase_grid(
+    g: np.ndarray,
+    theta: np.ndarray,
+    beta: float = 1.0,
+    sigma_w2: float = 2.0,
+    sigma_x2: float = 1.0,
+    sigma_y2: float = 1.0,
+    mx2: float = 1.0,
+    my2: float = 1.0,
+    T: float = 10.0,
+    n_coarse: int = 160,
+    factor: float = 1.0,
+) -> PhaseGrid:
     """Speciation time t_S(g, theta) (30) of the anisotropic case on a whole grid in one pass.
 
     A coarse quadratic time grid brackets the last crossing of kappa = 1 in every cell (a loop over
@@ -95,7 +106,7 @@ def anisotropic_phase_grid(g: np.ndarray, theta: np.ndarray, beta: float = 1.0, 
     require(n_coarse >= 8, f"n_coarse must be >= 8: n_coarse={n_coarse}")
     kap = AnisotropicKappa(beta, sigma_w2, sigma_x2, sigma_y2, mx2, my2)
     t_grid = default_time_grid(T, n_coarse)
-    a, b = kap.coefficients(t_grid[:, None], g[None, :])                 # (n_t, n_g)
+    a, b = kap.coefficients(t_grid[:, None], g[None, :])  # (n_t, n_g)
     cos_theta = np.cos(theta)
     # scan times upwards, remembering the last grid time at which kappa > 1 in each cell
     last = np.full((g.size, theta.size), -1)
@@ -104,7 +115,7 @@ def anisotropic_phase_grid(g: np.ndarray, theta: np.ndarray, beta: float = 1.0, 
         above = factor * (a[j][:, None] + b[j][:, None] * cos_theta) > 1.0
         last[above] = j
     t_s = np.full((g.size, theta.size), np.nan)
-    t_s[above] = np.inf                                                   # still above 1 at T
+    t_s[above] = np.inf  # still above 1 at T
     gi, ti = np.nonzero((last >= 0) & ~above)
     if gi.size:
         g_cell, cos_cell = g[gi], cos_theta[ti]
@@ -128,14 +139,23 @@ def sup_kappa(kap: AnisotropicKappa, g: float, theta: float, T: float = 10.0, n_
     lo, hi = t_grid[max(j - 1, 0)], t_grid[min(j + 1, n_grid - 1)]
     if hi <= lo:
         return float(values[j])
-    res = minimize_scalar(lambda t: -float(kap(np.asarray(t), g, theta)), bounds=(lo, hi), method="bounded",
-                          options={"xatol": 1e-13})
+    res = minimize_scalar(
+        lambda t: -float(kap(np.asarray(t), g, theta)), bounds=(lo, hi), method="bounded", options={"xatol": 1e-13}
+    )
     return float(max(values[j], -res.fun))
 
 
-def no_speciation_boundary(theta: float, beta: float = 1.0, sigma_w2: float = 2.0, sigma_x2: float = 1.0,
-                           sigma_y2: float = 1.0, mx2: float = 1.0, my2: float = 1.0, g_max: float = 50.0,
-                           T: float = 10.0) -> float:
+def no_speciation_boundary(
+    theta: float,
+    beta: float = 1.0,
+    sigma_w2: float = 2.0,
+    sigma_x2: float = 1.0,
+    sigma_y2: float = 1.0,
+    mx2: float = 1.0,
+    my2: float = 1.0,
+    g_max: float = 50.0,
+    T: float = 10.0,
+) -> float:
     """Exact boundary of the white region of Fig. 4: the smallest g >= 0 with sup_t kappa(t) = 1 (83).
 
     Returns +inf if sup_t kappa > 1 for all g in [0, g_max] and 0 if there is no speciation at g = 0.

@@ -47,9 +47,13 @@ def check_stable(M: np.ndarray) -> np.ndarray:
     A Hurwitz M is what makes the forward process (1) relax to a stationary law.
     """
     M = np.asarray(M, dtype=float)
-    require(M.ndim == 2 and M.shape[0] == M.shape[1] and M.shape[0] >= 1,
-            f"relaxation matrix must be square k x k: shape={M.shape}")
+    require(
+        M.ndim == 2 and M.shape[0] == M.shape[1] and M.shape[0] >= 1,
+        f"relaxation matrix must be square k x k: shape={M.shape}",
+    )
     require(bool(np.all(np.isfinite(M))), f"relaxation matrix must be finite: M={M.tolist()}")
     worst = float(np.max(np.linalg.eigvals(M).real))
-    require(worst < 0, f"relaxation matrix needs eigenvalues with negative real part: max Re(eig)={worst:.6g}, valid < 0")
+    require(
+        worst < 0, f"relaxation matrix needs eigenvalues with negative real part: max Re(eig)={worst:.6g}, valid < 0"
+    )
     return M

@@ -39,8 +39,9 @@ def bracket_last_crossing(values: np.ndarray, level: float = 1.0) -> tuple[np.nd
     return j, has_any & ~beyond, beyond
 
 
-def refine_crossing(f: CellFunction, a: np.ndarray, b: np.ndarray, level: float = 1.0,
-                    xtol: float = 1e-14, max_iter: int = 200) -> np.ndarray:
+def refine_crossing(
+    f: CellFunction, a: np.ndarray, b: np.ndarray, level: float = 1.0, xtol: float = 1e-14, max_iter: int = 200
+) -> np.ndarray:
     """Root of f(t, pos) = level in [a[pos], b[pos]] for every pos, given f(a) > level >= f(b).
 
     Illinois steps (regula falsi that halves the weight of an endpoint kept twice in a row)
@@ -49,8 +50,8 @@ def refine_crossing(f: CellFunction, a: np.ndarray, b: np.ndarray, level: float 
     """
     a, b = a.astype(float).copy(), b.astype(float).copy()
     everything = np.arange(a.size)
-    fa = f(a, everything) - level   # > 0 side
-    fb = f(b, everything) - level   # <= 0 side
+    fa = f(a, everything) - level  # > 0 side
+    fb = f(b, everything) - level  # <= 0 side
     last = np.zeros(a.shape, dtype=np.int8)  # +1: a moved last step, -1: b moved
     active = fb != 0
     a[~active] = b[~active]
@@ -81,8 +82,9 @@ def refine_crossing(f: CellFunction, a: np.ndarray, b: np.ndarray, level: float 
     return 0.5 * (a + b)
 
 
-def last_crossing(values: np.ndarray, t_grid: np.ndarray, f: CellFunction, level: float = 1.0,
-                  xtol: float = 1e-14) -> np.ndarray:
+def last_crossing(
+    values: np.ndarray, t_grid: np.ndarray, f: CellFunction, level: float = 1.0, xtol: float = 1e-14
+) -> np.ndarray:
     """Largest t in [t_grid[0], t_grid[-1]] with f(t) = level for every cell of a batch.
 
     ``values`` = f on ``t_grid``, shape (n_t,) + batch. Cells that never exceed the level get NaN

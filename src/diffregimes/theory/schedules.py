@@ -33,13 +33,17 @@ class CouplingSchedule:
     right_closed: bool = False
 
     def __post_init__(self) -> None:
-        require(len(self.values) == len(self.breakpoints) + 1,
-                f"a schedule needs len(values) = len(breakpoints) + 1: {len(self.values)} values, "
-                f"{len(self.breakpoints)} breakpoints")
+        require(
+            len(self.values) == len(self.breakpoints) + 1,
+            f"a schedule needs len(values) = len(breakpoints) + 1: {len(self.values)} values, "
+            f"{len(self.breakpoints)} breakpoints",
+        )
         require_finite(**{f"g[{i}]": v for i, v in enumerate(self.values)})
         require_nonnegative(**{f"breakpoint[{i}]": b for i, b in enumerate(self.breakpoints)})
-        require(all(a < b for a, b in zip(self.breakpoints, self.breakpoints[1:])),
-                f"schedule breakpoints must be strictly increasing: {self.breakpoints}")
+        require(
+            all(a < b for a, b in zip(self.breakpoints, self.breakpoints[1:])),
+            f"schedule breakpoints must be strictly increasing: {self.breakpoints}",
+        )
 
     @classmethod
     def constant(cls, g0: float) -> "CouplingSchedule":
@@ -61,8 +65,11 @@ class CouplingSchedule:
     @classmethod
     def from_name(cls, name: str, g0: float, t0: float) -> "CouplingSchedule":
         """One of ``constant``, ``late``, ``early`` by name."""
-        makers = {"constant": lambda: cls.constant(g0), "late": lambda: cls.late(g0, t0),
-                  "early": lambda: cls.early(g0, t0)}
+        makers = {
+            "constant": lambda: cls.constant(g0),
+            "late": lambda: cls.late(g0, t0),
+            "early": lambda: cls.early(g0, t0),
+        }
         require(name in makers, f"unknown schedule {name!r}: valid are {sorted(makers)}")
         return makers[name]()
 
@@ -73,8 +80,9 @@ class CouplingSchedule:
         return np.asarray(self.values, float)[idx]
 
 
-def propagate(base: np.ndarray, direction: np.ndarray, schedule: CouplingSchedule, sigma_w2: float,
-              t: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+def propagate(
+    base: np.ndarray, direction: np.ndarray, schedule: CouplingSchedule, sigma_w2: float, t: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Phi(t), Q(t)) under a piecewise-constant g(t), M(t) = base + g(t) direction.
 
     Phi(t) is the state-transition matrix from 0 to t (mean mu(t) = Phi(t) mu(0)); Q(t) the

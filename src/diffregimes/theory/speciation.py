@@ -52,8 +52,9 @@ def kappa(model: CoupledOU, t: np.ndarray | float, convention: str = "per-dim", 
     return factor * np.einsum("ij,...ij->...", model.gram, F)
 
 
-def speciation_time(model: CoupledOU, convention: str = "per-dim", d: int | None = None, T: float = 10.0,
-                    n_grid: int = 512) -> float | None:
+def speciation_time(
+    model: CoupledOU, convention: str = "per-dim", d: int | None = None, T: float = 10.0, n_grid: int = 512
+) -> float | None:
     """t_S (30): the largest t in [0, T] with kappa(t) = 1, i.e. the first crossing in reverse time.
 
     Returns None when sup_t kappa <= 1 on the grid (no speciation, (83)) and ``inf`` when kappa is
@@ -72,21 +73,22 @@ def speciation_time(model: CoupledOU, convention: str = "per-dim", d: int | None
 
 
 # ----------------------------------------------------------------------------- symmetric case
-def symmetric_mode_kappa(lam: float, m2: float, sigma2: float, sigma_w2: float,
-                         t: np.ndarray | float) -> np.ndarray:
+def symmetric_mode_kappa(lam: float, m2: float, sigma2: float, sigma_w2: float, t: np.ndarray | float) -> np.ndarray:
     """One mode of (62): sigma_W^2 SNR_pm = sigma_W^2 e^{2 lam t} m^2 / (c (lam c + sigma_W^2)) (63, 65)."""
     t = np.asarray(t, dtype=float)
     c = symmetric_mode_c(lam, sigma2, sigma_w2, t)
     return sigma_w2 * np.exp(2 * lam * t) * m2 / (c * (lam * c + sigma_w2))
 
 
-def symmetric_kappa(beta: float, g: float, sigma2: float, sigma_w2: float, m_plus2: float, m_minus2: float,
-                    t: np.ndarray | float) -> np.ndarray:
+def symmetric_kappa(
+    beta: float, g: float, sigma2: float, sigma_w2: float, m_plus2: float, m_minus2: float, t: np.ndarray | float
+) -> np.ndarray:
     """Closed-form kappa(t) of the symmetric case (62), per dimension."""
     symmetric(beta, g)  # validates beta > |g|
     lam_p, lam_m = symmetric_eigenvalues(beta, g)
-    return (symmetric_mode_kappa(lam_p, m_plus2, sigma2, sigma_w2, t)
-            + symmetric_mode_kappa(lam_m, m_minus2, sigma2, sigma_w2, t))
+    return symmetric_mode_kappa(lam_p, m_plus2, sigma2, sigma_w2, t) + symmetric_mode_kappa(
+        lam_m, m_minus2, sigma2, sigma_w2, t
+    )
 
 
 def single_mode_speciation_time(lam: float, m2: float, sigma2: float, sigma_w2: float) -> float | None:
@@ -110,8 +112,11 @@ def single_mode_speciation_time(lam: float, m2: float, sigma2: float, sigma_w2: 
         return None
     lam, m2, sigma2, sigma_w2 = float(lam), float(m2), float(sigma2), float(sigma_w2)
     v = sigma_w2 / (-2 * lam)
-    require(math.isfinite(v) and v > 0, f"the stationary variance sigma_w2 / (2 |lambda|) is not a finite positive "
-                                        f"number: sigma_w2={sigma_w2}, lambda={lam}")
+    require(
+        math.isfinite(v) and v > 0,
+        f"the stationary variance sigma_w2 / (2 |lambda|) is not a finite positive "
+        f"number: sigma_w2={sigma_w2}, lambda={lam}",
+    )
     B = sigma2 - v
     root = math.hypot(m2, B)
     if B < 0:
@@ -129,17 +134,26 @@ def kappa0(model: CoupledOU, convention: str = "per-dim", d: int | None = None) 
     return float(kappa(model, 0.0, convention, d))
 
 
-def anisotropic_kappa0(beta: float, g: np.ndarray | float, sigma2: float, sigma_w2: float, mx2: float, my2: float,
-                       theta: np.ndarray | float) -> np.ndarray:
+def anisotropic_kappa0(
+    beta: float,
+    g: np.ndarray | float,
+    sigma2: float,
+    sigma_w2: float,
+    mx2: float,
+    my2: float,
+    theta: np.ndarray | float,
+) -> np.ndarray:
     """Closed form (85) for sigma_x^2 = sigma_y^2 = sigma^2, with r = sigma_W^2 / sigma^2 (84)."""
     r = _ratio_r(beta, sigma2, sigma_w2)
     require_finite_array(g=np.asarray(g, dtype=float), theta=np.asarray(theta, dtype=float))
-    return (r / (sigma2 * (r - beta)) * (mx2 + my2)
-            - r * np.asarray(g) / (sigma2 * (r - beta) ** 2) * np.sqrt(mx2 * my2) * np.cos(theta))
+    return r / (sigma2 * (r - beta)) * (mx2 + my2) - r * np.asarray(g) / (sigma2 * (r - beta) ** 2) * np.sqrt(
+        mx2 * my2
+    ) * np.cos(theta)
 
 
-def g_crit(theta: np.ndarray | float, beta: float, sigma2: float, sigma_w2: float, mx2: float,
-           my2: float) -> np.ndarray:
+def g_crit(
+    theta: np.ndarray | float, beta: float, sigma2: float, sigma_w2: float, mx2: float, my2: float
+) -> np.ndarray:
     """Approximate no-speciation boundary: the g where (85) equals 1 (the dashed line of Fig. 4).
 
     +inf where kappa(0) > 1 for every g >= 0 (cos theta <= 0). The exact boundary is
