@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..theory.manifold import check_model, latent_dimension
 from ..errors import require as _require
+from ..theory.manifold import check_model, latent_dimension
 
 Tensor = torch.Tensor
 _ACTIVATIONS = {"linear": lambda u: u, "tanh": torch.tanh, "sign": torch.sign}
