@@ -177,7 +177,8 @@ def test_cli_appc_flags(tmp_path, capsys):
         )
         == 0
     )
-    params = json.loads((tmp_path / "appc" / "config.json").read_text())["params"]
+    (run,) = tmp_path.glob("appc-*")  # runs with overrides live in <name>-<hash of the overrides>
+    params = json.loads((run / "config.json").read_text())["params"]
     assert params["m2"] == 0.3 and params["t0"] == 0.5 and params["trials"] == 16 and params["n_steps"] == 40
     capsys.readouterr()
     assert main(["fig", "4", "--m2", "0.3", "--out", str(tmp_path)]) == 2

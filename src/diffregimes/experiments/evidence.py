@@ -211,9 +211,11 @@ def publish(
     dest.mkdir(parents=True, exist_ok=True)
     claims, table1, models = [], [], []
     for name in ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"):
-        run = out / name
-        if not (run / "summary.json").exists():
+        # runs with overrides (e.g. --models) live in <name>-<hash of the overrides>: take the newest
+        runs = [r for r in (out / name, *out.glob(f"{name}-*")) if (r / "summary.json").exists()]
+        if not runs:
             continue
+        run = max(runs, key=lambda r: (r / "summary.json").stat().st_mtime)
         summary = read_json(run / "summary.json")
         (dest / name).mkdir(exist_ok=True)
         for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
