@@ -89,8 +89,8 @@ CASES = [
     (["theory", "collapse", "--g", "1"], ["beta > |g|", "g=1.0"]),
     (["theory", "collapse", "--sigma2", "1e300", "--sigma-w2", "1e-300"], ["overflow", "sigma2=1e+300"]),
     # ------------------------------------------------------------------ commands, presets, seeds
-    (["theory"], ["quantity"]),
-    (["fig"], ["number"]),
+    (["theory"], ["speciation"]),
+    (["fig"], ["NAME"]),
     (["fig", "1", "--bogus"], ["--bogus"]),
     (["fig", "99", "--out", "OUT"], ["unknown fig '99'"]),
     (["fig", "abc", "--out", "OUT"], ["unknown fig 'abc'"]),

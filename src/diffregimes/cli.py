@@ -557,7 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  diffregimes theory collapse --coupling anisotropic --g 1 --n 60000 --d 392 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tsub = theory.add_subparsers(dest="quantity", required=True, title="quantities", metavar="{speciation,collapse}")
+    tsub = theory.add_subparsers(
+        dest="quantity", required=True, title="quantities", metavar="{speciation,collapse,manifold}"
+    )
     spec = tsub.add_parser(
         "speciation",
         help="speciation time t_S (30) (none if kappa never reaches 1, (83)), "
