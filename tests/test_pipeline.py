@@ -65,7 +65,7 @@ def test_reproduce_writes_report_with_claims_and_embedded_figures(tmp_path):
     assert html.count("data:image/png;base64,") == 2 and "src='fig" not in html
     # a table of contents whose every link has its target, in both renderings
     links = re.findall(r"\]\(#([\w-]+)\)", text)
-    assert {"claims", "theory", "fig1", "fig2"} <= set(links)
+    assert {"claims", "section-theory", "fig1", "fig2"} <= set(links) and len(links) == len(set(links))
     assert all(f'<a id="{a}"></a>' in text and f"id='{a}'" in html for a in links)
     assert "DESIGN" not in text  # self-contained: nothing cites a document the reader does not have
 

@@ -131,7 +131,10 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
     summaries = {n: load_summary(r) for n, r in dirs.items()}
     configs = {n: load_config(r) for n, r in dirs.items()}
     wall = sum(float(load_timings(r).get("wall_s") or 0.0) for r in dirs.values())
-    short = {n: s["title"].split(" — ")[0] for n, s in summaries.items()}
+    # "Fig. 4", "Table 1" name a paper's figure; other titles ("Validation — ...") say less than the run's name
+    short = {
+        n: t if (t := s["title"].split(" — ")[0]).startswith(("Fig", "Table")) else n for n, s in summaries.items()
+    }
     claims = [(short[n], c) for n in summaries for c in summaries[n]["claims"]]
 
     body: list[Block] = []
@@ -150,8 +153,8 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
         if not members:
             continue
         shared = _shared_notes([summaries[n].get("notes", []) for n in members])
-        toc.append((1, heading, section))
-        body += [Block("h2", heading, anchor=section), Block("p", INTROS[section])]
+        toc.append((1, heading, f"section-{section}"))  # "appc" is also an experiment's anchor
+        body += [Block("h2", heading, anchor=f"section-{section}"), Block("p", INTROS[section])]
         if shared:
             body += [Block("p", "*Common to the experiments of this section:*")] + [Block("p", n) for n in shared]
         first_seen: dict[str, str] = {}
