@@ -26,7 +26,8 @@ def test_import_is_light():
 
 
 def test_top_level_names_are_the_subpackages_objects():
-    from diffregimes import pipeline, sde, theory
+    from diffregimes import sde, theory
+    from diffregimes.execution import driver
 
     for name in diffregimes.__all__:
         obj = getattr(diffregimes, name)
@@ -35,7 +36,7 @@ def test_top_level_names_are_the_subpackages_objects():
             continue
         assert inspect.getdoc(obj), name
     assert diffregimes.CoupledOU is theory.CoupledOU and diffregimes.euler_maruyama is sde.euler_maruyama
-    assert diffregimes.reproduce is pipeline.reproduce and diffregimes.experiment_names()[0] == "fig1"
+    assert diffregimes.reproduce is driver.reproduce and diffregimes.experiment_names()[0] == "fig1"
     assert isinstance(diffregimes.theory, types.ModuleType)
     with pytest.raises(AttributeError):
         diffregimes.no_such_name  # noqa: B018

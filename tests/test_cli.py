@@ -147,7 +147,11 @@ def test_list_is_aligned_and_reads_only_the_catalog():
 
 
 def test_catalog_matches_the_experiment_modules():
+    from diffregimes.report import plotter
+
     for entry in registry.CATALOG:
+        draw, source = plotter(entry.name)
+        assert callable(draw) and draw.__name__ == entry.plotter.rsplit(".", 1)[1] and source in ("csv", "npz")
         exp = registry.get(entry.name)
         assert (exp.name, exp.title, exp.section, exp.figures) == (
             entry.name,

@@ -12,6 +12,7 @@ import torch
 
 from diffregimes.cli import main
 from diffregimes.diffusion import warmup_lr
+from diffregimes.execution.driver import produce
 from diffregimes.experiments.mnist_common import (
     images_for,
     load_model,
@@ -21,7 +22,6 @@ from diffregimes.experiments.mnist_common import (
     train_spec,
     training_params,
 )
-from diffregimes.pipeline import produce
 from diffregimes.report import write_report
 from diffregimes.runstore import RunDir, read_csv
 
@@ -252,10 +252,10 @@ def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
 
 # ----------------------------------------------------------------------------- published models, sampling
 def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
+    from diffregimes.execution.driver import produce as produce_one
     from diffregimes.experiments.mnist import table1_params
     from diffregimes.experiments.mnist_common import model_seed
     from diffregimes.experiments.mnist_publish import export_model, find_published, load_published
-    from diffregimes.pipeline import produce as produce_one
 
     root, _ = smoke_runs
     p = table1_params("smoke")

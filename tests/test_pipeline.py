@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from diffregimes.cli import main
+from diffregimes.execution.driver import produce, reproduce
 from diffregimes.experiments import get, run_experiment
-from diffregimes.pipeline import produce, reproduce
 from diffregimes.report.build import collect_blocks
 from diffregimes.runstore import RunDir, read_csv
 

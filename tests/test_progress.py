@@ -6,8 +6,9 @@ import io
 
 import pytest
 
-from diffregimes.experiments import registry
-from diffregimes.pipeline import OverallEta, reproduce
+from diffregimes.execution.driver import reproduce
+from diffregimes.execution.schedule import Progress
+from diffregimes.execution.units import Unit
 from diffregimes.progress import format_seconds, track
 
 
@@ -34,23 +35,29 @@ def test_lines_mode_heartbeat_gives_count_and_eta():
     assert lines[2].startswith("long: done, 3 steps")
 
 
-def test_overall_eta_scales_reference_costs_by_the_speed_seen():
-    names = ["fig1", "fig4", "val_sync"]
-    w = {n: registry.entry(n).quick_s for n in names}
-    eta = OverallEta(names, "paper")
-    assert eta.remaining_s() is None  # no reference speed for the paper preset before a run
-    eta.finished("fig1", 2.0 * w["fig1"], reused=False)  # this machine: twice the reference time
-    assert eta.remaining_s() == pytest.approx(2.0 * (w["fig4"] + w["val_sync"]))
-    eta.finished("fig4", 0.01, reused=True)  # a reused run says nothing about speed
-    assert eta.remaining_s() == pytest.approx(2.0 * w["val_sync"])
-    assert OverallEta(names, "quick").remaining_s() == pytest.approx(sum(w.values()))
+def test_overall_progress_eta_scales_unit_costs_by_the_speed_seen(monkeypatch):
+    from diffregimes.execution import schedule
+
+    clock = [100.0]
+    monkeypatch.setattr(schedule.time, "perf_counter", lambda: clock[0])
+    lines: list[str] = []
+    units = [Unit(format_seconds, (c,), f"u{c}", cost=c, torch=False) for c in (1.0, 2.0, 3.0)]
+    progress = Progress(3, 6.0, log=lines.append, bar=False, start=clock[0])
+    assert progress.eta_s() is None  # no speed seen yet
+    progress.finished(units[1], reused=True)  # a reused unit says nothing about speed
+    assert progress.eta_s() is None
+    clock[0] += 4.0  # the cost-1 unit took 4 s: 4 s per cost unit, cost 3 left
+    progress.finished(units[0], reused=False)
+    assert progress.eta_s() == pytest.approx(12.0)
+    assert lines[0] == "[1/3 units] u2.0: reused; 0 s elapsed, ETA unknown"
+    assert lines[1] == "[2/3 units] u1.0: done; 4 s elapsed, ETA 12 s"
 
 
-def test_reproduce_logs_k_of_n_and_eta_and_no_carriage_returns(tmp_path, capsys):
+def test_reproduce_logs_units_and_experiments_and_no_carriage_returns(tmp_path, capsys):
     logged: list[str] = []
     reproduce(["fig2", "fig3"], "smoke", tmp_path, log=logged.append)
-    assert logged[0].startswith("[1/2] fig2: running") and "ETA" in logged[0]
-    assert logged[2].startswith("[2/2] fig3: running") and "ETA" in logged[2]
-    assert logged[3].startswith("[2/2] fig3: done in")
+    assert logged[0].startswith("2 experiment(s) to compute, 2 unit(s); serial executor")
+    assert logged[1].startswith("[1/2] fig2: done (") and logged[2].startswith("[2/2] fig3: done (")
     err = capsys.readouterr().err  # captured: not a terminal, so progress comes as lines
     assert "\r" not in err and "[2/2] fig3: t_S(g): done, " in err
+    assert "[1/2 units] fig2: done;" in err and "[2/2 units] fig3: done;" in err and "ETA" in err

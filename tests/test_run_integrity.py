@@ -21,11 +21,11 @@ import pytest
 
 import diffregimes
 from diffregimes.cli import main
+from diffregimes.execution.driver import produce, reproduce
 from diffregimes.experiments import get
 from diffregimes.experiments.base import RunContext, plan_run, run_experiment
 from diffregimes.experiments.registry import for_preset
 from diffregimes.experiments.runstore import RunDir, read_csv
-from diffregimes.pipeline import produce, reproduce
 
 SRC = str(Path(diffregimes.__file__).resolve().parents[1])
 DATA_FILES = ("config.json", "data.csv", "summary.json")

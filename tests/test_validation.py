@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from diffregimes.cli import main
+from diffregimes.execution.driver import produce
 from diffregimes.experiments.appc import sign_change
-from diffregimes.pipeline import produce
 from diffregimes.protocols.regimes import clone_agreement, crossing_time, participation_ratio, sign_classifier
 from diffregimes.runstore import read_csv
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times

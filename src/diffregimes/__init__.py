@@ -12,11 +12,12 @@ Exact-score sampling (torch): :class:`MixtureSpec`, :class:`MomentTable`, :class
 :class:`EmpiricalScore`, :func:`euler_maruyama`, :func:`heun_ode`, :func:`reverse_times`.
 
 Experiments: :func:`produce` (one experiment into ``out/<name>/``), :func:`reproduce` (all of them and
-the report), :func:`experiment_names`.
+the report), :func:`experiment_names`; :func:`make_executor` (serial, process or Ray) for either.
 
 Layers (each imports only the ones before it): ``theory`` (NumPy) -> ``sde`` (torch) ->
-``data``/``nets``/``diffusion`` -> ``protocols`` -> ``experiments`` -> ``report`` -> ``pipeline``/``cli``;
-``runstore`` (the run directories) and ``atomic`` sit below all of them. Every subpackage is
+``data``/``nets``/``diffusion`` -> ``protocols`` -> ``experiments`` -> ``report`` -> ``execution.driver``/``cli``;
+``runstore`` (the run directories), ``atomic`` and the work units and executors of ``execution`` sit below
+all of them. Every subpackage is
 importable as an attribute (``diffregimes.theory``) as well.
 """
 
@@ -41,8 +42,9 @@ _WHERE = {
     "euler_maruyama": ("sde", "euler_maruyama"),
     "heun_ode": ("sde", "heun_ode"),
     "reverse_times": ("sde", "reverse_times"),
-    "produce": ("pipeline", "produce"),
-    "reproduce": ("pipeline", "reproduce"),
+    "produce": ("execution.driver", "produce"),
+    "reproduce": ("execution.driver", "reproduce"),
+    "make_executor": ("execution.executors", "make_executor"),
     "experiment_names": ("experiments.registry", "names"),
 }
 _SUBPACKAGES = (
@@ -54,7 +56,7 @@ _SUBPACKAGES = (
     "protocols",
     "experiments",
     "report",
-    "pipeline",
+    "execution",
     "runstore",
     "progress",
     "cli",

@@ -9,12 +9,13 @@ deleted. Any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import __version__
 from .errors import ValidationError
@@ -333,16 +334,67 @@ def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
     exp = registry.get(name)
     overrides = _overrides(args, exp)
     device = _device(args.device)
+    _check_executor(args)
     plan_run(exp, args.preset, Path(args.out), args.seed, overrides)  # every value checked; writes nothing
     out = _out_dir(args.out)
     _prepare_output(out)
     _retrain(args, out)
-    from .pipeline import produce
+    from .execution.driver import produce
 
-    run_dir, reused = produce(
-        name, args.preset, out, args.seed, args.force or args.retrain, device, not args.no_progress, overrides
-    )
+    with _executor(args) as executor:
+        run_dir, reused = produce(
+            name,
+            args.preset,
+            out,
+            args.seed,
+            args.force or args.retrain,
+            device,
+            not args.no_progress,
+            overrides,
+            executor=executor,
+        )
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
+
+
+def _executor_kind(args: argparse.Namespace) -> str:
+    """--executor, defaulting to process when --workers asks for more than one unit at a time."""
+    if args.executor is not None:
+        return args.executor
+    return "process" if (args.workers or 1) > 1 else "serial"
+
+
+def _check_executor(args: argparse.Namespace) -> None:
+    """Validate --executor/--workers/--address without starting anything."""
+    from .execution.executors import EXECUTORS
+
+    kind = _executor_kind(args)
+    if kind not in EXECUTORS:
+        raise ValidationError(f"--executor must be one of {', '.join(EXECUTORS)}: executor={kind!r}")
+    if args.workers is not None and not 1 <= args.workers <= 4096:
+        raise ValidationError(f"--workers must be in [1, 4096]: workers={args.workers}")
+    if kind == "serial" and (args.workers or 1) > 1:
+        raise ValidationError(f"--workers > 1 needs --executor process or ray: workers={args.workers}")
+    if args.address and kind != "ray":
+        raise ValidationError(f"--address needs --executor ray: executor={kind!r}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise ValidationError(f"--threads must be in [1, 1024]: threads={args.threads}")
+    if kind == "ray":
+        from .execution.executors import _import_ray
+
+        _import_ray()
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The executor the flags ask for, closed (its workers stopped) when the command ends."""
+    from .execution.executors import make_executor
+
+    _check_executor(args)
+    executor = make_executor(_executor_kind(args), args.workers, args.address, args.threads)
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def _only(text: str | None) -> list[str] | None:
@@ -371,8 +423,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             exp = registry.get(name)
             if args.preset in exp.presets and "mnist_path" in exp.params(args.preset):
                 per_exp[exp.name] = dict(given)
-    if not 1 <= args.workers <= 256:
-        raise ValidationError(f"--workers must be in [1, 256]: workers={args.workers}")
+    _check_executor(args)
     device = _device(args.device)
     registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # every value checked; writes nothing
     out = _out_dir(args.out)
@@ -380,20 +431,21 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     _retrain(args, out)
     import time
 
-    from .pipeline import reproduce
+    from .execution.driver import reproduce
 
     start = time.perf_counter()
-    reproduce(
-        only,
-        args.preset,
-        out,
-        args.seed,
-        args.force or args.retrain,
-        device,
-        not args.no_progress,
-        overrides=per_exp,
-        workers=args.workers,
-    )
+    with _executor(args) as executor:
+        reproduce(
+            only,
+            args.preset,
+            out,
+            args.seed,
+            args.force or args.retrain,
+            device,
+            not args.no_progress,
+            overrides=per_exp,
+            executor=executor,
+        )
     if args.publish:
         from .experiments.base import default_device
         from .experiments.evidence import publish
@@ -407,6 +459,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
             command,
             time.perf_counter() - start,
             device or default_device(),
+            next(iter(per_exp.values()), None),
         )
         print(f"published -> {dest}")
 
@@ -515,6 +568,32 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         help="torch device for simulations (default: cuda if available)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--executor",
+        default=None,
+        metavar="{serial,process,ray}",
+        help="where the work units run: serial (this process, default), process (a local process pool) "
+        "or ray (a local Ray, or the cluster at --address; needs pip install 'diffregimes[ray]')",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="units side by side (process: default one per core; ray: default the cluster's CPUs); "
+        "--workers N > 1 without --executor means --executor process",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads per unit (default: the cores divided by --workers); data files are "
+        "byte-identical across executors at equal --threads",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="--executor ray: join this Ray cluster (e.g. auto, or HEAD_IP:6379) instead of starting a local one",
+    )
     p.add_argument(
         "--models",
         default=None,
@@ -637,13 +716,6 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every experiment and write report.md + report.html")
     _add_run_flags(rep)
     rep.add_argument("--only", default=None, help="comma-separated subset, e.g. fig1,fig4")
-    rep.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="MNIST: train the models in N one-thread processes side by side first (default 1: in "
-        "turn, inside the experiments)",
-    )
     rep.add_argument(
         "--publish",
         default=None,

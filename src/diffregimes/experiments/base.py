@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ValidationError
+from ..execution.units import Unit
 from ..progress import track
 from ..runstore import (
     RunDir,
@@ -182,6 +183,24 @@ class Experiment:
     description: str = ""
     presets: tuple[str, ...] = COMMON_PRESETS  # the MNIST experiments add "evidence"
     schema: Schema | None = None
+    #: the experiment's independent work units (:mod:`diffregimes.execution.units`) for its parameters;
+    #: None: the whole ``run`` is one unit
+    units: Callable[[dict[str, Any], UnitEnv], list[Unit]] | None = None
+    #: with ``units``: the result from the units' results (in the order ``units`` returned them), computed
+    #: by the driver; None: ``run`` computes the result on a worker once the units are done (they then
+    #: only prepare shared caches, e.g. trained models)
+    assemble: Callable[[dict[str, Any], list[Any], RunContext], Result] | None = None
+    #: experiments whose shared caches this one reuses: when both run, this one starts after them
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnitEnv:
+    """What an experiment's :attr:`Experiment.units` may depend on besides its parameters."""
+
+    seed: int
+    device: str
+    out: str  # the output root (shared caches such as trained models live under it)
 
 
 def check_preset(preset: str, exp: Experiment | None = None) -> str:
@@ -284,32 +303,50 @@ def run_experiment(
     return run_dir, False
 
 
-def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str, force_since: float | None) -> None:
-    exp, run_dir = plan.exp, plan.run_dir
-    preset_params = exp.params(plan.preset)
-    config = {
-        "name": exp.name,
-        "title": exp.title,
+def run_config(plan: RunPlan, device: str) -> dict[str, Any]:
+    """What config.json records about a run: parameters, seed, overrides (with the preset's values), device,
+    version, commit and cache key."""
+    preset_params = plan.exp.params(plan.preset)
+    return {
+        "name": plan.exp.name,
+        "title": plan.exp.title,
         "preset": plan.preset,
         "params": plan.params,
         "seed": plan.seed,
         "overrides": {k: {"value": v, "preset": preset_params[k]} for k, v in plan.overrides.items()},
-        "device": device or default_device(),
+        "device": device,
         "version": __version__,
         "git": git_hash(),
         "cache_key": plan.key,
     }
-    ctx = RunContext(run_dir, plan.seed, config["device"], show_progress, label, force_since)
-    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def compute(
+    exp: Experiment,
+    params: dict[str, Any],
+    ctx: RunContext,
+    unit_results: list[Any] | None = None,
+) -> tuple[Result, float]:
+    """The experiment's result and its wall time: ``assemble`` of its units' results when it has one,
+    else ``run`` (on whichever worker the executor chose)."""
     start = time.perf_counter()
-    result = exp.run(dict(plan.params), ctx)
-    wall = time.perf_counter() - start
+    if exp.assemble is not None:
+        result = exp.assemble(dict(params), list(unit_results or []), ctx)
+    else:
+        result = exp.run(dict(params), ctx)
+    return result, time.perf_counter() - start
+
+
+def write_result(plan: RunPlan, result: Result, device: str, wall_s: float, created: str | None = None) -> None:
+    """Write a computed result into the run directory, each file atomically, the manifest last."""
+    exp, run_dir = plan.exp, plan.run_dir
+    created = created or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     files = [RunDir.DATA, RunDir.CONFIG, RunDir.SUMMARY]
     write_csv(run_dir.file(RunDir.DATA), result.columns)
     if result.arrays:
         write_npz(run_dir.file(RunDir.NPZ), result.arrays)
         files.append(RunDir.NPZ)
-    write_json(run_dir.file(RunDir.CONFIG), config)
+    write_json(run_dir.file(RunDir.CONFIG), run_config(plan, device))
     summary = {
         "name": exp.name,
         "title": exp.title,
@@ -324,8 +361,22 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str,
     if result.records:
         summary["records"] = {k: [dict(r) for r in v] for k, v in result.records.items()}
     write_json(run_dir.file(RunDir.SUMMARY), summary)
-    write_json(run_dir.file(RunDir.TIMINGS), {"created": created, "wall_s": wall, **dict(result.timings)})
+    write_json(run_dir.file(RunDir.TIMINGS), {"created": created, "wall_s": wall_s, **dict(result.timings)})
     run_dir.write_manifest(plan.key, files)
+
+
+def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str, force_since: float | None) -> None:
+    device = device or default_device()
+    ctx = RunContext(plan.run_dir, plan.seed, device, show_progress, label, force_since)
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    units = (
+        plan.exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(plan.run_dir.path.parent)))
+        if plan.exp.units
+        else []
+    )
+    results = [u() for u in ctx.progress(units, "units")] if units else None
+    result, wall = compute(plan.exp, plan.params, ctx, results)
+    write_result(plan, result, device, wall, created)
 
 
 __all__ = [
@@ -335,6 +386,9 @@ __all__ = [
     "Result",
     "RunContext",
     "RunPlan",
+    "UnitEnv",
+    "compute",
+    "write_result",
     "check_preset",
     "default_device",
     "load_config",

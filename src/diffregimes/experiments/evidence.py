@@ -1,29 +1,27 @@
-"""Pre-training of the MNIST models of a preset as independent units, several processes side by side.
+"""The MNIST models as work units, and the publishing of an evidence run.
 
-Each model lineage (pairing, g, seed index, T, classes) is one unit: a pure function of its small,
-picklable description that trains the model to its gate budget (:func:`.mnist_gate.train_until_gate`)
-and writes only its own files under ``<out>/_models`` and ``<out>/_cache`` (atomically, keyed by the
-model's cache key). Several units run in separate one-thread processes (on a 2-core CPU two
-one-thread trainings side by side beat one two-thread training, DESIGN §6); afterwards the MNIST
-experiments find every model in the cache. Interrupting loses at most ``checkpoint_every`` steps per
-unit: a rerun resumes each lineage from its training state.
+Each model lineage (pairing, g, seed index, T, classes) is one unit (:func:`model_unit`): a pure function
+of its small, picklable description that trains the model to its gate budget
+(:func:`.mnist_gate.train_until_gate`) and keeps its files under ``<out>/_models`` and ``<out>/_cache``
+(atomically, keyed by the model's cache key), so several train side by side on any executor and the MNIST
+experiments then find every model in the cache. A model trained by a worker therefore needs ``--out`` on a
+file system the experiments' workers share (one machine, or a cluster's shared disk). Interrupting loses at
+most ``checkpoint_every`` steps per model: a rerun resumes each lineage from its training state.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing as mp
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence, TypeVar
+from typing import Any
 
 import torch
 
-from .mnist_common import model_seed, resolve_threads
-
-T_ = TypeVar("T_")
+from ..execution.units import Unit
+from ..runstore import digest
+from .base import UnitEnv
+from .mnist_common import model_seed, resolve_threads, train_spec
 
 
 @dataclass(frozen=True)
@@ -43,61 +41,103 @@ class ModelUnit:
         return f"{self.pairing.upper()} g={self.g:g} seed#{self.seed_index}{cls}"
 
 
-def model_units(
-    preset: str, overrides: dict[str, Any] | None = None, only: Sequence[str] | None = None
-) -> list[ModelUnit]:
-    """Every distinct model the MNIST experiments of ``preset`` need (Table 1 / Figs 6-9, Protocol II),
-    with ``overrides`` applied to every experiment's parameters; ``only``: restrict to these experiments."""
-    from .mnist import fig7_params, fig10_params, table1_params
+def models_needed(name: str, p: dict[str, Any]) -> list[ModelUnit]:
+    """The models the MNIST experiment ``name`` trains or loads for its parameters ``p``, in training order."""
+    T = int(p["T"])
+    if name == "table1":
+        return [
+            ModelUnit(p, pairing, float(g), s, T, None)
+            for s in range(int(p["n_seeds"]))
+            for g in sorted(p["g_values"], reverse=True)
+            for pairing in p["pairings"]
+        ]
+    if name == "fig6":
+        return [ModelUnit(p, pairing, float(g), 0, T, None) for pairing in p["pairings"] for g in p["g_values"]]
+    if name in ("fig7", "fig9"):
+        return [ModelUnit(p, pairing, float(p["g"]), 0, T, None) for pairing in p["pairings"]]
+    if name == "fig8":
+        return [ModelUnit(p, p["pairing"], float(g), 0, T, None) for g in p["g_values"]]
+    if name in ("fig10", "fig11"):
+        cls = tuple(int(c) for c in p["classes"])
+        return [ModelUnit(p, "main", float(g), 0, T, cls) for g in p["g_values"]]
+    raise ValueError(f"not an MNIST experiment: {name!r}")
 
-    want = set(only) if only else {"table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"}
-    t1, f7, f10 = ({**f(preset), **(overrides or {})} for f in (table1_params, fig7_params, fig10_params))
-    if not want & {"table1", "fig6"}:
-        t1 = {**t1, "n_seeds": 0}
-    elif not want & {"table1"}:
-        t1 = {**t1, "n_seeds": 1}
-    if not want & {"fig7", "fig8", "fig9"}:
-        f7 = {**f7, "pairings": []}
-    if not want & {"fig10", "fig11"}:
-        f10 = {**f10, "g_values": []}
-    units: dict[tuple, ModelUnit] = {}
-    for s in range(int(t1["n_seeds"])):
-        for g in sorted(t1["g_values"], reverse=True):
-            for pairing in t1["pairings"]:
-                units.setdefault(
-                    (pairing, float(g), s, int(t1["T"]), None), ModelUnit(t1, pairing, float(g), s, int(t1["T"]), None)
-                )
-    for pairing in f7["pairings"]:
-        units.setdefault(
-            (pairing, float(f7["g"]), 0, int(f7["T"]), None),
-            ModelUnit(f7, pairing, float(f7["g"]), 0, int(f7["T"]), None),
+
+MNIST_EXPERIMENTS = ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11")
+
+
+def preset_models(preset: str, overrides: dict[str, Any] | None = None) -> list[ModelUnit]:
+    """Every distinct model the MNIST experiments of ``preset`` need (``overrides`` applied to each)."""
+    from . import mnist
+
+    found: dict[tuple, ModelUnit] = {}
+    for name in MNIST_EXPERIMENTS:
+        p = {**getattr(mnist, f"{name}_params")(preset), **(overrides or {})}
+        for m in models_needed(name, p):
+            found.setdefault((m.pairing, m.g, m.seed_index, m.T, m.classes), m)
+    return list(found.values())
+
+
+def model_key(unit: ModelUnit, run_seed: int, device: str) -> str:
+    """Key of a model unit: the model's lineage (its training, without the budget), its gate ladder and
+    the published weights it may load, so that experiments sharing a model share one unit."""
+    p = unit.params
+    spec = train_spec(p, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index), unit.T, device, unit.classes)
+    return digest(
+        {
+            "lineage": spec.lineage,
+            "gate_steps": p.get("gate_steps"),
+            "models_dir": p.get("models_dir"),
+            "gate": p["gate_pairs"],
+        }
+    )
+
+
+def classifier_unit(p: dict[str, Any], env: UnitEnv) -> Unit:
+    """The gate's digit classifier, trained once before the model units need it."""
+    return Unit(
+        train_digit_classifier,
+        (p, env.out, env.device),
+        label="digit classifier",
+        cost=5.0,
+        key=digest({"digit_classifier": p["mnist_path"], "steps": p["digit_clf_steps"], "device": env.device}),
+    )
+
+
+def model_units(name: str, p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """The units of MNIST experiment ``name``: the gate's classifier, then one per model it needs.
+
+    Cost (for the overall ETA) is the training budget in units of the quick preset's 300 x 32 samples.
+    """
+    clf = classifier_unit(p, env)
+    budget = (max(p.get("gate_steps") or [0]) or int(p["train_steps"] or 0)) * int(p["batch"]) / (300 * 32)
+    units = [clf]
+    for m in models_needed(name, p):
+        units.append(
+            Unit(
+                train_model,
+                (m, env.out, env.seed, env.device),
+                label=f"train {m.label}",
+                cost=30.0 * max(budget, 0.1),
+                after=(clf.key,),
+                key=model_key(m, env.seed, env.device),
+            )
         )
-    cls = tuple(int(c) for c in f10["classes"])
-    for g in f10["g_values"]:
-        units.setdefault(
-            ("main", float(g), 0, int(f10["T"]), cls), ModelUnit(f10, "main", float(g), 0, int(f10["T"]), cls)
-        )
-    return list(units.values())
+    return units
 
 
-def line_progress(iterable: Iterable[T_], desc: str, total: int | None = None, every: float = 0.1) -> Iterator[T_]:
-    """Plain progress for logs: one line per ``every`` of the total, with rate and ETA."""
-    t0, n = time.perf_counter(), 0
-    step = max(1, int((total or 0) * every))
-    for item in iterable:
-        yield item
-        n += 1
-        if total and (n % step == 0 or n == total):
-            el = time.perf_counter() - t0
-            eta = el / n * (total - n)
-            print(f"  {desc}: {n}/{total} ({el:.0f} s, ETA {eta:.0f} s)", flush=True)
+def train_digit_classifier(p: dict[str, Any], out: str, device: str) -> dict[str, Any]:
+    """Worker body: train (or load) the gate's digit classifier into ``out``; returns its statistics."""
+    from .mnist_gate import digit_classifier
+
+    _, stats = digit_classifier(p, Path(out), device)
+    return {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}
 
 
-def train_unit(unit: ModelUnit, out: str, run_seed: int, device: str, threads: int) -> dict[str, Any]:
-    """Worker body: train one unit to its gate budget; returns its gate ladder (picklable)."""
+def train_model(unit: ModelUnit, out: str, run_seed: int, device: str) -> dict[str, Any]:
+    """Worker body: train one model to its gate budget; returns its gate ladder (picklable)."""
     from .mnist_gate import train_until_gate
 
-    torch.set_num_threads(threads)
     t0 = time.perf_counter()
     tm, gate, tried = train_until_gate(
         unit.params,
@@ -108,7 +148,7 @@ def train_unit(unit: ModelUnit, out: str, run_seed: int, device: str, threads: i
         device,
         Path(out),
         unit.classes,
-        line_progress,
+        None,
     )
     return {
         "label": unit.label,
@@ -117,72 +157,10 @@ def train_unit(unit: ModelUnit, out: str, run_seed: int, device: str, threads: i
         "wall_s": time.perf_counter() - t0,
         "passes_gate": gate["passes_gate"],
         "ladder": [
-            (
-                r["steps"],
-                round(r["recognised"], 3),
-                round(r["recognised_real"], 3),
-                round(r["class_entropy"], 3),
-                round(r["frechet"], 2),
-                r["passes_gate"],
-            )
+            {k: r[k] for k in ("steps", "recognised", "recognised_real", "class_entropy", "frechet", "passes_gate")}
             for r in tried
         ],
     }
-
-
-def pretrain(
-    out: Path,
-    preset: str = "evidence",
-    run_seed: int = 0,
-    workers: int = 2,
-    device: str = "cpu",
-    threads: int | None = None,
-    overrides: dict[str, Any] | None = None,
-    only: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Train every model of ``preset`` into ``out`` with ``workers`` processes; returns the unit reports."""
-    units = model_units(preset, overrides, only)
-    if not units:
-        return []
-    n_threads = resolve_threads(threads, workers)
-    print(f"pretrain: {len(units)} models, {workers} worker(s) x {n_threads} thread(s), out={out}", flush=True)
-    reports: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    from .mnist_gate import digit_classifier
-
-    torch.set_num_threads(resolve_threads(threads))
-    _, cstats = digit_classifier(units[0].params, Path(out), device)  # once, before the workers need it
-    print(
-        f"digit classifier: held-out accuracy {cstats['test_accuracy_x']:.4f} (digits), "
-        f"{cstats['test_accuracy_tx']:.4f} (transformed), {'cached' if cstats['cached'] else 'trained'}",
-        flush=True,
-    )
-    if workers <= 1:
-        for i, u in enumerate(units):
-            reports.append(train_unit(u, str(out), run_seed, device, n_threads))
-            _report_line(reports[-1], i + 1, len(units), t0)
-        return reports
-    ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(train_unit, u, str(out), run_seed, device, n_threads) for u in units]
-        for i, f in enumerate(cf.as_completed(futures)):
-            reports.append(f.result())
-            _report_line(reports[-1], i + 1, len(units), t0)
-    return reports
-
-
-def _report_line(r: dict[str, Any], done: int, total: int, t0: float) -> None:
-    el = time.perf_counter() - t0
-    print(
-        f"[{done}/{total}] {r['label']}: {r['steps']} steps, gate {'PASS' if r['passes_gate'] else 'FAIL'} "
-        f"ladder (steps, rec, rec_real, H, FD, pass)={r['ladder']} ({r['wall_s']:.0f} s; elapsed {el:.0f} s, "
-        f"ETA {el / done * (total - done):.0f} s)",
-        flush=True,
-    )
-
-
-if __name__ == "__main__":  # python -m diffregimes.experiments.evidence OUT [WORKERS]
-    pretrain(Path(sys.argv[1]), workers=int(sys.argv[2]) if len(sys.argv) > 2 else 2)
 
 
 def publish(
@@ -193,11 +171,13 @@ def publish(
     command: str = "",
     wall_s: float | None = None,
     device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Copy a finished MNIST run of ``out`` to ``dest`` for the repository: report (Markdown, HTML, figures),
     each experiment's summary.json and data.csv, every model's EMA weights as fp16 safetensors under
     ``dest/models`` (see :mod:`.mnist_publish`), and ``dest/summary.json`` with keys ``models``, ``table1``,
-    ``claims``, ``command``, ``wall_s`` and ``machine``."""
+    ``claims``, ``command``, ``wall_s`` and ``machine``. ``overrides`` are the MNIST parameter overrides of
+    the run (e.g. ``models_dir``), so that each model is the one the experiments used."""
     import json
     import platform
     import shutil
@@ -237,7 +217,7 @@ def publish(
         if (out / f).exists():
             shutil.copy2(out / f, dest / f)
     (dest / "models").mkdir(exist_ok=True)
-    for unit in model_units(preset):
+    for unit in preset_models(preset, overrides):
         tm, gate, tried = train_until_gate(
             unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index), unit.T, device, out, unit.classes
         )
@@ -316,7 +296,7 @@ def save_progress(
 
     out, dest = Path(out), Path(dest)
     done: dict[str, list] = {"exported": [], "resume": []}
-    for unit in model_units(preset):
+    for unit in preset_models(preset):
         p, seed = unit.params, model_seed(run_seed, unit.seed_index)
         _, cstats = digit_classifier(p, out, device)
         finished = None

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..execution.units import Unit
 from ..protocols.regimes import agreement_crossing, nearest_point_classifier, run_clone_pairs
 from ..protocols.stats import INCONCLUSIVE, combine, fmt_interval, verdict
 from ..sde import MomentTable
@@ -41,7 +42,7 @@ from ..theory.manifold import (
     snr,
     summary_speciation_time,
 )
-from .base import Claim, Experiment, Result, RunContext
+from .base import Claim, Experiment, Result, RunContext, UnitEnv
 
 #: the forward process of the project with beta = 1, sigma_W^2 = 2: only M, Phi and Q enter the empirical score
 OU = CoupledOU.general(np.array([[-1.0]]), 2.0, np.eye(1), np.zeros((1, 1)))
@@ -220,12 +221,33 @@ def _mixture_modes(model: ManifoldData, m2: float) -> tuple[np.ndarray, np.ndarr
 
 
 # ----------------------------------------------------------------------------- the experiment
-def run_manifold(p: dict[str, Any], ctx: RunContext) -> Result:
+def manifold_units(p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """One unit per simulated case: collapse at every (kind, ψ) and along the d-trend, speciation at every
+    (kind, ψ); each is a pure function of (kind, ψ, d, parameters, seed, device)."""
     collapse_cases = [(k, psi, p["d"]) for k in p["kinds"] for psi in p["psis"]]
     collapse_cases += [(k, p["trend_psi"], d) for k in p["kinds"] for d in p["trend_dims"]]
     spec_cases = [(k, psi, p["d"]) for k in p["kinds"] for psi in p["psis"]]
-    rows_c = [_collapse_case(*case, p, ctx.seed, ctx.device) for case in ctx.progress(collapse_cases, "collapse")]
-    rows_s = [_speciation_case(*case, p, ctx.seed, ctx.device) for case in ctx.progress(spec_cases, "speciation")]
+    # the experiment's quick-preset weight, shared out by ~d² per case (the score sums over n points)
+    units = [
+        Unit(
+            _collapse_case,
+            (k, psi, d, p, env.seed, env.device),
+            f"manifold collapse {k} ψ={psi:g} d={d}",
+            (d / 64) ** 2 * 60,
+        )
+        for k, psi, d in collapse_cases
+    ]
+    units += [
+        Unit(_speciation_case, (k, psi, d, p, env.seed, env.device), f"manifold speciation {k} ψ={psi:g} d={d}", 20.0)
+        for k, psi, d in spec_cases
+    ]
+    return units
+
+
+def assemble_manifold(p: dict[str, Any], rows: list[Any], ctx: RunContext) -> Result:
+    """The result from the case rows (collapse cases first, in :func:`manifold_units` order)."""
+    n_collapse = len(p["kinds"]) * (len(p["psis"]) + len(p["trend_dims"]))
+    rows_c, rows_s = list(rows[:n_collapse]), list(rows[n_collapse:])
     arrays = _theory_curves(p) | _point_arrays(rows_c, rows_s)
     cols = _scan_columns(rows_c, rows_s)
     claims = _claims(rows_c, rows_s, p)
@@ -249,6 +271,12 @@ def run_manifold(p: dict[str, Any], ctx: RunContext) -> Result:
         ),
     ]
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
+
+
+def run_manifold(p: dict[str, Any], ctx: RunContext) -> Result:
+    """The whole experiment in this process: every case of :func:`manifold_units` in turn, then the result."""
+    env = UnitEnv(ctx.seed, ctx.device, str(ctx.run_dir.path.parent))
+    return assemble_manifold(p, [u() for u in ctx.progress(manifold_units(p, env), "cases")], ctx)
 
 
 def _fmt_interval(row: dict[str, Any], key: str) -> str:
@@ -427,5 +455,7 @@ EXPERIMENTS = [
         manifold_params,
         run_manifold,
         figures=("figure", "regimes"),
+        units=manifold_units,
+        assemble=assemble_manifold,
     ),
 ]

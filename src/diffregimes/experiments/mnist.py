@@ -14,6 +14,7 @@ with the paper's Table 1 because the beta schedule is scaled with T (same OU spa
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -48,7 +49,7 @@ from ..protocols.sync import (
     x0_trajectory,
 )
 from ..seeds import derive_seed
-from .base import PRESETS, Claim, Experiment, Result, RunContext
+from .base import PRESETS, Claim, Experiment, Result, RunContext, UnitEnv
 from .mnist_common import (
     FORMAT,
     TrainedModel,
@@ -1170,54 +1171,44 @@ def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
     return Result(cols, headline, notes=_gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(p, cstats))
 
 
+def _model_units(name: str, p: dict[str, Any], env: UnitEnv) -> list:
+    """Units of an MNIST experiment: its models' trainings (shared by key with the other experiments);
+    its evaluation then runs as one unit that finds them in the cache."""
+    from .evidence import model_units
+
+    return model_units(name, p, env)
+
+
 EXPERIMENTS = [
     Experiment(
-        "table1",
-        "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL",
+        name,
+        title,
         SECTION,
-        table1_params,
-        run_table1,
+        params,
+        run,
         presets=PRESETS,
-    ),
-    Experiment(
-        "fig6",
-        "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)",
-        SECTION,
-        fig6_params,
-        run_fig6,
-        presets=PRESETS,
-    ),
-    Experiment("fig7", "Fig. 7 — ghosting index (Protocol I)", SECTION, fig7_params, run_fig7, presets=PRESETS),
-    Experiment(
-        "fig8",
-        "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)",
-        SECTION,
-        fig8_params,
-        run_fig8,
-        presets=PRESETS,
-    ),
-    Experiment(
-        "fig9",
-        "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)",
-        SECTION,
-        fig9_params,
-        run_fig9,
-        presets=PRESETS,
-    ),
-    Experiment(
-        "fig10",
-        "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
-        SECTION,
-        fig10_params,
-        run_fig10,
-        presets=PRESETS,
-    ),
-    Experiment(
-        "fig11",
-        "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
-        SECTION,
-        fig11_params,
-        run_fig11,
-        presets=PRESETS,
-    ),
+        units=functools.partial(_model_units, name),
+        after=after,
+    )
+    for name, title, params, run, after in (
+        ("table1", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", table1_params, run_table1, ()),
+        ("fig6", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", fig6_params, run_fig6, ("table1",)),
+        ("fig7", "Fig. 7 — ghosting index (Protocol I)", fig7_params, run_fig7, ("table1",)),
+        ("fig8", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", fig8_params, run_fig8, ("table1",)),
+        ("fig9", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", fig9_params, run_fig9, ("table1",)),
+        (
+            "fig10",
+            "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
+            fig10_params,
+            run_fig10,
+            (),
+        ),
+        (
+            "fig11",
+            "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
+            fig11_params,
+            run_fig11,
+            ("fig10",),
+        ),
+    )
 ]

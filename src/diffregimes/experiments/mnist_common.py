@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +35,8 @@ from ..diffusion import (
     train_step,
     warmup_lr,
 )
+from ..execution.executors import available_cores
+from ..execution.units import thread_budget
 from ..nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet, save_checkpoint
 from ..protocols.sync import batched, clip_x0
 from ..seeds import derive_seed
@@ -92,18 +93,14 @@ def training_params(preset: str) -> dict[str, Any]:
     }
 
 
-def available_cores() -> int:
-    """Cores this process may run on (``os.sched_getaffinity`` where the OS has it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def resolve_threads(threads: int | None, parallel_units: int = 1) -> int:
-    """Intra-op threads per unit: ``threads`` if set, else the process's cores // parallel units."""
+    """Intra-op threads per unit: ``threads`` if set, else the thread budget an executor gave this process's
+    units (:func:`~diffregimes.execution.units.thread_budget`), else the process's cores // parallel units."""
     if threads is not None:
         return int(threads)
+    budget = thread_budget()
+    if budget is not None:
+        return budget
     return max(1, available_cores() // max(1, int(parallel_units)))
 
 

@@ -1,102 +1,25 @@
 """Registry of every experiment that ``diffregimes reproduce`` can run, in report order.
 
-:data:`CATALOG` names each experiment, its section, title, figures and the module that defines it,
-without importing that module: listing the experiments (``diffregimes list``) must not pay for
-torch. :func:`get` imports the module on first use; a test checks that the catalog says what the
-modules define.
+The registry lines are :data:`diffregimes.catalog.CATALOG` (plain data, readable by the report layer too);
+this module maps each name to its :class:`~.base.Experiment`, importing the experiment's module on first use
+(:func:`get`), so that listing the experiments (``diffregimes list``) does not pay for torch. A test checks
+that the catalog says what the modules define.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..catalog import CATALOG, Entry
 from ..errors import ValidationError
 
 if TYPE_CHECKING:  # the catalog is read without NumPy; the Experiment class needs it
     from .base import Experiment
 
 
-@dataclass(frozen=True)
-class Entry:
-    """What is known about an experiment before its module is imported."""
-
-    name: str
-    section: str
-    title: str
-    module: str  # inside diffregimes.experiments
-    figures: tuple[str, ...] = ("figure",)
-    #: rough wall time in seconds at the quick preset on a quiet 2-core CPU (in all: theory 15 s, App. C 3 s,
-    #: validation 2.5 min, MNIST 8.7 min); only the ratios matter: they weight the overall ETA of ``reproduce``
-    quick_s: float = 1.0
-
-
-CATALOG: tuple[Entry, ...] = (
-    Entry("fig1", "theory", "Fig. 1 — speciation time vs symmetric coupling", "theory_figs", quick_s=3.0),
-    Entry("fig2", "theory", "Fig. 2 — collapse times vs symmetric coupling", "theory_figs", quick_s=0.1),
-    Entry("fig3", "theory", "Fig. 3 — anisotropic speciation, uninformative context", "theory_figs", quick_s=1.0),
-    Entry("fig4", "theory", "Fig. 4 — anisotropic phase diagram t_S(g, θ)", "theory_figs", quick_s=6.0),
-    Entry("fig5", "theory", "Fig. 5 — anisotropic joint and conditional collapse", "theory_figs", quick_s=1.0),
-    Entry(
-        "appc",
-        "appc",
-        "Figs 12–14 — App. C exact-score conditional generation vs θ",
-        "appc",
-        figures=("fig12", "fig13", "fig14"),
-        quick_s=5.0,
-    ),
-    Entry(
-        "val_speciation",
-        "validation",
-        "Validation — speciation by cloning at g = 0 (Biroli et al. check)",
-        "validation",
-        quick_s=60.0,
-    ),
-    Entry(
-        "val_sync",
-        "validation",
-        "Validation — per-mode speciation and the synchronization gap (product mixture)",
-        "validation",
-        quick_s=40.0,
-    ),
-    Entry(
-        "val_collapse",
-        "validation",
-        "Validation — collapse with the empirical score, joint and per mode",
-        "validation",
-        quick_s=50.0,
-    ),
-    Entry(
-        "manifold",
-        "manifold",
-        "Manifold data — speciation and collapse against ψ = p/d (exact empirical score)",
-        "manifold",
-        figures=("figure", "regimes"),
-        quick_s=900.0,
-    ),
-    Entry("table1", "mnist", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", "mnist", quick_s=250.0),
-    Entry("fig6", "mnist", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", "mnist", quick_s=5.0),
-    Entry("fig7", "mnist", "Fig. 7 — ghosting index (Protocol I)", "mnist", quick_s=5.0),
-    Entry("fig8", "mnist", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", "mnist", quick_s=5.0),
-    Entry("fig9", "mnist", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", "mnist", quick_s=20.0),
-    Entry(
-        "fig10",
-        "mnist",
-        "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
-        "mnist",
-        quick_s=230.0,
-    ),
-    Entry(
-        "fig11",
-        "mnist",
-        "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
-        "mnist",
-        quick_s=5.0,
-    ),
-)
 ENTRIES: dict[str, Entry] = {e.name: e for e in CATALOG}
 #: figure names drawn by an experiment of another name (``diffregimes fig 12`` runs ``appc``)
 ALIASES: dict[str, str] = {stem: e.name for e in CATALOG for stem in e.figures if stem not in ("figure", e.name)}

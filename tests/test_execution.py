@@ -1,0 +1,188 @@
+"""Work units and executors: dependencies, the result store, retries after a raise or a dead worker, and
+reproduce giving byte-identical data files whichever executor ran it (serial, process, local Ray).
+
+The unit functions below are module-level so that spawned workers can import them by reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from diffregimes.errors import ValidationError
+from diffregimes.execution.driver import reproduce
+from diffregimes.execution.executors import ProcessExecutor, SerialExecutor, make_executor
+from diffregimes.execution.schedule import UnitFailed, run_units
+from diffregimes.execution.units import FAULT_ENV, THREADS_ENV, Unit, UnitStore, thread_budget
+
+
+def power(x: int, k: int, log: str) -> int:
+    """x**k, appending "x" to the file ``log`` (so a test can tell which units actually ran, and in what order)."""
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(f"{x}\n")
+    return x**k
+
+
+def budget() -> int | None:
+    return thread_budget()
+
+
+def _units(log: Path, n: int = 4) -> list[Unit]:
+    return [Unit(power, (x, 2, str(log)), label=f"square {x}", torch=False) for x in range(n)]
+
+
+def _ran(log: Path) -> list[int]:
+    return [int(v) for v in log.read_text().split()] if log.exists() else []
+
+
+def test_units_run_once_each_and_a_rerun_reuses_the_store(tmp_path):
+    log, store = tmp_path / "log", UnitStore(tmp_path / "units")
+    units = _units(log)
+    out = run_units(units, SerialExecutor(), store)
+    assert [out[u.key] for u in units] == [0, 1, 4, 9] and sorted(_ran(log)) == [0, 1, 2, 3]
+    again = run_units(units, SerialExecutor(), store)
+    assert again == out and len(_ran(log)) == 4  # nothing recomputed
+    # force_since after the stored files: everything is recomputed
+    run_units(units, SerialExecutor(), store, force_since=time.time() + 1)
+    assert len(_ran(log)) == 8
+
+
+def test_a_damaged_or_foreign_store_file_counts_as_absent(tmp_path):
+    log, store = tmp_path / "log", UnitStore(tmp_path / "units")
+    a, b = _units(log, 2)
+    run_units([a, b], SerialExecutor(), store)
+    store.path(a.key).write_bytes(store.path(a.key).read_bytes()[:10])  # a write cut short
+    store.path(b.key).write_bytes(b"")
+    assert store.load(a.key) == (False, None) and store.load(b.key) == (False, None)
+    other = Unit(power, (5, 2, str(log)), label="other", torch=False)
+    run_units([other], SerialExecutor(), store)
+    store.path(a.key).write_bytes(store.path(other.key).read_bytes())  # right format, wrong key
+    assert store.load(a.key) == (False, None)
+    assert run_units([a], SerialExecutor(), store)[a.key] == 0
+
+
+def test_dependencies_finish_first(tmp_path):
+    log = tmp_path / "log"
+    first = Unit(power, (7, 1, str(log)), label="first", torch=False)
+    second = Unit(power, (8, 1, str(log)), label="second", torch=False, after=(first.key,))
+    # listed in the wrong order on purpose
+    with ProcessExecutor(2, threads=1) as executor:
+        run_units([second, first], executor, UnitStore(tmp_path / "u"))
+    assert _ran(log) == [7, 8]
+    with pytest.raises(ValueError, match="not part of the run"):
+        run_units(
+            [Unit(power, (9, 1, str(log)), label="x", after=("nope",))], SerialExecutor(), UnitStore(tmp_path / "v")
+        )
+
+
+@pytest.mark.parametrize("fault", ["raise", "kill"])
+def test_a_unit_that_fails_once_is_retried_with_the_same_result(tmp_path, monkeypatch, fault):
+    log, store = tmp_path / "log", UnitStore(tmp_path / "units")
+    units = _units(log)
+    monkeypatch.setenv(FAULT_ENV, f"{fault}:square 2:{tmp_path / 'marker'}")
+    with ProcessExecutor(2, threads=1) as executor:
+        out = run_units(units, executor, store, retries=1)
+    assert (tmp_path / "marker").exists()  # the fault did happen
+    assert [out[u.key] for u in units] == [0, 1, 4, 9]
+
+
+def test_serial_retry_and_giving_up_after_the_retries(tmp_path, monkeypatch):
+    log = tmp_path / "log"
+    monkeypatch.setenv(FAULT_ENV, f"raise:square 1:{tmp_path / 'marker'}")
+    out = run_units(_units(log, 2), SerialExecutor(), UnitStore(tmp_path / "a"), retries=1)
+    assert sorted(out.values()) == [0, 1]
+    (tmp_path / "marker").unlink()
+    with pytest.raises(UnitFailed, match="square 1 failed 1 times") as info:
+        run_units(_units(log, 2), SerialExecutor(), UnitStore(tmp_path / "b"), retries=0)
+    assert "injected fault" in str(info.value.__cause__)
+
+
+def test_process_workers_get_their_share_of_the_cores(tmp_path):
+    unit = Unit(budget, (), label="budget", torch=False)
+    with ProcessExecutor(2, threads=3) as executor:
+        assert run_units([unit], executor, UnitStore(tmp_path))[unit.key] == 3
+    assert os.environ.get(THREADS_ENV) is None  # the driver's own environment is untouched
+
+
+@pytest.mark.parametrize(
+    "kind, workers, address, match",
+    [
+        ("threads", None, None, "--executor must be one of serial, process, ray: executor='threads'"),
+        ("serial", 2, None, "--workers > 1 needs --executor process or ray"),
+        ("process", 0, None, r"--workers must be in \[1, 4096\]: workers=0"),
+        ("process", 2, "auto", "--address needs --executor ray"),
+    ],
+)
+def test_bad_executor_settings_name_the_flag(kind, workers, address, match):
+    with pytest.raises(ValidationError, match=match):
+        make_executor(kind, workers, address)
+
+
+# ------------------------------------------------------------------------------------------ whole runs
+#: fast experiments that still cover theory (fig2), App. C (appc) and torch units in parallel (manifold's
+#: cases, exact empirical score, under each worker's thread budget)
+SUBSET = ["fig2", "appc", "manifold"]
+
+
+def _data_digests(out: Path) -> dict[str, str]:
+    """sha256 of every data file (data.csv, data.npz, summary.json) of every run under ``out``."""
+    files = [p for p in out.glob("*/*") if p.name in ("data.csv", "data.npz", "summary.json")]
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(files)}
+
+
+def _run(out: Path, executor, names=SUBSET) -> dict[str, str]:
+    reproduce(names, "smoke", out, show_progress=False, log=lambda _line: None, executor=executor)
+    return _data_digests(out)
+
+
+# equal threads per unit on both sides: torch's CPU kernels may round differently with another thread count
+# (measured at smoke scale: the gate's Fréchet distance 894.48 with 2 threads, 894.72 with 1)
+def test_process_executor_gives_byte_identical_data_to_serial(tmp_path):
+    serial = _run(tmp_path / "serial", SerialExecutor(threads=1))
+    with ProcessExecutor(2, threads=1) as executor:
+        process = _run(tmp_path / "process", executor)
+    assert len(serial) >= 2 * len(SUBSET) and process == serial
+
+
+@pytest.mark.slow
+def test_ray_executor_gives_byte_identical_data_to_serial(tmp_path):
+    pytest.importorskip("ray")
+    serial = _run(tmp_path / "serial", SerialExecutor(threads=1))
+    executor = make_executor("ray", 2, threads=1)
+    try:
+        ray_digests = _run(tmp_path / "ray", executor)
+    finally:
+        executor.close()
+    assert ray_digests == serial
+
+
+@pytest.mark.slow
+def test_whole_smoke_preset_is_byte_identical_under_process(tmp_path):
+    """Every experiment, MNIST model trainings included (several minutes)."""
+    serial = _run(tmp_path / "serial", SerialExecutor(threads=1), None)
+    with ProcessExecutor(2, threads=1) as executor:
+        assert _run(tmp_path / "process", executor, None) == serial
+
+
+def test_a_killed_run_resumes_and_reuses_its_finished_units(tmp_path):
+    """The driver process dies inside a manifold case (fault hook "kill" under the serial executor);
+    the rerun reuses the cases that finished and gives the data of an uninterrupted run."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "diffregimes.cli", "reproduce", "--preset", "smoke", "--only", "manifold"]
+    env = {**os.environ, FAULT_ENV: f"kill:manifold speciation:{tmp_path / 'marker'}"}
+    first = subprocess.run([*cmd, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 17, first.stderr  # died at the first speciation case
+    stored = list((out / "_units").glob("*.pkl"))
+    assert stored and not (out / "manifold" / "manifest.json").exists()
+    env.pop(FAULT_ENV)
+    second = subprocess.run([*cmd, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.count(": reused;") == len(stored)
+    clean = _run(tmp_path / "clean", SerialExecutor(), ["manifold"])
+    assert _data_digests(out) == clean
