@@ -48,13 +48,16 @@ def files(tmp_path_factory):
 
 @pytest.fixture
 def no_work(monkeypatch):
-    """Fail the test if any experiment starts to run."""
+    """Fail the test if any experiment starts to run (in this process or through the driver's executor)."""
+    from diffregimes.execution import driver
     from diffregimes.experiments import base
 
     def refuse(*args, **kwargs):
         raise AssertionError("a bad input started an experiment")
 
     monkeypatch.setattr(base, "_execute", refuse)
+    monkeypatch.setattr(driver, "run_units", refuse)
+    monkeypatch.setattr(driver, "make_executor", refuse, raising=False)
 
 
 UNET_BAD_GROUPS = json.dumps({"block_out_channels": [8, 16], "norm_num_groups": 3})
@@ -175,6 +178,13 @@ CASES = [
     (["reproduce", "--preset", "huge"], ["unknown preset 'huge'"]),
     (["reproduce", "--preset", "evidence", "--only", "fig1"], ["fig1 has no preset 'evidence'"]),
     (["reproduce", "--seed", "-3"], ["--seed", "-3"]),
+    # ------------------------------------------------------------------ executors
+    (["reproduce", "--executor", "threads"], ["--executor must be one of serial, process, ray", "'threads'"]),
+    (["reproduce", "--workers", "0"], ["--workers must be in [1, 4096]", "workers=0"]),
+    (["reproduce", "--executor", "serial", "--workers", "3"], ["--workers > 1 needs --executor process or ray"]),
+    (["reproduce", "--address", "auto"], ["--address needs --executor ray", "'serial'"]),
+    (["fig", "2", "--executor", "process", "--threads", "0"], ["--threads must be in [1, 1024]", "threads=0"]),
+    (["fig", "2", "--workers", "-2"], ["--workers must be in [1, 4096]", "workers=-2"]),
 ]
 
 

@@ -186,3 +186,64 @@ def test_a_killed_run_resumes_and_reuses_its_finished_units(tmp_path):
     assert second.stderr.count(": reused;") == len(stored)
     clean = _run(tmp_path / "clean", SerialExecutor(), ["manifold"])
     assert _data_digests(out) == clean
+
+
+# ------------------------------------------------------------------------------- experiments sharing a unit
+def _toy_assemble(p, results, ctx):
+    from diffregimes.experiments.base import Result
+
+    return Result({"x": [p["x"]], "value": [sum(results)]}, {"value": sum(results)})
+
+
+def _toy_units(p, env):
+    log = str(Path(env.out) / "ran.log")
+    # the unit (3 ** 2) is the same for both experiments: one key, computed once, delivered to both
+    return [
+        Unit(power, (3, 2, log), "shared 3^2", torch=False),
+        Unit(power, (p["x"], 1, log), f"own {p['x']}", torch=False),
+    ]
+
+
+def _toy_plot(data, summary, config):
+    from diffregimes.report.style import subplots
+
+    fig, ax = subplots(1, 1, figsize=(3, 2))
+    ax.plot(data["x"], data["value"], "o")
+    return fig
+
+
+@pytest.fixture
+def toy_pair(monkeypatch):
+    import types
+
+    from diffregimes.catalog import Entry
+    from diffregimes.experiments import registry
+    from diffregimes.experiments.base import Experiment
+    from diffregimes.report import figures
+
+    exps = [
+        Experiment(
+            n, f"toy {n}", "theory", lambda preset, x=x: {"x": x}, None, units=_toy_units, assemble=_toy_assemble
+        )
+        for n, x in (("toy_a", 5), ("toy_b", 7))
+    ]
+    monkeypatch.setitem(sys.modules, "diffregimes.experiments.toy_pair", types.SimpleNamespace(EXPERIMENTS=exps))
+    monkeypatch.setitem(sys.modules, "diffregimes.report.toy_pair_plots", types.SimpleNamespace(plot=_toy_plot))
+    for e in exps:
+        entry = Entry(e.name, "theory", e.title, "toy_pair", "toy_pair_plots.plot")
+        monkeypatch.setitem(registry.ENTRIES, e.name, entry)
+        monkeypatch.setitem(figures.ENTRIES, e.name, entry)
+
+
+def test_experiments_sharing_a_unit_both_get_its_result_and_it_runs_once(toy_pair, tmp_path):
+    reproduce(["toy_a", "toy_b"], "smoke", tmp_path, show_progress=False, log=lambda _line: None)
+    # 9 + 5 and 9 + 7: both experiments assembled the shared unit's result, computed once
+    assert [json_value(tmp_path / n) for n in ("toy_a", "toy_b")] == [14, 16]
+    assert sorted(_ran(tmp_path / "ran.log")) == [3, 5, 7]
+    assert not list((tmp_path / "_units").glob("*.pkl"))  # finished runs stand for their units
+
+
+def json_value(run: Path) -> int:
+    import json
+
+    return json.loads((run / "summary.json").read_text())["headline"]["value"]

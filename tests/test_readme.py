@@ -167,3 +167,23 @@ def test_gallery_images_exist_and_are_from_the_committed_runs():
     for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "appc", *VALIDATION):
         config = json.loads((RESULTS / name / "config.json").read_text(encoding="utf-8"))
         assert config["preset"] == "quick" and config["seed"] == 0
+
+
+# ----------------------------------------------------------------------------- the MNIST evidence run
+EVIDENCE = json.loads((ROOT / "docs" / "results" / "evidence" / "summary.json").read_text(encoding="utf-8"))
+
+
+def test_evidence_verdicts_in_the_readme_are_the_committed_ones():
+    table = README.split("| paper's claim (§5) |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    verdicts = [row.rstrip(" |").rsplit("|", 1)[1].strip().strip("*") for row in rows]
+    assert verdicts == [c["verdict"] for c in EVIDENCE["claims"]]
+
+
+def test_evidence_numbers_in_the_readme_are_the_committed_ones():
+    t1 = json.loads((ROOT / "docs" / "results" / "evidence" / "table1" / "summary.json").read_text())["headline"]
+    pooled = f"{t1['ratio_main_ctrl_pooled']:.2f} [{t1['ratio_main_ctrl_pooled_lo']:.2f}, {t1['ratio_main_ctrl_pooled_hi']:.2f}]"
+    assert f"pooled {pooled}" in README
+    protocol1 = [m for m in EVIDENCE["models"] if m["classes"] is None]
+    rec = sorted(m["recognised"] for m in protocol1)
+    assert f"recognised {rec[0]:.3f}–{rec[-1]:.3f}" in README and all(m["passes_gate"] for m in EVIDENCE["models"])

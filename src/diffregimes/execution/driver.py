@@ -112,28 +112,32 @@ def run_experiments(
         for plan in plans:  # held to the last figure: no other run can replace the data in between
             locks.enter_context(plan.run_dir.lock(plan.key))
         jobs = _plan_jobs(plans, preset, Path(out), seed, device, force, force_since, executor, log, outcome)
-        by_unit = {k: job for job in jobs for k in job.keys}
+        by_unit: dict[str, list[_Job]] = {}
+        for job in jobs:  # experiments may share units (the MNIST models of Table 1 and Fig. 6)
+            for k in dict.fromkeys(job.keys):
+                by_unit.setdefault(k, []).append(job)
         units = _ordered_units(jobs)
         if units:
             log(f"{len(jobs)} experiment(s) to compute, {len(units)} unit(s); {executor.describe()}")
         began = time.perf_counter()
 
         def on_result(unit: Unit, value: Any, wall_s: float) -> None:
-            job = by_unit[unit.key]
-            job.results[unit.key] = value
-            job.unit_s += wall_s
-            if not job.done and all(k in job.results for k in job.keys):
-                job.done = True
-                _finish(job, device, force_since, log)
-                outcome[job.plan.exp.name] = (job.plan.run_dir, False)
+            for job in by_unit[unit.key]:
+                job.results[unit.key] = value
+                job.unit_s += wall_s
+                if not job.done and all(k in job.results for k in job.keys):
+                    job.done = True
+                    _finish(job, store, device, force_since, log)
+                    outcome[job.plan.exp.name] = (job.plan.run_dir, False)
 
+        store = UnitStore(Path(out) / UNITS_DIR)
         progress = Progress(
             len({u.key for u in units}), sum(u.cost for u in {u.key: u for u in units}.values()), show_progress
         )
         run_units(
             units,
             executor,
-            UnitStore(Path(out) / UNITS_DIR),
+            store,
             retries=retries,
             force_since=force_since,
             on_result=on_result,
@@ -181,9 +185,7 @@ def _plan_jobs(
         units = exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(out))) if exp.units else []
         whole = None
         if exp.assemble is None:
-            after = tuple(u.key for u in units) + tuple(
-                computed[a].whole.key for a in exp.after if a in computed and computed[a].whole is not None
-            )
+            after = tuple(u.key for u in units) + tuple(k for a in exp.after if a in computed for k in computed[a].keys)
             whole = Unit(
                 run_whole,
                 (
@@ -214,7 +216,7 @@ def _ordered_units(jobs: Sequence[_Job]) -> list[Unit]:
     return [u for j in jobs for u in j.units] + [j.whole for j in jobs if j.whole is not None]
 
 
-def _finish(job: _Job, device: str, force_since: float | None, log: Callable[[str], None]) -> None:
+def _finish(job: _Job, store: UnitStore, device: str, force_since: float | None, log: Callable[[str], None]) -> None:
     """Write a job's result (assembled here, or returned by its whole unit) and draw its figures."""
     plan = job.plan
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -228,6 +230,8 @@ def _finish(job: _Job, device: str, force_since: float | None, log: Callable[[st
     write_result(plan, result, device, wall, created)
     render(plan.run_dir)
     plan.run_dir.record_figures(figure_files(plan.exp.name))
+    for key in job.keys:  # the finished run directory now stands for them; a rerun reuses it
+        store.discard(key)
     log(f"{job.label}: done ({format_seconds(wall)} of unit time) -> {plan.run_dir.path}")
 
 

@@ -147,6 +147,10 @@ class UnitStore:
             return False, None
         return True, record["result"]
 
+    def discard(self, key: str) -> None:
+        """Forget the result of ``key`` (once what it was for is written elsewhere)."""
+        self.path(key).unlink(missing_ok=True)
+
     def save(self, key: str, result: Any) -> None:
         """Store ``result`` under ``key`` atomically."""
         buf = io.BytesIO()

@@ -1,12 +1,13 @@
 """The experiment skeleton: parameters -> results on disk -> (report layer) figure -> report section.
 
 An :class:`Experiment` is a name, a title, a function from a preset to its parameters, the
-declared types and ranges of those parameters (:class:`~.params.Schema`) and a pure
-``run(params, ctx) -> Result``. :func:`run_experiment` validates the parameters before it touches
-anything, then owns the run directory (see :mod:`diffregimes.runstore`): under its lock it reuses a
-finished, intact run whose cache key matches, otherwise runs, then writes data.csv, optional
-data.npz, config.json, summary.json, run.json (times) and finally manifest.json (the "finished"
-marker), each atomically.
+declared types and ranges of those parameters (:class:`~.params.Schema`), optionally its independent
+work units and the ``assemble`` step that turns their results into a result, and a pure
+``run(params, ctx) -> Result``. :func:`plan_run` validates the parameters before anything touches the
+disk; :func:`write_result` writes data.csv, optional data.npz, config.json, summary.json, run.json (times)
+and finally manifest.json (the "finished" marker), each atomically. The ``reproduce`` driver
+(:mod:`diffregimes.execution.driver`) runs registered experiments on any executor;
+:func:`run_experiment` runs one :class:`Experiment` object (registered or not) in this process.
 """
 
 from __future__ import annotations
