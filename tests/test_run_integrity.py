@@ -25,7 +25,7 @@ from diffregimes.execution.driver import produce, reproduce
 from diffregimes.experiments import get
 from diffregimes.experiments.base import RunContext, plan_run, run_experiment
 from diffregimes.experiments.registry import for_preset
-from diffregimes.experiments.runstore import RunDir, read_csv
+from diffregimes.runstore import RunDir, read_csv
 
 SRC = str(Path(diffregimes.__file__).resolve().parents[1])
 DATA_FILES = ("config.json", "data.csv", "summary.json")
@@ -140,7 +140,7 @@ def test_failing_override_keeps_the_previous_results(tmp_path, capsys):
 _HOLD = """
 import sys, time
 from pathlib import Path
-from diffregimes.experiments.runstore import RunDir
+from diffregimes.runstore import RunDir
 with RunDir(Path(sys.argv[1]), "fig2").lock(sys.argv[2]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[3]))

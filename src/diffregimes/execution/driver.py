@@ -95,12 +95,14 @@ def run_experiments(
     executor: Executor | None = None,
     retries: int = 2,
     log: Callable[[str], None] = _say,
+    notice: Callable[[str], None] | None = None,
 ) -> list[tuple[RunDir, bool]]:
     """Run (or reuse) the experiments ``names`` (default: every one of ``preset``); (run dir, reused?) each.
 
     ``executor`` (default: serial, in this process) runs the units; ``retries`` is how often a unit that
     raised or lost its worker is run again. With ``force``, everything is recomputed once, shared caches
-    (trained models) included.
+    (trained models) included. ``log`` gets the progress lines, ``notice`` (default: ``log``) the one-line
+    notices that a damaged or unfinished run is recomputed.
     """
     names = registry.plan_all(names, preset, Path(out), seed, overrides)  # everything checked before anything runs
     executor = executor or SerialExecutor()
@@ -111,7 +113,9 @@ def run_experiments(
     with contextlib.ExitStack() as locks:
         for plan in plans:  # held to the last figure: no other run can replace the data in between
             locks.enter_context(plan.run_dir.lock(plan.key))
-        jobs = _plan_jobs(plans, preset, Path(out), seed, device, force, force_since, executor, log, outcome)
+        jobs = _plan_jobs(
+            plans, preset, Path(out), seed, device, force, force_since, executor, log, notice or log, outcome
+        )
         by_unit: dict[str, list[_Job]] = {}
         for job in jobs:  # experiments may share units (the MNIST models of Table 1 and Fig. 6)
             for k in dict.fromkeys(job.keys):
@@ -158,6 +162,7 @@ def _plan_jobs(
     force_since: float | None,
     executor: Executor,
     log: Callable[[str], None],
+    notice: Callable[[str], None],
     outcome: dict[str, tuple[RunDir, bool]],
 ) -> list[_Job]:
     """Reuse what is finished (redrawing missing figures); make units for the rest."""
@@ -179,7 +184,7 @@ def _plan_jobs(
                 if problem == "other parameters"
                 else f"an unfinished or damaged run ({problem})"
             )
-            log(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
+            notice(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
         run_dir.invalidate()
         run_dir.path.mkdir(parents=True, exist_ok=True)
         units = exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(out))) if exp.units else []
@@ -271,7 +276,8 @@ def produce(
         show_progress,
         {exp.name: dict(overrides)} if overrides else None,
         executor=executor,
-        log=log,
+        log=lambda _line: None,  # one experiment: the caller says where its results are
+        notice=log,
     )
     return run_dir, reused
 

@@ -148,8 +148,13 @@ class UnitStore:
         return True, record["result"]
 
     def discard(self, key: str) -> None:
-        """Forget the result of ``key`` (once what it was for is written elsewhere)."""
+        """Forget the result of ``key`` (once what it was for is written elsewhere); an emptied store leaves
+        no directory behind."""
         self.path(key).unlink(missing_ok=True)
+        try:
+            self.root.rmdir()
+        except OSError:  # not empty (other units' results), or already gone
+            pass
 
     def save(self, key: str, result: Any) -> None:
         """Store ``result`` under ``key`` atomically."""

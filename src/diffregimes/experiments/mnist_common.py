@@ -39,10 +39,10 @@ from ..execution.executors import available_cores
 from ..execution.units import thread_budget
 from ..nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet, save_checkpoint
 from ..protocols.sync import batched, clip_x0
+from ..runstore import digest
+from ..runstore import write_npz as save_npz
 from ..seeds import derive_seed
 from .base import RunContext
-from .runstore import digest
-from .runstore import write_npz as save_npz
 
 Tensor = torch.Tensor
 FORMAT = 2  # bump when the meaning of a cached model or protocol result changes
