@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
 import torch
 
+from diffregimes.catalog import CATALOG
 from diffregimes.cli import main
 from diffregimes.execution.driver import produce
+from diffregimes.experiments import validation
 from diffregimes.experiments.appc import sign_change
+from diffregimes.experiments.base import UnitEnv
 from diffregimes.protocols.regimes import clone_agreement, crossing_time, participation_ratio, sign_classifier
 from diffregimes.runstore import read_csv
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
@@ -143,6 +147,27 @@ def test_val_collapse_smoke_values(tmp_path):
     _, h = _smoke(tmp_path, "val_collapse")
     # n = 64 points in d = 4, sigma^2 = 1: t_C = (1/2) log(1 + sigma^2 / (n^{2/d} - 1)) = (1/2) log(8/7)
     assert h["n64_d4_tc_theory"] == pytest.approx(0.5 * math.log(8 / 7), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "units", "cells"),
+    [
+        ("val_speciation", validation.speciation_params, validation.speciation_units, lambda p: len(p["dims"])),
+        ("val_sync", validation.sync_params, validation.sync_units, lambda p: len(p["g_values"])),
+        # one unit per (n, d) case, one for all per-mode cells (they share one generator)
+        ("val_collapse", validation.collapse_params, validation.collapse_units, lambda p: len(p["cases"]) + 1),
+    ],
+)
+def test_validation_units_are_distinct_picklable_cells_weighted_by_the_catalog(name, params, units, cells):
+    quick_s = next(e.quick_s for e in CATALOG if e.name == name)
+    for preset in ("smoke", "quick", "paper"):
+        p = params(preset)
+        made = units(p, UnitEnv(seed=0, device="cpu", out="/nonexistent"))
+        assert len(made) == cells(p) and len({u.key for u in made}) == len(made)
+        assert all(u.label.startswith(name + " ") and u.cost > 0 for u in made)
+        assert pickle.loads(pickle.dumps(made))[0].key == made[0].key
+        if preset == "quick":
+            assert sum(u.cost for u in made) == pytest.approx(quick_s)
 
 
 def test_appc_baseline_rows_have_zero_delta(tmp_path):

@@ -12,15 +12,22 @@
   of the posterior weights over training points at population points) and nearest-training-point
   agreement of clones, against (1/2) log(1 + sigma^2/(n^{2/d} - 1)); per-mode condensation of the
   coupled symmetric case against (78).
+
+Each experiment is a list of independent work units (:mod:`diffregimes.execution.units`), one per cell
+whose random generators are seeded from the cell alone: one per d, one per g, one per (n, d) case plus one
+for all per-mode collapse cells (they share one generator). ``assemble_*`` builds the result from them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..catalog import CATALOG
+from ..execution.units import Unit
 from ..protocols.regimes import (
     agreement_crossing,
     clone_agreement,
@@ -56,7 +63,7 @@ from ..theory import (
     symmetric_eigenvalues,
 )
 from ..theory.moments import symmetric_mode_c, symmetric_mode_q
-from .base import Claim, Experiment, Result, RunContext
+from .base import Claim, Experiment, Result, RunContext, UnitEnv
 from .params import (
     BOOTSTRAP,
     COUPLING,
@@ -124,6 +131,32 @@ def _nearer_summary(cells: list[tuple[str, float, float, str]], near: str, far: 
     )
 
 
+# ----------------------------------------------------------------------------- work units
+def _without(p: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """``p`` without the lists of cells: a unit's key hashes its arguments, so a cell whose own parameters did not
+    change keeps its stored result when cells are added to or removed from a list."""
+    return {k: v for k, v in p.items() if k not in keys}
+
+
+def _costs(name: str, work: list[float], quick_work: list[float]) -> list[float]:
+    """Rough seconds per unit: the experiment's quick-preset time (the catalog's ``quick_s``) shared out in
+    proportion to each unit's ``work``, relative to the work of the quick preset's units (``quick_work``)."""
+    quick_s = next(entry.quick_s for entry in CATALOG if entry.name == name)
+    return [quick_s * w / sum(quick_work) for w in work]
+
+
+def _run_serially(
+    p: dict[str, Any],
+    ctx: RunContext,
+    units: Callable[[dict[str, Any], UnitEnv], list[Unit]],
+    assemble: Callable[[dict[str, Any], list[Any], RunContext], Result],
+    desc: str,
+) -> Result:
+    """The whole experiment in this process: its units in turn, then ``assemble`` (the serial path of ``run``)."""
+    env = UnitEnv(ctx.seed, ctx.device, str(ctx.run_dir.path.parent))
+    return assemble(p, [u() for u in ctx.progress(units(p, env), desc)], ctx)
+
+
 # ----------------------------------------------------------------------------- speciation, g = 0
 def speciation_params(preset: str) -> dict[str, Any]:
     """``val_speciation`` parameters at ``preset``: dimensions, master trajectories, scan of t/t_S."""
@@ -159,66 +192,111 @@ SPECIATION_SCHEMA = Schema(
 )
 
 
-def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Cloning agreement at g = 0 for each d against its exact curve; crossings against both t_S criteria."""
+def speciation_cell(d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
+    """One dimension d at g = 0: cloning agreement φ(t) on the scan t/t_S ∈ ``scan_ratios`` (t_S = ½ log d,
+    where a(t) = 1) beside its exact curve φ(a(t)) (theory.cloning); the generator is seeded from (seed, d)."""
     model = _single_modality()
-    ratios = np.asarray(p["scan_ratios"], float)
+    t_biroli = posterior_speciation_time(model, d)
+    T = t_biroli + p["horizon_extra"]
+    times = reverse_times(T, int(np.ceil(T * p["steps_per_unit"])))
+    table = MomentTable.build(model, times, device=device)
+    spec = MixtureSpec.from_model(model, d, device=device)
+    gen = _generator(seed, d, device=device)
+    z_T, _ = spec.sample(p["masters"], gen, t=T)
+    idx = _nearest_indices(times, np.asarray(p["scan_ratios"], float) * t_biroli)
+    phi = clone_agreement(PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]), gen)[
+        :, 0
+    ]
+    t_scan = times[idx]
+    return {
+        "d": d,
+        "t_biroli": t_biroli,
+        "t_kappa": speciation_time(model, "total", d),
+        "t_scan": t_scan,
+        "phi": phi,
+        "phi_theory": cloning_agreement(posterior_snr(model, t_scan, "total", d)),
+    }
+
+
+def _speciation_work(d: int, p: dict[str, Any]) -> float:
+    """Relative work of :func:`speciation_cell`: clone rows x d x Euler-Maruyama steps over [0, T]."""
+    T = posterior_speciation_time(_single_modality(), d) + p["horizon_extra"]
+    return p["masters"] * (1 + 2 * len(p["scan_ratios"])) * d * T * p["steps_per_unit"]
+
+
+def speciation_units(p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """One unit per dimension d (each d draws from its own generator, seeded from (seed, d))."""
+    quick = speciation_params("quick")
+    costs = _costs(
+        "val_speciation",
+        [_speciation_work(d, p) for d in p["dims"]],
+        [_speciation_work(d, quick) for d in quick["dims"]],
+    )
+    cell_p = _without(p, "dims")
+    return [
+        Unit(speciation_cell, (d, cell_p, env.seed, env.device), f"val_speciation d={d}", cost)
+        for d, cost in zip(p["dims"], costs)
+    ]
+
+
+def _speciation_finding(cell: dict[str, Any], masters: int) -> tuple[dict[str, float], Claim]:
+    """Headline numbers and the claim of one d: the crossing of φ = φ(a = 1) against t_S = ½ log d (Biroli et
+    al.), and the crossing of φ(total κ = 1) beside ½ log 2d."""
+    d, t_biroli, t_kappa = cell["d"], cell["t_biroli"], cell["t_kappa"]
+    t_scan, phi = cell["t_scan"], cell["phi"]
+    se = _binomial_se(phi, masters)
+    _, t_lo, t_hi = agreement_crossing(t_scan, phi, masters, PHI_BIROLI)
+    r_lo, r_hi, v = ratio_verdict(t_lo, t_hi, t_biroli, SPECIATION_TOL)
+    cross_b = crossing_time(t_scan, phi, PHI_BIROLI)
+    cross_k = crossing_time(t_scan, phi, PHI_KAPPA)
+    z = np.abs(phi - cell["phi_theory"]) / se
+    headline = {
+        f"d{d}_ts_biroli": t_biroli,
+        f"d{d}_ts_kappa_total": t_kappa,
+        f"d{d}_measured_at_phi_biroli": cross_b,
+        f"d{d}_measured_at_phi_kappa": cross_k,
+        f"d{d}_ratio_measured_to_ts": cross_b / t_biroli,
+        f"d{d}_max_z": float(z.max()),
+        f"d{d}_ratio_ci_lo": r_lo,
+        f"d{d}_ratio_ci_hi": r_hi,
+    }
+    claim = Claim(
+        f"g = 0, d = {d}: cloning crossing at t/t_S = 1 within ±{SPECIATION_TOL:.0%} (Biroli et al.)",
+        "t/t_S ≈ 1",
+        f"measured {cross_b:.3f} vs t_S = ½ log d = {t_biroli:.3f} (ratio {cross_b / t_biroli:.3f}); "
+        f"at φ(κ_total = 1): {cross_k:.3f} vs ½ log 2d = {t_kappa:.3f}",
+        v,
+        f"t/t_S {fmt_interval(r_lo, r_hi, 3)}",
+        kind="finding",
+    )
+    return headline, claim
+
+
+def _binomial_se(phi: np.ndarray, masters: int) -> np.ndarray:
+    """Binomial standard error of an agreement fraction over ``masters`` trials; φ(1 − φ) is floored at
+    1/(4 masters) so that a scan time where every pair agrees keeps a nonzero error (finite z-scores)."""
+    return np.sqrt(np.maximum(phi * (1 - phi), 0.25 / masters) / masters)
+
+
+def assemble_speciation(p: dict[str, Any], cells: list[dict[str, Any]], ctx: RunContext) -> Result:
+    """The result from the cells of :func:`speciation_units` (one per d, in ``dims`` order)."""
     cols: dict[str, list] = {"d": [], "t": [], "t_over_ts": [], "phi": [], "phi_se": [], "phi_theory": []}
     headline: dict[str, Any] = {}
     claims = []
-    for d in ctx.progress(p["dims"], "dimensions"):
-        t_biroli = posterior_speciation_time(model, d)
-        t_kappa = speciation_time(model, "total", d)
-        T = t_biroli + p["horizon_extra"]
-        times = reverse_times(T, int(np.ceil(T * p["steps_per_unit"])))
-        table = MomentTable.build(model, times, device=ctx.device)
-        spec = MixtureSpec.from_model(model, d, device=ctx.device)
-        gen = _generator(ctx.seed, d, device=ctx.device)
-        z_T, _ = spec.sample(p["masters"], gen, t=T)
-        idx = _nearest_indices(times, ratios * t_biroli)
-        phi = clone_agreement(
-            PopulationScore.build(spec, table), table, z_T, idx, sign_classifier(spec.mu0[None]), gen
-        )[:, 0]
-        t_scan = times[idx]
-        theory = cloning_agreement(posterior_snr(model, t_scan, "total", d))
-        se = np.sqrt(np.maximum(phi * (1 - phi), 0.25 / p["masters"]) / p["masters"])
-        _, t_lo, t_hi = agreement_crossing(t_scan, phi, p["masters"], PHI_BIROLI)
-        r_lo, r_hi, v = ratio_verdict(t_lo, t_hi, t_biroli, SPECIATION_TOL)
+    for cell in cells:
+        t_scan = cell["t_scan"]
         for key, values in (
-            ("d", np.full(idx.size, d)),
+            ("d", np.full(t_scan.size, cell["d"])),
             ("t", t_scan),
-            ("t_over_ts", t_scan / t_biroli),
-            ("phi", phi),
-            ("phi_se", se),
-            ("phi_theory", theory),
+            ("t_over_ts", t_scan / cell["t_biroli"]),
+            ("phi", cell["phi"]),
+            ("phi_se", _binomial_se(cell["phi"], p["masters"])),
+            ("phi_theory", cell["phi_theory"]),
         ):
             cols[key] += list(values)
-        cross_b = crossing_time(t_scan, phi, PHI_BIROLI)
-        cross_k = crossing_time(t_scan, phi, PHI_KAPPA)
-        z = np.abs(phi - theory) / se
-        headline.update(
-            {
-                f"d{d}_ts_biroli": t_biroli,
-                f"d{d}_ts_kappa_total": t_kappa,
-                f"d{d}_measured_at_phi_biroli": cross_b,
-                f"d{d}_measured_at_phi_kappa": cross_k,
-                f"d{d}_ratio_measured_to_ts": cross_b / t_biroli,
-                f"d{d}_max_z": float(z.max()),
-                f"d{d}_ratio_ci_lo": r_lo,
-                f"d{d}_ratio_ci_hi": r_hi,
-            }
-        )
-        claims.append(
-            Claim(
-                f"g = 0, d = {d}: cloning crossing at t/t_S = 1 within ±{SPECIATION_TOL:.0%} (Biroli et al.)",
-                "t/t_S ≈ 1",
-                f"measured {cross_b:.3f} vs t_S = ½ log d = {t_biroli:.3f} (ratio {cross_b / t_biroli:.3f}); "
-                f"at φ(κ_total = 1): {cross_k:.3f} vs ½ log 2d = {t_kappa:.3f}",
-                v,
-                f"t/t_S {fmt_interval(r_lo, r_hi, 3)}",
-                kind="finding",
-            )
-        )
+        cell_headline, claim = _speciation_finding(cell, p["masters"])
+        headline.update(cell_headline)
+        claims.append(claim)
     notes = [
         f"φ is the probability that two clones restarted at t end in the same class; its exact curve is "
         f"φ = E[(1 + tanh² u)/2], u ~ N(a, a), a(t) = μ(t)ᵀC(t)⁻¹μ(t) (theory.cloning). Crossings are read at "
@@ -230,6 +308,12 @@ def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
         f"The claim holds when t/t_S's interval lies within 1 ± {SPECIATION_TOL:g}, fails when it lies outside.",
     ]
     return Result(cols, headline, claims, notes=notes)
+
+
+def run_speciation(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Cloning agreement at g = 0 for each d against its exact curve; crossings against both t_S criteria
+    (the units of :func:`speciation_units` in turn, in this process)."""
+    return _run_serially(p, ctx, speciation_units, assemble_speciation, "dimensions")
 
 
 # ----------------------------------------------------------------------------- synchronization gap
@@ -306,41 +390,81 @@ def _posterior_time(lam: float, m2: float, p: dict[str, Any]) -> float | None:
     return float(brentq(f, grid[j], grid[j + 1], xtol=1e-12))
 
 
-def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Per-mode cloning of the product mixture for each g: measured t_S+- and the gap beside the theory."""
-    d = p["d"]
-    means, labels = product_mixture_means(p["m_plus2"], p["m_minus2"], d, device=ctx.device)
-    directions = torch.stack([means[0] + means[1], means[0] - means[1]])  # +mu_+ and +mu_- directions
+def _sync_scan(p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The reverse-time grid of ``val_sync`` and the indices of its ``n_scan`` clone restart times on it."""
     times = reverse_times(p["T"], int(np.ceil(p["T"] * p["steps_per_unit"])))
-    idx = np.unique(np.linspace(0, len(times) - 1, p["n_scan"]).round().astype(int))
+    return times, np.unique(np.linspace(0, len(times) - 1, p["n_scan"]).round().astype(int))
+
+
+def sync_cell(j: int, g: float, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
+    """Coupling g (the j-th of ``g_values``): per-mode cloning agreement of the product mixture (one clone pair
+    per master and scan time, classes read on the +μ₊ and +μ₋ directions), and the bootstrap over masters of the
+    bounds on t_S+ − t_S− per replicate. The generators are seeded from (seed, j)."""
+    means, _ = product_mixture_means(p["m_plus2"], p["m_minus2"], p["d"], device=device)
+    directions = torch.stack([means[0] + means[1], means[0] - means[1]])  # +mu_+ and +mu_- directions
+    times, idx = _sync_scan(p)
     t_scan = times[idx]
+    model = CoupledOU.symmetric(p["beta"], g, p["sigma_w2"], p["sigma2"], p["m_plus2"], p["m_minus2"])
+    table = MomentTable.build(model, times, device=device)
+    gen = _generator(seed, j, device=device)
+    z_T, _ = sample_components(model, means, p["masters"], p["T"], gen)
+    agree = clone_agreement(
+        ComponentMixtureScore.build(means, table),
+        table,
+        z_T,
+        idx,
+        sign_classifier(directions),
+        gen,
+        per_master=True,
+    )  # (n_scan, masters, 2)
+    rng = np.random.default_rng(derive_seed(seed, "val-sync-bootstrap", j))
+    curves = resampled_curves(agree, bootstrap_indices(p["masters"], int(p["n_boot"]), rng))
+    (p_lo, p_hi), (m_lo, m_hi) = (crossing_replicates(t_scan, curves[..., m], PHI_MID) for m in (0, 1))
+    # bounds on t_S+ − t_S− per replicate; the replicates themselves stay here (n_boot x n_scan x 2 curves)
+    return {"g": g, "t_scan": t_scan, "phi": agree.mean(axis=1), "gap_reps": (p_lo - m_hi, p_hi - m_lo)}
+
+
+def _sync_work(p: dict[str, Any]) -> float:
+    """Relative work of one :func:`sync_cell`: clone rows x d x Euler-Maruyama steps over [0, T]."""
+    return p["masters"] * (1 + 2 * p["n_scan"]) * p["d"] * p["T"] * p["steps_per_unit"]
+
+
+def sync_units(p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """One unit per coupling g (each draws from its own generators, seeded from (seed, index of g))."""
+    quick = sync_params("quick")
+    cost = _costs("val_sync", [_sync_work(p)], [_sync_work(quick)] * len(quick["g_values"]))[0]
+    cell_p = _without(p, "g_values")
+    return [
+        Unit(sync_cell, (j, g, cell_p, env.seed, env.device), f"val_sync g={g:g}", cost)
+        for j, g in enumerate(p["g_values"])
+    ]
+
+
+def _sync_row(cell: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+    """One g's predictions (:func:`_mode_theory`), measured t_S± with their Wilson intervals and the gap's
+    bootstrap interval."""
+    g, t_scan, phi = cell["g"], cell["t_scan"], cell["phi"]
+    row: dict[str, Any] = {"g": g, **_mode_theory(p, g)}
+    for m, name in enumerate(("plus", "minus")):
+        row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = agreement_crossing(
+            t_scan, phi[:, m], p["masters"], PHI_MID
+        )
+    row["gap_ci_lo"], row["gap_ci_hi"] = bounded_percentile_interval(*cell["gap_reps"])
+    return row
+
+
+def assemble_sync(p: dict[str, Any], per_g: list[dict[str, Any]], ctx: RunContext) -> Result:
+    """The result from the cells of :func:`sync_units` (one per g, in ``g_values`` order)."""
+    d = p["d"]
     cols: dict[str, list] = {k: [] for k in ("g", "t", "phi_plus", "phi_minus", "theory_plus", "theory_minus")}
-    rows, gap_reps = [], []
-    for j, g in enumerate(ctx.progress(p["g_values"], "couplings")):
-        model = CoupledOU.symmetric(p["beta"], g, p["sigma_w2"], p["sigma2"], p["m_plus2"], p["m_minus2"])
-        table = MomentTable.build(model, times, device=ctx.device)
-        gen = _generator(ctx.seed, j, device=ctx.device)
-        z_T, _ = sample_components(model, means, p["masters"], p["T"], gen)
-        agree = clone_agreement(
-            ComponentMixtureScore.build(means, table),
-            table,
-            z_T,
-            idx,
-            sign_classifier(directions),
-            gen,
-            per_master=True,
-        )  # (n_scan, masters, 2)
-        phi = agree.mean(axis=1)
-        rng = np.random.default_rng(derive_seed(ctx.seed, "val-sync-bootstrap", j))
-        curves = resampled_curves(agree, bootstrap_indices(p["masters"], int(p["n_boot"]), rng))
-        (p_lo, p_hi), (m_lo, m_hi) = (crossing_replicates(t_scan, curves[..., m], PHI_MID) for m in (0, 1))
-        gap_reps.append((p_lo - m_hi, p_hi - m_lo))  # bounds on t_S+ − t_S− per replicate
+    for cell in per_g:
+        g, t_scan, phi = cell["g"], cell["t_scan"], cell["phi"]
         theory = [
             cloning_agreement(mode_posterior_snr(lam, m2, p["sigma2"], p["sigma_w2"], t_scan, d))
             for lam, m2 in zip(symmetric_eigenvalues(p["beta"], g), (p["m_plus2"], p["m_minus2"]))
         ]
         for key, values in (
-            ("g", np.full(idx.size, g)),
+            ("g", np.full(t_scan.size, g)),
             ("t", t_scan),
             ("phi_plus", phi[:, 0]),
             ("phi_minus", phi[:, 1]),
@@ -348,14 +472,8 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
             ("theory_minus", theory[1]),
         ):
             cols[key] += list(values)
-        th = _mode_theory(p, g)
-        row: dict[str, Any] = {"g": g, **th}
-        for m, name in enumerate(("plus", "minus")):
-            row[f"measured_{name}"], row[f"ci_lo_{name}"], row[f"ci_hi_{name}"] = agreement_crossing(
-                t_scan, phi[:, m], p["masters"], PHI_MID
-            )
-        row["gap_ci_lo"], row["gap_ci_hi"] = bounded_percentile_interval(*gap_reps[-1])
-        rows.append(row)
+    rows = [_sync_row(cell, p) for cell in per_g]
+    gap_reps = [cell["gap_reps"] for cell in per_g]
     gap_measured = [r["measured_plus"] - r["measured_minus"] for r in rows]
     gap_total = [r["ts_plus_total"] - r["ts_minus_total"] for r in rows]
     gap_perdim = [(r["ts_plus_perdim"] or np.nan) - (r["ts_minus_perdim"] or np.nan) for r in rows]
@@ -450,6 +568,12 @@ def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
+def run_sync(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Per-mode cloning of the product mixture for each g: measured t_S+- and the gap beside the theory (the
+    units of :func:`sync_units` in turn, in this process)."""
+    return _run_serially(p, ctx, sync_units, assemble_sync, "couplings")
+
+
 # ----------------------------------------------------------------------------- collapse
 def collapse_params(preset: str) -> dict[str, Any]:
     """``val_collapse`` parameters at ``preset``: (n, d) cases, probes, clone scan, per-mode couplings."""
@@ -531,110 +655,184 @@ def y2_crossing(
     return est, lo, hi, crossing_replicates(t_scan, curves, 0.5)
 
 
-def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
-    """Condensation Y_2 and clone nearest-point agreement against the collapse times, joint and per mode."""
-    cols: dict[str, list] = {k: [] for k in ("experiment", "n", "d", "g", "mode", "t", "y2", "clone_nn")}
-    headline: dict[str, Any] = {}
-    claims = []
+def collapse_case(n: int, d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
+    """One (n, d) case of the single modality: n training points, Y_2 at population probes on a scan around
+    t_C = ½ log(1 + σ²/(n^(2/d) − 1)) with its bootstrap crossing, and the nearest-training-point agreement of
+    clones run with the empirical score. The generators are seeded from (seed, n, d)."""
     model = _single_modality(p["beta"], p["sigma_w2"], p["sigma2"], 0.0)
-    for n, d in ctx.progress(p["cases"], "(n, d) cases"):
-        alpha = np.log(n) / d
-        t_c = mode_collapse_time(2 * p["beta"], p["sigma2"], p["sigma_w2"], alpha)  # = (1/2) log(1 + s^2/(n^{2/d}-1))
-        gen = _generator(ctx.seed, n, d, device=ctx.device)
-        data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=ctx.device) * np.sqrt(p["sigma2"])
-        t_scan = np.linspace(0.25 * t_c, 3.0 * t_c, p["n_scan"])
-        y2_probes = _y2_probes(-p["beta"], p, data, t_scan, gen)
-        y2 = y2_probes.mean(axis=1)
-        # clones with the empirical score: a geometric grid resolves the stiff small-t end
-        times = np.concatenate([np.geomspace(4 * t_c, 1e-3, p["clone_steps"]), [0.0]])
-        times = np.unique(np.concatenate([times, np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])]))[::-1]
-        table = MomentTable.build(model, times[:-1], device=ctx.device)
-        z_T = np.sqrt(1.0) * torch.randn(
-            (p["clone_masters"], 1, d), generator=gen, dtype=torch.float64, device=ctx.device
-        )
-        # clones are costlier than Y_2 probes (a full empirical-score run per scan time): a coarser scan
-        clone_t = np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])
-        idx = _nearest_indices(table.times.cpu().numpy(), clone_t)
-        nn = clone_agreement(EmpiricalScore.build(table, data), table, z_T, idx, nearest_point_classifier(data), gen)[
-            :, 0
-        ]
-        for kind, ts, y2_col, nn_col in (
-            ("biroli", t_scan, y2, np.full(t_scan.size, np.nan)),
-            ("biroli_clones", clone_t, np.full(clone_t.size, np.nan), nn),
-        ):
-            for key, values in (
-                ("experiment", [kind] * ts.size),
-                ("n", [n] * ts.size),
-                ("d", [d] * ts.size),
-                ("g", [0.0] * ts.size),
-                ("mode", ["single"] * ts.size),
-                ("t", ts),
-                ("y2", y2_col),
-                ("clone_nn", nn_col),
-            ):
-                cols[key] += list(values)
-        m_y2, y2_lo, y2_hi, _ = y2_crossing(
-            t_scan, y2_probes, int(p["n_boot"]), np.random.default_rng(derive_seed(ctx.seed, "val-collapse-y2", n, d))
-        )
-        m_nn, nn_lo, nn_hi = agreement_crossing(clone_t, nn, p["clone_masters"], 0.5)
-        r_lo, r_hi, v = ratio_verdict(nn_lo, nn_hi, t_c, COLLAPSE_TOL)
-        headline.update(
-            {
-                f"n{n}_d{d}_tc_theory": t_c,
-                f"n{n}_d{d}_tc_y2": m_y2,
-                f"n{n}_d{d}_tc_clone_nn": m_nn,
-                f"n{n}_d{d}_tc_clone_nn_ci_lo": nn_lo,
-                f"n{n}_d{d}_tc_clone_nn_ci_hi": nn_hi,
-                f"n{n}_d{d}_tc_y2_ci_lo": y2_lo,
-                f"n{n}_d{d}_tc_y2_ci_hi": y2_hi,
-            }
-        )
-        claims.append(
-            Claim(
-                f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}: clone-NN crossing within "
-                f"±{COLLAPSE_TOL:.0%} of t_C",
-                f"t_C = {t_c:.3f}",
-                f"Y₂ = ½ at t = {m_y2:.3f} {fmt_interval(y2_lo, y2_hi, 3)}; clone NN agreement ½ at "
-                f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})",
-                v,
-                f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}",
-                kind="finding",
-            )
-        )
+    alpha = np.log(n) / d
+    t_c = mode_collapse_time(2 * p["beta"], p["sigma2"], p["sigma_w2"], alpha)  # = (1/2) log(1 + s^2/(n^{2/d}-1))
+    gen = _generator(seed, n, d, device=device)
+    data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=device) * np.sqrt(p["sigma2"])
+    t_scan = np.linspace(0.25 * t_c, 3.0 * t_c, p["n_scan"])
+    y2_probes = _y2_probes(-p["beta"], p, data, t_scan, gen)
+    # clones with the empirical score: a geometric grid resolves the stiff small-t end
+    times = np.concatenate([np.geomspace(4 * t_c, 1e-3, p["clone_steps"]), [0.0]])
+    times = np.unique(np.concatenate([times, np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])]))[::-1]
+    table = MomentTable.build(model, times[:-1], device=device)
+    z_T = np.sqrt(1.0) * torch.randn((p["clone_masters"], 1, d), generator=gen, dtype=torch.float64, device=device)
+    # clones are costlier than Y_2 probes (a full empirical-score run per scan time): a coarser scan
+    clone_t = np.linspace(t_scan[0], t_scan[-1], p["clone_scan"])
+    idx = _nearest_indices(table.times.cpu().numpy(), clone_t)
+    nn = clone_agreement(EmpiricalScore.build(table, data), table, z_T, idx, nearest_point_classifier(data), gen)[:, 0]
+    rng = np.random.default_rng(derive_seed(seed, "val-collapse-y2", n, d))
+    m_y2, y2_lo, y2_hi, _ = y2_crossing(t_scan, y2_probes, int(p["n_boot"]), rng)
+    return {
+        "n": n,
+        "d": d,
+        "t_c": t_c,
+        "t_scan": t_scan,
+        "y2": y2_probes.mean(axis=1),
+        "y2_crossing": (m_y2, y2_lo, y2_hi),
+        "clone_t": clone_t,
+        "nn": nn,
+    }
+
+
+def collapse_modes(p: dict[str, Any], seed: int, device: str) -> list[dict[str, Any]]:
+    """Per-mode condensation of the coupled symmetric case (76): for each g of ``mode_g`` and each eigenmode,
+    Y_2 at probes of that d-dimensional OU mode (decay rate τ± = 2(β ∓ g)) on a scan around its collapse time
+    (78) with the same n, with the bootstrap crossing; beside (77) as printed.
+
+    One unit for every (g, mode): the training set and all probes come from one generator, seeded from
+    (seed, 7), drawn in turn across the cells; splitting them would change the numbers."""
     n, d = p["mode_case"]
-    gen = _generator(ctx.seed, 7, device=ctx.device)
-    data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=ctx.device) * np.sqrt(p["sigma2"])
-    mode_ci: dict[tuple[float, str], tuple[float, float, tuple[np.ndarray, np.ndarray]]] = {}
-    for j, g in enumerate(ctx.progress(p["mode_g"], "per-mode collapse")):
+    gen = _generator(seed, 7, device=device)
+    data = torch.randn((n, 1, d), generator=gen, dtype=torch.float64, device=device) * np.sqrt(p["sigma2"])
+    cells = []
+    for j, g in enumerate(p["mode_g"]):
         for mode, lam in zip(("plus", "minus"), symmetric_eigenvalues(p["beta"], g)):
             tau = -2 * lam
             t_same_n = mode_collapse_time(tau, p["sigma2"], p["sigma_w2"], np.log(n) / d)
             t_paper = mode_collapse_time(tau, p["sigma2"], p["sigma_w2"], np.log(n) / (2 * d))
             t_scan = np.linspace(0.25 * t_same_n, 3.0 * t_same_n, p["n_scan"])
             y2_probes = _y2_probes(lam, p, data, t_scan, gen)
-            y2 = y2_probes.mean(axis=1)
-            est, lo, hi, reps = y2_crossing(
-                t_scan,
-                y2_probes,
-                int(p["n_boot"]),
-                np.random.default_rng(derive_seed(ctx.seed, "val-collapse-modes", j, mode)),
+            rng = np.random.default_rng(derive_seed(seed, "val-collapse-modes", j, mode))
+            est, lo, hi, reps = y2_crossing(t_scan, y2_probes, int(p["n_boot"]), rng)
+            cells.append(
+                {
+                    "g": g,
+                    "mode": mode,
+                    "t_same_n": t_same_n,
+                    "t_paper": t_paper,
+                    "t_scan": t_scan,
+                    "y2": y2_probes.mean(axis=1),
+                    "y2_crossing": (est, lo, hi),
+                    "replicates": reps,
+                }
             )
-            mode_ci[(g, mode)] = (lo, hi, reps)
-            for key, values in (
-                ("experiment", ["modes"] * t_scan.size),
-                ("n", [n] * t_scan.size),
-                ("d", [d] * t_scan.size),
-                ("g", [g] * t_scan.size),
-                ("mode", [mode] * t_scan.size),
-                ("t", t_scan),
-                ("y2", y2),
-                ("clone_nn", [np.nan] * t_scan.size),
-            ):
-                cols[key] += list(values)
-            headline[f"g{g:g}_{mode}_tc_same_n"] = t_same_n
-            headline[f"g{g:g}_{mode}_tc_paper77"] = t_paper
-            headline[f"g{g:g}_{mode}_tc_y2"] = est
-            headline[f"g{g:g}_{mode}_tc_y2_ci_lo"], headline[f"g{g:g}_{mode}_tc_y2_ci_hi"] = lo, hi
+    return cells
+
+
+def _collapse_case_work(n: int, d: int, p: dict[str, Any]) -> float:
+    """Relative work of :func:`collapse_case`: the empirical score sums over n points in d dimensions for every
+    clone row and step, the participation ratio for every probe and scan time."""
+    clone_rows = p["clone_masters"] * (1 + 2 * p["clone_scan"])
+    return n * d * (clone_rows * (p["clone_steps"] + p["clone_scan"]) + p["probes"] * p["n_scan"])
+
+
+def _collapse_modes_work(p: dict[str, Any]) -> float:
+    """Relative work of :func:`collapse_modes`: the participation ratio of every probe, scan time, g and mode."""
+    n, d = p["mode_case"]
+    return n * d * p["probes"] * p["n_scan"] * 2 * len(p["mode_g"])
+
+
+def _collapse_work(p: dict[str, Any]) -> list[float]:
+    return [_collapse_case_work(n, d, p) for n, d in p["cases"]] + [_collapse_modes_work(p)]
+
+
+def collapse_units(p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """One unit per (n, d) case (each with its own generators, seeded from (seed, n, d)), then one for every
+    per-mode cell together (:func:`collapse_modes`: their generator is shared)."""
+    costs = _costs("val_collapse", _collapse_work(p), _collapse_work(collapse_params("quick")))
+    case_p = _without(p, "cases", "mode_g", "mode_case")
+    units = [
+        Unit(collapse_case, (n, d, case_p, env.seed, env.device), f"val_collapse n={n} d={d}", cost)
+        for (n, d), cost in zip(p["cases"], costs)
+    ]
+    n, d = p["mode_case"]
+    modes_p = _without(p, "cases")
+    return units + [Unit(collapse_modes, (modes_p, env.seed, env.device), f"val_collapse modes n={n} d={d}", costs[-1])]
+
+
+def _collapse_case_finding(case: dict[str, Any], clone_masters: int) -> tuple[dict[str, float], Claim]:
+    """Headline numbers and the claim of one (n, d) case: the clone-NN crossing of ½ against t_C."""
+    n, d, t_c = case["n"], case["d"], case["t_c"]
+    m_y2, y2_lo, y2_hi = case["y2_crossing"]
+    m_nn, nn_lo, nn_hi = agreement_crossing(case["clone_t"], case["nn"], clone_masters, 0.5)
+    r_lo, r_hi, v = ratio_verdict(nn_lo, nn_hi, t_c, COLLAPSE_TOL)
+    headline = {
+        f"n{n}_d{d}_tc_theory": t_c,
+        f"n{n}_d{d}_tc_y2": m_y2,
+        f"n{n}_d{d}_tc_clone_nn": m_nn,
+        f"n{n}_d{d}_tc_clone_nn_ci_lo": nn_lo,
+        f"n{n}_d{d}_tc_clone_nn_ci_hi": nn_hi,
+        f"n{n}_d{d}_tc_y2_ci_lo": y2_lo,
+        f"n{n}_d{d}_tc_y2_ci_hi": y2_hi,
+    }
+    claim = Claim(
+        f"collapse near ½ log(1 + σ²/(n^(2/d) − 1)), n = {n}, d = {d}: clone-NN crossing within "
+        f"±{COLLAPSE_TOL:.0%} of t_C",
+        f"t_C = {t_c:.3f}",
+        f"Y₂ = ½ at t = {m_y2:.3f} {fmt_interval(y2_lo, y2_hi, 3)}; clone NN agreement ½ at "
+        f"t = {m_nn:.3f} (t/t_C = {m_nn / t_c:.2f})",
+        v,
+        f"clone NN t/t_C {fmt_interval(r_lo, r_hi, 2)}",
+        kind="finding",
+    )
+    return headline, claim
+
+
+def _collapse_rows(
+    cols: dict[str, list],
+    experiment: str,
+    n: int,
+    d: int,
+    g: float,
+    mode: str,
+    t: np.ndarray,
+    y2: np.ndarray | list[float],
+    nn: np.ndarray | list[float],
+) -> None:
+    """Append one scan's rows to the table (``y2`` and ``nn``: a column each, NaN where not measured)."""
+    for key, values in (
+        ("experiment", [experiment] * t.size),
+        ("n", [n] * t.size),
+        ("d", [d] * t.size),
+        ("g", [g] * t.size),
+        ("mode", [mode] * t.size),
+        ("t", t),
+        ("y2", y2),
+        ("clone_nn", nn),
+    ):
+        cols[key] += list(values)
+
+
+def assemble_collapse(p: dict[str, Any], results: list[Any], ctx: RunContext) -> Result:
+    """The result from the units of :func:`collapse_units`: the (n, d) cases in ``cases`` order, then the
+    per-mode cells."""
+    cases, mode_cells = results[:-1], results[-1]
+    cols: dict[str, list] = {k: [] for k in ("experiment", "n", "d", "g", "mode", "t", "y2", "clone_nn")}
+    headline: dict[str, Any] = {}
+    claims = []
+    for case in cases:
+        n, d, t_scan, clone_t = case["n"], case["d"], case["t_scan"], case["clone_t"]
+        _collapse_rows(cols, "biroli", n, d, 0.0, "single", t_scan, case["y2"], np.full(t_scan.size, np.nan))
+        _collapse_rows(cols, "biroli_clones", n, d, 0.0, "single", clone_t, np.full(clone_t.size, np.nan), case["nn"])
+        case_headline, claim = _collapse_case_finding(case, p["clone_masters"])
+        headline.update(case_headline)
+        claims.append(claim)
+    n, d = p["mode_case"]
+    mode_ci: dict[tuple[float, str], tuple[float, float, tuple[np.ndarray, np.ndarray]]] = {}
+    for cell in mode_cells:
+        g, mode, t_scan = cell["g"], cell["mode"], cell["t_scan"]
+        est, lo, hi = cell["y2_crossing"]
+        mode_ci[(g, mode)] = (lo, hi, cell["replicates"])
+        _collapse_rows(cols, "modes", n, d, g, mode, t_scan, cell["y2"], [np.nan] * t_scan.size)
+        headline[f"g{g:g}_{mode}_tc_same_n"] = cell["t_same_n"]
+        headline[f"g{g:g}_{mode}_tc_paper77"] = cell["t_paper"]
+        headline[f"g{g:g}_{mode}_tc_y2"] = est
+        headline[f"g{g:g}_{mode}_tc_y2_ci_lo"], headline[f"g{g:g}_{mode}_tc_y2_ci_hi"] = lo, hi
     coupled = [g for g in p["mode_g"] if g > 0]
     if coupled:
         # probes of the two modes are independent draws: the difference of independent replicates
@@ -719,6 +917,12 @@ def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
     return Result(cols, headline, claims, notes=notes)
 
 
+def run_collapse(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Condensation Y_2 and clone nearest-point agreement against the collapse times, joint and per mode (the
+    units of :func:`collapse_units` in turn, in this process)."""
+    return _run_serially(p, ctx, collapse_units, assemble_collapse, "(n, d) cases and per-mode collapse")
+
+
 EXPERIMENTS = [
     Experiment(
         "val_speciation",
@@ -727,6 +931,8 @@ EXPERIMENTS = [
         speciation_params,
         run_speciation,
         schema=SPECIATION_SCHEMA,
+        units=speciation_units,
+        assemble=assemble_speciation,
     ),
     Experiment(
         "val_sync",
@@ -735,6 +941,8 @@ EXPERIMENTS = [
         sync_params,
         run_sync,
         schema=SYNC_SCHEMA,
+        units=sync_units,
+        assemble=assemble_sync,
     ),
     Experiment(
         "val_collapse",
@@ -743,5 +951,7 @@ EXPERIMENTS = [
         collapse_params,
         run_collapse,
         schema=COLLAPSE_SCHEMA,
+        units=collapse_units,
+        assemble=assemble_collapse,
     ),
 ]
