@@ -186,3 +186,33 @@ def test_a_killed_run_resumes_and_reuses_its_finished_units(tmp_path):
     assert second.stderr.count(": reused;") == len(stored)
     clean = _run(tmp_path / "clean", SerialExecutor(), ["manifold"])
     assert _data_digests(out) == clean
+
+
+def test_a_unit_two_experiments_declare_finishes_both(tmp_path, monkeypatch):
+    """A unit that two experiments declare (one key: an MNIST model, Protocol II's labels of one g) runs once
+    and both experiments get its result and finish."""
+    from diffregimes.execution import driver
+    from diffregimes.experiments import registry
+    from diffregimes.experiments.base import Experiment, Result
+
+    log = tmp_path / "log"
+
+    def units(p, env):
+        return [Unit(power, (3, 2, str(log)), label="shared", torch=False)]
+
+    def assemble(p, results, ctx):
+        return Result({"x": results}, {})
+
+    exps = {
+        name: Experiment(name, name, "theory", lambda preset: {}, lambda p, ctx: None, units=units, assemble=assemble)
+        for name in ("one", "two")
+    }
+    monkeypatch.setattr(registry, "get", exps.__getitem__)
+    monkeypatch.setattr(registry, "plan_all", lambda names, *args, **kwargs: list(names))
+    monkeypatch.setattr(driver, "render", lambda run_dir: None)
+    monkeypatch.setattr(driver, "figure_files", lambda name: [])
+    runs = driver.run_experiments(
+        ["one", "two"], "smoke", tmp_path / "out", device="cpu", show_progress=False, log=lambda _line: None
+    )
+    assert [reused for _, reused in runs] == [False, False] and _ran(log) == [3]
+    assert [run.file("data.csv").read_text().split() for run, _ in runs] == [["x", "9"]] * 2

@@ -112,20 +112,24 @@ def run_experiments(
         for plan in plans:  # held to the last figure: no other run can replace the data in between
             locks.enter_context(plan.run_dir.lock(plan.key))
         jobs = _plan_jobs(plans, preset, Path(out), seed, device, force, force_since, executor, log, outcome)
-        by_unit = {k: job for job in jobs for k in job.keys}
+        by_unit: dict[str, list[_Job]] = {}  # a unit shared by key (a model, Protocol II's per-g labels) may
+        for job in jobs:  # belong to several experiments: each of them gets its result
+            for k in dict.fromkeys(job.keys):
+                by_unit.setdefault(k, []).append(job)
         units = _ordered_units(jobs)
         if units:
-            log(f"{len(jobs)} experiment(s) to compute, {len(units)} unit(s); {executor.describe()}")
+            n_units = len({u.key for u in units})  # a unit several experiments declare counts once
+            log(f"{len(jobs)} experiment(s) to compute, {n_units} unit(s); {executor.describe()}")
         began = time.perf_counter()
 
         def on_result(unit: Unit, value: Any, wall_s: float) -> None:
-            job = by_unit[unit.key]
-            job.results[unit.key] = value
-            job.unit_s += wall_s
-            if not job.done and all(k in job.results for k in job.keys):
-                job.done = True
-                _finish(job, device, force_since, log)
-                outcome[job.plan.exp.name] = (job.plan.run_dir, False)
+            for job in by_unit[unit.key]:
+                job.results[unit.key] = value
+                job.unit_s += wall_s
+                if not job.done and all(k in job.results for k in job.keys):
+                    job.done = True
+                    _finish(job, device, force_since, log)
+                    outcome[job.plan.exp.name] = (job.plan.run_dir, False)
 
         progress = Progress(
             len({u.key for u in units}), sum(u.cost for u in {u.key: u for u in units}.values()), show_progress

@@ -56,7 +56,7 @@ def models_needed(name: str, p: dict[str, Any]) -> list[ModelUnit]:
     if name in ("fig7", "fig9"):
         return [ModelUnit(p, pairing, float(p["g"]), 0, T, None) for pairing in p["pairings"]]
     if name == "fig8":
-        return [ModelUnit(p, p["pairing"], float(g), 0, T, None) for g in p["g_values"]]
+        return [ModelUnit(p, p["pairing"], float(p["g"]), 0, T, None)]
     if name in ("fig10", "fig11"):
         cls = tuple(int(c) for c in p["classes"])
         return [ModelUnit(p, "main", float(g), 0, T, cls) for g in p["g_values"]]
