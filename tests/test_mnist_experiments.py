@@ -302,3 +302,23 @@ def test_retrain_recomputes_models_bit_identically(tmp_path):
         assert path.stat().st_mtime_ns != mtime  # written again, not reused
         again = torch.load(path, weights_only=True)["model"]
         assert all(torch.equal(weights[k], again[k]) for k in weights)  # same seed -> same weights
+
+
+def test_protocol2_units_one_per_g_after_its_model_and_the_classifiers(tmp_path):
+    """Fig. 10's units: the model trainings, C_u and C_v, then one unit per g waiting for its model and the
+    classifiers; Fig. 11 declares the same units for its g values (same keys), so a reproduce runs them once."""
+    from diffregimes.experiments.base import UnitEnv
+    from diffregimes.experiments.mnist import _protocol2_units, fig10_params, fig11_params
+
+    env = UnitEnv(0, "cpu", str(tmp_path))
+    gs = [0.0, 0.3, 0.5]
+    u10 = _protocol2_units("fig10", {**fig10_params("smoke"), "g_values": gs}, env)
+    u11 = _protocol2_units("fig11", fig11_params("smoke"), env)
+    models = {u.key: u for u in u10 if u.label.startswith("train ")}
+    clf, per_g = u10[-len(gs) - 1], u10[-len(gs) :]
+    assert len(models) == len(gs) and clf.label == "mode classifiers C_u, C_v"
+    for g, u in zip(gs, per_g):
+        model, classifiers = u.after
+        assert classifiers == clf.key and f"g={g:g} " in models[model].label
+    assert {u.key for u in u11} <= {u.key for u in u10}
+    assert [u.key for u in u11[-2:]] == [per_g[0].key, per_g[2].key]

@@ -383,3 +383,45 @@ def test_clone_agreement_on_two_point_data_goes_from_chance_to_certainty():
     assert abs(phi[T - 1] - 0.5) < 0.08
     master = sign(run.master_final)
     assert abs(master.mean() - 0.5) < 0.08  # both classes generated
+
+
+class _MeanSign(torch.nn.Module):
+    """A stand-in for C_u / C_v: label 1 when an image's mean pixel is positive (labels vary between samples)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = x.flatten(1).mean(1)
+        return torch.stack([-m, m], dim=1)
+
+
+def test_clone_labels_are_the_labelled_end_points_of_each_trial_from_the_documented_streams():
+    """protocols.protocol2.clone_labels (Protocol II at one g) equals run_clones per trial from the masters'
+    seeds derive_seed(seed, "p2-masters", g, trial), the trials drawing their reverse noise in turn from one
+    generator seeded derive_seed(seed, "p2-clone-noise", g); masters' and clones' end points labelled through
+    (103), the trials side by side."""
+    from diffregimes.nets import classifier_inputs
+    from diffregimes.protocols.protocol2 import clone_labels
+    from diffregimes.protocols.speciation_clones import predict_labels
+    from diffregimes.seeds import derive_seed
+
+    schedule, g, scan, M, trials, seed = linear_vp_schedule(30), 0.3, [2, 6], 4, 2, 5
+    C = _MeanSign()
+
+    def eps(z: torch.Tensor, k: int) -> torch.Tensor:
+        return 0.1 * z
+
+    out = clone_labels(eps, schedule, g, scan, M, trials, seed, C, C, "cpu")
+    gen = torch.Generator().manual_seed(derive_seed(seed, "p2-clone-noise", "0.3"))
+    for trial in range(trials):
+        z = sample_mode_noise(
+            (M, 2, 28, 28), g, torch.Generator().manual_seed(derive_seed(seed, "p2-masters", "0.3", trial))
+        )
+        run = run_clones(eps, z, schedule, g, scan, generator=gen)
+        cols = slice(trial * M, (trial + 1) * M)
+        for i, mode in enumerate("uv"):
+            master = predict_labels(C, classifier_inputs(run.master_final)[i]).numpy()
+            clones = predict_labels(C, classifier_inputs(run.clone_final)[i].reshape(-1, 28, 28)).numpy()
+            assert np.array_equal(out[f"master_{mode}"][cols], master)
+            assert np.array_equal(out[f"clones_{mode}"][..., cols], clones.reshape(len(scan), 2, M))
+    assert len(set(out["master_u"].tolist())) == 2  # the labels do tell the samples apart
+    assert out["scan_steps"].tolist() == [6, 2]
+    assert int(out["evaluations"]) == trials * (M * 30 + 2 * M * (7 + 3))  # M T + 2 M (k_s + 1) per scan

@@ -122,7 +122,8 @@ def run_experiments(
                 by_unit.setdefault(k, []).append(job)
         units = _ordered_units(jobs)
         if units:
-            log(f"{len(jobs)} experiment(s) to compute, {len(units)} unit(s); {executor.describe()}")
+            n_units = len({u.key for u in units})  # a unit several experiments declare counts once
+            log(f"{len(jobs)} experiment(s) to compute, {n_units} unit(s); {executor.describe()}")
         began = time.perf_counter()
 
         def on_result(unit: Unit, value: Any, wall_s: float) -> None:

@@ -7,6 +7,9 @@ Protocol II (Figs 10-11): whitened-DDPM cloning on a two-class subset, sign-symm
 
 Models and shared protocol results are cached under ``<out>/_models`` and ``<out>/_cache``
 (see :mod:`.mnist_common`), so running all seven experiments trains each model once.
+Work units: every experiment's model trainings; Protocol I then runs as one unit; Protocol II is the mode
+classifiers and one unit per g (the clone labels, :mod:`diffregimes.protocols.protocol2`), shared by key
+between Figs 10 and 11, from whose results the driver assembles each figure's result.
 Units: DDPM step k at the experiment's T (reverse runs go from k = T-1 to 0) and OU time
 t = -1/2 log alpha_bar_k; Delta t is also given rescaled to T = 200 (Delta t * 200 / T), comparable
 with the paper's Table 1 because the beta schedule is scaled with T (same OU span for every T).
@@ -16,23 +19,20 @@ from __future__ import annotations
 
 import functools
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import PAIRINGS, PairedMNIST
-from ..diffusion import PAPER_T, to_modes
-from ..nets import CheckpointError, classifier_inputs, load_checkpoint, make_classifier, save_checkpoint
-from ..protocols.speciation_clones import (
-    PHI_STAR,
-    accuracy,
-    fit_classifier,
-    predict_labels,
-    run_clones,
-    speciation_curve,
-)
+from .. import __version__
+from ..data import PAIRINGS
+from ..diffusion import PAPER_T, VPSchedule, linear_vp_schedule, to_modes
+from ..execution.units import Unit
+from ..nets import CheckpointError, load_checkpoint, save_checkpoint
+from ..protocols.protocol2 import clone_labels, mode_classifiers, train_mode_classifiers
+from ..protocols.speciation_clones import PHI_STAR, speciation_curve
 from ..protocols.stats import bootstrap_indices, combine, fmt_interval, percentile_interval, verdict
 from ..protocols.sync import (
     PAPER_TABLE1,
@@ -147,9 +147,23 @@ def _model(
 ) -> TrainedModel:
     """The (cached) model of (pairing, g, seed index), trained to its gate budget; its gate record
     is attached as ``stats["gate"]``."""
-    tm, gate, tried = train_until_gate(
-        p, pairing, g, model_seed(ctx.seed, seed_index), T, ctx.device, out_root(ctx), classes, ctx.progress
-    )
+    return _gated_model(p, pairing, g, seed_index, T, ctx.seed, ctx.device, out_root(ctx), classes, ctx.progress)
+
+
+def _gated_model(
+    p: dict[str, Any],
+    pairing: str,
+    g: float,
+    seed_index: int,
+    T: int,
+    seed: int,
+    device: str,
+    root: Path,
+    classes: list[int] | None = None,
+    progress=None,
+) -> TrainedModel:
+    """:func:`_model` without a run context: run seed, device and output root given (in a work unit)."""
+    tm, gate, tried = train_until_gate(p, pairing, g, model_seed(seed, seed_index), T, device, root, classes, progress)
     tm.stats["gate"] = gate
     tm.stats["gate_ladder"] = [
         {
@@ -462,10 +476,16 @@ def _model_record(m: TrainedModel) -> dict[str, Any]:
     }
 
 
-def _gate_notes(models: list[TrainedModel]) -> list[str]:
-    """The section's first line: whether its models pass the sample-quality gate."""
-    recs = {m.spec.key: m.stats["gate"] for m in models}
-    failing = [m.spec.label for m in models if not m.stats["gate"]["passes_gate"]]
+def _gate_record(m: TrainedModel) -> dict[str, Any]:
+    """What :func:`_gate_notes` reads of a model (small and picklable: a work unit returns it)."""
+    return {"key": m.spec.key, "label": m.spec.label, "gate": m.stats["gate"]}
+
+
+def _gate_notes(models: list[TrainedModel] | list[dict[str, Any]]) -> list[str]:
+    """The section's first line: whether its models (or their :func:`_gate_record`) pass the sample-quality gate."""
+    records = [m if isinstance(m, dict) else _gate_record(m) for m in models]
+    recs = {r["key"]: r["gate"] for r in records}
+    failing = [r["label"] for r in records if not r["gate"]["passes_gate"]]
     rec_ratio = [r["recognised"] / r["recognised_real"] for r in recs.values() if r["recognised_real"] > 0]
     span = f"recognised/real {min(rec_ratio):.2f}–{max(rec_ratio):.2f}" if rec_ratio else ""
     if failing:
@@ -866,9 +886,9 @@ def _scan_steps(p: dict[str, Any]) -> list[int]:
     return ks
 
 
-def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Module, dict[str, float]]:
-    """C_u, C_v (103) on real MAIN pairs of the two classes (cached); held-out accuracies."""
-    cfg = {
+def _classifier_config(p: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Everything that determines the trained C_u, C_v (103) (their cache key)."""
+    return {
         "format": FORMAT,
         "kind": "clf",
         "data": data_fingerprint(p["mnist_path"]),
@@ -880,71 +900,61 @@ def _classifiers(p: dict[str, Any], ctx: RunContext) -> tuple[nn.Module, nn.Modu
         "width": p["clf_width"],
         "lr": p["clf_lr"],
         "holdout": p["holdout"],
-        "seed": ctx.seed,
+        "seed": seed,
     }
+
+
+def _classifiers(
+    p: dict[str, Any], seed: int, device: str, root: Path, progress=None
+) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+    """C_u, C_v (103) on real MAIN pairs of the two classes, with their held-out accuracies: loaded from
+    ``root/_models/clf_<key>.pt``, else trained (:func:`~diffregimes.protocols.protocol2.train_mode_classifiers`)
+    and stored there."""
+    cfg = _classifier_config(p, seed)
     key = digest(cfg)
-    path = out_root(ctx) / "_models" / f"clf_{key}.pt"
-    n_cls = len(p["classes"])
-    cu = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-u")).to(
-        ctx.device
-    )
-    cv = make_classifier(n_cls, int(p["clf_width"]), sign_symmetric=True, seed=derive_seed(ctx.seed, "clf-v")).to(
-        ctx.device
-    )
-    both = nn.ModuleDict({"u": cu, "v": cv})
+    path = root / "_models" / f"clf_{key}.pt"
     if path.exists():
+        C_u, C_v = mode_classifiers(len(p["classes"]), int(p["clf_width"]), seed, device)
         try:
-            info = load_checkpoint(path, model=both, map_location=ctx.device)
-            return cu, cv, dict(info.config["stats"], key=key, cached=True)
+            info = load_checkpoint(path, model=nn.ModuleDict({"u": C_u, "v": C_v}), map_location=device)
+            return C_u, C_v, dict(info.config["stats"], key=key, cached=True)
         except (CheckpointError, KeyError):
             path.unlink(missing_ok=True)
     images, labels = images_for(p["mnist_path"], p["classes"], p["n_images"])
-    gen = torch.Generator().manual_seed(derive_seed(ctx.seed, "clf-split"))
-    perm = torch.randperm(labels.numel(), generator=gen)
-    n_test = max(1, int(round(float(p["holdout"]) * labels.numel())))
-    test, train = perm[:n_test], perm[n_test:]
-    bsz = min(int(p["clf_batch"]), train.numel())
-
-    def stream(mode: int):
-        pm = PairedMNIST(
-            images[train].to(ctx.device),
-            labels[train],
-            p["transform"],
-            "main",
-            derive_seed(ctx.seed, "clf-train-pairs"),
-        )
-        epoch, done = 0, 0
-        while done < int(p["clf_steps"]):
-            for b in pm.batches(epoch, bsz):
-                if done >= int(p["clf_steps"]):
-                    return
-                yield classifier_inputs(b.z0)[mode], b.labels_a.to(ctx.device)
-                done += 1
-            epoch += 1
-
-    loss_u = fit_classifier(cu, stream(0), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
-    loss_v = fit_classifier(cv, stream(1), float(p["clf_lr"]), ctx.progress, int(p["clf_steps"]))
-    held = PairedMNIST(
-        images[test].to(ctx.device), labels[test], p["transform"], "main", derive_seed(ctx.seed, "clf-test-pairs")
-    ).epoch(0)
-    u_img, v_img = classifier_inputs(held.z0)
-    stats = {
-        "acc_u": accuracy(cu, u_img, held.labels_a),
-        "acc_v": accuracy(cv, v_img, held.labels_a),
-        "n_test": int(n_test),
-        "loss_u_last": float(np.mean(loss_u[-10:])),
-        "loss_v_last": float(np.mean(loss_v[-10:])),
-    }
-    save_checkpoint(path, both, None, None, int(p["clf_steps"]), {"cfg": cfg, "stats": stats})
-    return cu, cv, dict(stats, key=key, cached=False)
+    C_u, C_v, stats = train_mode_classifiers(
+        images,
+        labels,
+        p["transform"],
+        n_classes=len(p["classes"]),
+        width=int(p["clf_width"]),
+        steps=int(p["clf_steps"]),
+        batch=int(p["clf_batch"]),
+        lr=float(p["clf_lr"]),
+        holdout=float(p["holdout"]),
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    save_checkpoint(
+        path, nn.ModuleDict({"u": C_u, "v": C_v}), None, None, int(p["clf_steps"]), {"cfg": cfg, "stats": stats}
+    )
+    return C_u, C_v, dict(stats, key=key, cached=False)
 
 
-def _protocol2(p: dict[str, Any], g: float, ctx: RunContext, clf: tuple[nn.Module, nn.Module, dict]) -> dict:
-    """Clone labels of one g (cached): masters and two clones per scan step, classified by C_u, C_v."""
-    T = int(p["T"])
-    tm = _model(p, "main", g, 0, T, ctx, classes=p["classes"])
+def _clone_labels(
+    p: dict[str, Any],
+    g: float,
+    tm: TrainedModel,
+    clf: tuple[nn.Module, nn.Module, dict],
+    seed: int,
+    device: str,
+    root: Path,
+    progress=None,
+) -> dict[str, np.ndarray]:
+    """Clone labels of one g (:func:`~diffregimes.protocols.protocol2.clone_labels`), cached in
+    ``root/_cache/p2_<key>.npz``: masters and two clones per scan step, classified by C_u, C_v."""
     scan = _scan_steps(p)
-    cu, cv, cstats = clf
+    C_u, C_v, cstats = clf
     key = digest(
         {
             "format": FORMAT,
@@ -954,44 +964,122 @@ def _protocol2(p: dict[str, Any], g: float, ctx: RunContext, clf: tuple[nn.Modul
             "masters": p["masters"],
             "trials": p["trials"],
             "scan": scan,
-            "seed": ctx.seed,
+            "seed": seed,
             "clip": p.get("clip_x0"),
             "classes": p["classes"],
         }
     )
 
-    def compute() -> dict[str, Any]:
-        eps = eps_function(tm, p, ctx.device, int(p["max_batch"]))
-        m = int(p["masters"])
-        gen = torch.Generator(device=ctx.device).manual_seed(derive_seed(ctx.seed, "p2-clone-noise", f"{g:g}"))
-        out: dict[str, list] = {"master_u": [], "master_v": [], "clones_u": [], "clones_v": []}
-        for trial in range(int(p["trials"])):
-            z = start_noise(m, g, derive_seed(ctx.seed, "p2-masters", f"{g:g}", trial), ctx.device)
-            with torch.inference_mode():
-                run = run_clones(eps, z, tm.schedule, g, scan, generator=gen, progress=ctx.progress)
-            finals = torch.cat([run.master_final, run.clone_final.reshape(-1, *run.master_final.shape[1:])])
-            u_img, v_img = classifier_inputs(finals)
-            for mode, x, c in (("u", u_img, cu), ("v", v_img, cv)):
-                lab = predict_labels(c, x).numpy()
-                out[f"master_{mode}"].append(lab[:m])
-                out[f"clones_{mode}"].append(lab[m:].reshape(len(run.scan_steps), 2, m))
-        res = {k: np.concatenate(v, axis=-1) for k, v in out.items()}
-        res["scan_steps"] = run.scan_steps
-        res["evaluations"] = np.array(run.evaluations(T) * int(p["trials"]))
-        return res
+    def compute() -> dict[str, np.ndarray]:
+        eps = eps_function(tm, p, device, int(p["max_batch"]))
+        return clone_labels(
+            eps, tm.schedule, g, scan, int(p["masters"]), int(p["trials"]), seed, C_u, C_v, device, progress
+        )
 
-    arr = cached_npz(out_root(ctx) / "_cache" / f"p2_{key}.npz", compute)
-    curves = {
-        mode: speciation_curve(arr["scan_steps"], arr[f"clones_{mode}"], arr[f"master_{mode}"], float(p["phi_star"]))
-        for mode in ("u", "v")
-    }
-    boot = _p2_gap_bootstrap(
-        arr,
-        float(p["phi_star"]),
-        int(p["n_boot"]),
-        np.random.default_rng(derive_seed(ctx.seed, "p2-bootstrap", f"{g:g}")),
+    return cached_npz(root / "_cache" / f"p2_{key}.npz", compute)
+
+
+def _mode_classifiers_unit(p: dict[str, Any], out: str, seed: int, device: str) -> dict[str, Any]:
+    """Work unit: train (or load) C_u, C_v (103) into ``out/_models``; returns their statistics."""
+    with torch_threads(p["threads"], device):
+        return _classifiers(p, seed, device, Path(out))[2]
+
+
+def _clone_labels_unit(p: dict[str, Any], g: float, out: str, seed: int, device: str) -> dict[str, Any]:
+    """Work unit: the clone labels of one g (:func:`_clone_labels`) with the model (trained by its unit) and
+    C_u, C_v (stored by theirs) read from ``out``; returns the label arrays and the model's gate record."""
+    root = Path(out)
+    with torch_threads(p["threads"], device):
+        clf = _classifiers(p, seed, device, root)
+        tm = _gated_model(p, "main", g, 0, int(p["T"]), seed, device, root, p["classes"])
+        labels = _clone_labels(p, g, tm, clf, seed, device, root)
+    return {"labels": labels, "model": _gate_record(tm)}
+
+
+def _p2_cost(p: dict[str, Any]) -> float:
+    """Rough weight of one g's clone labelling for the overall ETA: about 3 ms per network row-evaluation
+    (the quick U-Net on a 2-core CPU), M T for the masters and 2 M (k_s + 1) per scan step, per trial."""
+    m, T = int(p["masters"]), int(p["T"])
+    return 3e-3 * int(p["trials"]) * (m * T + 2 * m * sum(k + 1 for k in _scan_steps(p)))
+
+
+def _protocol2_units(name: str, p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """Units of Fig. 10 / Fig. 11: the model trainings (:func:`_model_units`), C_u and C_v (103), then one unit
+    per g labelling that g's clones once its model and the classifiers are in.
+
+    Their keys name what a result depends on, not the experiment, so Figs 10 and 11 share the units of the
+    g values they have in common. A g is one unit: its trials share one clone-noise generator.
+    """
+    from .evidence import ModelUnit, model_key
+
+    units = _model_units(name, p, env)
+    clf = Unit(
+        _mode_classifiers_unit,
+        (p, env.out, env.seed, env.device),
+        "mode classifiers C_u, C_v",
+        cost=10.0 * int(p["clf_steps"]) * int(p["clf_batch"]) / (150 * 64),
+        key=digest({"unit": "mode-classifiers", "cfg": _classifier_config(p, env.seed), "device": env.device}),
     )
-    return {"model": tm, "curves": curves, "evaluations": int(arr["evaluations"]), "gap_boot": boot}
+    T, classes, scan = int(p["T"]), tuple(int(c) for c in p["classes"]), _scan_steps(p)
+    per_g = []
+    for g in (float(g) for g in p["g_values"]):
+        model = model_key(ModelUnit(p, "main", g, 0, T, classes), env.seed, env.device)
+        key = {
+            "unit": "p2-clone-labels",
+            "format": FORMAT,
+            "version": __version__,
+            "model": model,
+            "classifiers": clf.key,
+            "g": g,
+            "masters": p["masters"],
+            "trials": p["trials"],
+            "scan": scan,
+            "seed": env.seed,
+            "clip": p.get("clip_x0"),
+            "max_batch": p["max_batch"],
+            "device": env.device,
+        }
+        per_g.append(
+            Unit(
+                _clone_labels_unit,
+                (p, g, env.out, env.seed, env.device),
+                f"Protocol II clones g={g:g}",
+                cost=_p2_cost(p),
+                after=(model, clf.key),
+                key=digest(key),
+            )
+        )
+    return units + [clf] + per_g
+
+
+def _protocol2_per_g(p: dict[str, Any], results: list[Any], seed: int) -> tuple[dict[float, dict], dict]:
+    """From the results of :func:`_protocol2_units` (in their order): per g the curves (104)-(106) of both
+    modes, the bootstrap of the gap and the model's gate record; and the statistics of C_u, C_v."""
+    n_g = len(p["g_values"])
+    cstats, labels = results[-n_g - 1], results[-n_g:]
+    per_g: dict[float, dict] = {}
+    for g, r in zip((float(g) for g in p["g_values"]), labels):
+        arr = r["labels"]
+        curves = {
+            mode: speciation_curve(
+                arr["scan_steps"], arr[f"clones_{mode}"], arr[f"master_{mode}"], float(p["phi_star"])
+            )
+            for mode in ("u", "v")
+        }
+        boot = _p2_gap_bootstrap(
+            arr,
+            float(p["phi_star"]),
+            int(p["n_boot"]),
+            np.random.default_rng(derive_seed(seed, "p2-bootstrap", f"{g:g}")),
+        )
+        per_g[g] = {"model": r["model"], "curves": curves, "evaluations": int(arr["evaluations"]), "gap_boot": boot}
+    return per_g, cstats
+
+
+def _protocol2_here(name: str, p: dict[str, Any], ctx: RunContext) -> list[Any]:
+    """Every unit of :func:`_protocol2_units` in this process, in turn (the experiment without a driver)."""
+    env = UnitEnv(ctx.seed, ctx.device, str(out_root(ctx)))
+    return [u() for u in ctx.progress(_protocol2_units(name, p, env), "units")]
 
 
 def _p2_gap_bootstrap(
@@ -1014,8 +1102,8 @@ def _p2_gap_bootstrap(
     return (gap(np.arange(m)), *percentile_interval(reps), reps)
 
 
-def _interp_ou(k: float, tm: TrainedModel) -> float:
-    return step_ou_time(k, tm.schedule) if np.isfinite(k) else float("nan")
+def _interp_ou(k: float, schedule: VPSchedule) -> float:
+    return step_ou_time(k, schedule) if np.isfinite(k) else float("nan")
 
 
 def _interval(c) -> tuple[float, float]:
@@ -1062,13 +1150,6 @@ def _gap_claims(per_g: dict[float, dict], T: int) -> list[Claim]:
     return claims
 
 
-def _protocol2_all(p: dict[str, Any], ctx: RunContext) -> tuple[dict[float, dict], dict]:
-    with torch_threads(p["threads"], ctx.device):
-        clf = _classifiers(p, ctx)
-        per_g = {float(g): _protocol2(p, float(g), ctx, clf) for g in p["g_values"]}
-    return per_g, clf[2]
-
-
 def _p2_notes(p: dict[str, Any], cstats: dict) -> list[str]:
     return (
         _preset_notes(p)
@@ -1088,9 +1169,10 @@ def _p2_notes(p: dict[str, Any], cstats: dict) -> list[str]:
     )
 
 
-def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
-    """t_spec^u and t_spec^v (106) against g (Fig. 10)."""
-    per_g, cstats = _protocol2_all(p, ctx)
+def assemble_fig10(p: dict[str, Any], results: list[Any], ctx: RunContext) -> Result:
+    """t_spec^u and t_spec^v (106) against g (Fig. 10), from the results of :func:`_protocol2_units`."""
+    per_g, cstats = _protocol2_per_g(p, results, ctx.seed)
+    schedule = linear_vp_schedule(int(p["T"]))  # the schedule of every model: OU time t of a DDPM step k
     cols: dict[str, list] = {
         k: []
         for k in (
@@ -1109,14 +1191,13 @@ def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
     }
     headline: dict[str, Any] = {"acc_u": cstats["acc_u"], "acc_v": cstats["acc_v"]}
     for g, d in per_g.items():
-        tm = d["model"]
         for mode, c in d["curves"].items():
             cols["g"].append(g)
             cols["mode"].append(mode)
             lo, hi = _interval(c)
             for key, val in (("t_spec", c.t_spec), ("t_spec_lo", lo), ("t_spec_hi", hi)):
                 cols[key].append(val)
-                cols[f"{key}_ou"].append(_interp_ou(val, tm))
+                cols[f"{key}_ou"].append(_interp_ou(val, schedule))
             cols["censored"].append(int(c.censored))
             cols["phi_indep"].append(c.phi_indep)
             cols["pairs"].append(int(c.n[0]))
@@ -1131,9 +1212,16 @@ def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
     )
 
 
-def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
-    """phi^ex_u(k), phi^ex_v(k) (105) with Wilson bands at g = 0 and g = 0.5 (Fig. 11)."""
-    per_g, cstats = _protocol2_all(p, ctx)
+def run_fig10(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Fig. 10 in this process: every unit of :func:`_protocol2_units` in turn, then :func:`assemble_fig10`."""
+    return assemble_fig10(p, _protocol2_here("fig10", p, ctx), ctx)
+
+
+def assemble_fig11(p: dict[str, Any], results: list[Any], ctx: RunContext) -> Result:
+    """phi^ex_u(k), phi^ex_v(k) (105) with Wilson bands at g = 0 and g = 0.5 (Fig. 11), from the results of
+    :func:`_protocol2_units`."""
+    per_g, cstats = _protocol2_per_g(p, results, ctx.seed)
+    schedule = linear_vp_schedule(int(p["T"]))
     cols: dict[str, list] = {
         k: []
         for k in (
@@ -1154,13 +1242,12 @@ def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
     }
     headline: dict[str, Any] = {"acc_u": cstats["acc_u"], "acc_v": cstats["acc_v"]}
     for g, d in per_g.items():
-        tm = d["model"]
         for mode, c in d["curves"].items():
             n = len(c.steps)
             cols["g"] += [g] * n
             cols["mode"] += [mode] * n
             cols["k"] += c.steps.tolist()
-            cols["ou_t"] += [step_ou_time(int(k), tm.schedule) for k in c.steps]
+            cols["ou_t"] += [step_ou_time(int(k), schedule) for k in c.steps]
             for key in ("phi", "phi_lo", "phi_hi", "phi_ex", "ex_lo", "ex_hi", "n"):
                 cols[key] += np.asarray(getattr(c, key)).tolist()
             cols["phi_indep"] += [c.phi_indep] * n
@@ -1171,9 +1258,14 @@ def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
     return Result(cols, headline, notes=_gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(p, cstats))
 
 
-def _model_units(name: str, p: dict[str, Any], env: UnitEnv) -> list:
-    """Units of an MNIST experiment: its models' trainings (shared by key with the other experiments);
-    its evaluation then runs as one unit that finds them in the cache."""
+def run_fig11(p: dict[str, Any], ctx: RunContext) -> Result:
+    """Fig. 11 in this process: every unit of :func:`_protocol2_units` in turn, then :func:`assemble_fig11`."""
+    return assemble_fig11(p, _protocol2_here("fig11", p, ctx), ctx)
+
+
+def _model_units(name: str, p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+    """Units of an MNIST experiment: its models' trainings (shared by key with the other experiments); a
+    Protocol I experiment's evaluation then runs as one unit that finds them in the cache."""
     from .evidence import model_units
 
     return model_units(name, p, env)
@@ -1196,19 +1288,33 @@ EXPERIMENTS = [
         ("fig7", "Fig. 7 — ghosting index (Protocol I)", fig7_params, run_fig7, ("table1",)),
         ("fig8", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", fig8_params, run_fig8, ("table1",)),
         ("fig9", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", fig9_params, run_fig9, ("table1",)),
+    )
+] + [
+    # Protocol II: units per g (shared by key between the two figures), result assembled by the driver
+    Experiment(
+        name,
+        title,
+        SECTION,
+        params,
+        run,
+        presets=PRESETS,
+        units=functools.partial(_protocol2_units, name),
+        assemble=assemble,
+    )
+    for name, title, params, run, assemble in (
         (
             "fig10",
             "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
             fig10_params,
             run_fig10,
-            (),
+            assemble_fig10,
         ),
         (
             "fig11",
             "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
             fig11_params,
             run_fig11,
-            ("fig10",),
+            assemble_fig11,
         ),
     )
 ]

@@ -1,0 +1,149 @@
+"""Protocol II of the MNIST experiment (paper §5.2) on tensors: the mode classifiers C_u, C_v (103) and the
+clone labels of one coupling g, from which :func:`~.speciation_clones.speciation_curve` gives (104)-(106).
+
+* :func:`train_mode_classifiers`: C_u on u_img, C_v on v_img (103) of real MAIN pairs (90) of two digit
+  classes, with held-out accuracies.
+* :func:`clone_labels`: ``trials`` batched cloning runs of M masters each (:func:`~.speciation_clones.run_clones`,
+  whitened DDPM (102), two clones per master and scan step (104)), every end point labelled by C_u and C_v.
+
+Pure computations: images, labels, hyper-parameters, the run seed, a device and an optional progress wrapper
+in; modules and label arrays out. Nothing here reads or writes files (the experiments layer caches both,
+:mod:`diffregimes.experiments.mnist`). Every random stream is derived from the run seed under a fixed name
+(:func:`diffregimes.seeds.derive_seed`), so the numbers do not depend on where the computation runs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import PairedMNIST
+from ..diffusion import VPSchedule, sample_mode_noise
+from ..nets import classifier_inputs, make_classifier
+from ..seeds import derive_seed
+from .speciation_clones import EpsFn, accuracy, fit_classifier, predict_labels, run_clones
+
+Tensor = torch.Tensor
+Progress = Callable[[Iterable, str, int], Iterable]
+
+
+# ----------------------------------------------------------------------------- mode classifiers (103)
+def mode_classifiers(n_classes: int, width: int, seed: int, device: str) -> tuple[nn.Module, nn.Module]:
+    """Untrained C_u, C_v (103): sign-symmetrised CNNs whose initial weights are seeded from the run seed
+    (streams ``"clf-u"``, ``"clf-v"``), on ``device``."""
+    C_u = make_classifier(n_classes, width, sign_symmetric=True, seed=derive_seed(seed, "clf-u")).to(device)
+    C_v = make_classifier(n_classes, width, sign_symmetric=True, seed=derive_seed(seed, "clf-v")).to(device)
+    return C_u, C_v
+
+
+def train_mode_classifiers(
+    images: Tensor,
+    labels: Tensor,
+    transform: str,
+    *,
+    n_classes: int,
+    width: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    holdout: float,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+) -> tuple[nn.Module, nn.Module, dict[str, float]]:
+    """C_u, C_v (103) trained on real MAIN pairs (90) of ``images`` (labels 0..n_classes-1); held-out accuracies.
+
+    A random fraction ``holdout`` of the images (at least one; stream ``"clf-split"``) is kept out. C_u learns
+    the class of x_A from u_img = (x_A + x_B)/2, C_v from v_img = (x_A - x_B)/sqrt(2) (103), each with
+    ``steps`` Adam steps at learning rate ``lr`` on minibatches of ``batch`` pairs (the pairs of epoch e of the
+    training images, stream ``"clf-train-pairs"``); the accuracies are measured on the pairs of the held-out
+    images (stream ``"clf-test-pairs"``). Returns (C_u, C_v, stats) with stats ``acc_u``, ``acc_v``,
+    ``n_test`` and the mean of the last ten losses ``loss_u_last``, ``loss_v_last``.
+    """
+    C_u, C_v = mode_classifiers(n_classes, width, seed, device)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "clf-split"))
+    perm = torch.randperm(labels.numel(), generator=gen)
+    n_test = max(1, int(round(float(holdout) * labels.numel())))
+    test, train = perm[:n_test], perm[n_test:]
+    bsz = min(int(batch), train.numel())
+
+    def stream(mode: int) -> Iterator[tuple[Tensor, Tensor]]:
+        pairs = PairedMNIST(
+            images[train].to(device), labels[train], transform, "main", derive_seed(seed, "clf-train-pairs")
+        )
+        epoch, done = 0, 0
+        while done < int(steps):
+            for b in pairs.batches(epoch, bsz):
+                if done >= int(steps):
+                    return
+                yield classifier_inputs(b.z0)[mode], b.labels_a.to(device)
+                done += 1
+            epoch += 1
+
+    loss_u = fit_classifier(C_u, stream(0), float(lr), progress, int(steps))
+    loss_v = fit_classifier(C_v, stream(1), float(lr), progress, int(steps))
+    held = PairedMNIST(
+        images[test].to(device), labels[test], transform, "main", derive_seed(seed, "clf-test-pairs")
+    ).epoch(0)
+    u_img, v_img = classifier_inputs(held.z0)
+    stats = {
+        "acc_u": accuracy(C_u, u_img, held.labels_a),
+        "acc_v": accuracy(C_v, v_img, held.labels_a),
+        "n_test": int(n_test),
+        "loss_u_last": float(np.mean(loss_u[-10:])),
+        "loss_v_last": float(np.mean(loss_v[-10:])),
+    }
+    return C_u, C_v, stats
+
+
+# ----------------------------------------------------------------------------- clone labels (102), (104)
+def clone_labels(
+    eps_fn: EpsFn,
+    schedule: VPSchedule,
+    g: float,
+    scan_steps: Sequence[int],
+    masters: int,
+    trials: int,
+    seed: int,
+    C_u: nn.Module,
+    C_v: nn.Module,
+    device: str,
+    progress: Progress | None = None,
+    image_size: tuple[int, int] = (28, 28),
+) -> dict[str, np.ndarray]:
+    """Labels of every end point of Protocol II at coupling g: ``trials`` cloning runs of M = ``masters``.
+
+    Trial j starts its masters z_{T-1} from mode-shaped noise (92) drawn by a CPU generator seeded with
+    ``derive_seed(seed, "p2-masters", f"{g:g}", j)``; ONE generator on ``device``, seeded with
+    ``derive_seed(seed, "p2-clone-noise", f"{g:g}")``, draws the reverse noise of all trials in turn (so the
+    trials of one g are not independent pieces of work). Each run is whitened DDPM (102) with two clones per
+    master at every scan step k_s (104); the final u_img, v_img (103) of masters and clones are labelled by
+    C_u and C_v. Returns, with the trials' masters side by side (N = trials M):
+    ``master_u``, ``master_v`` [N]; ``clones_u``, ``clones_v`` [n_s, 2, N] (scan steps in descending order);
+    ``scan_steps`` [n_s] descending; ``evaluations``: the network row-evaluations of all trials.
+    """
+    M = int(masters)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "p2-clone-noise", f"{g:g}"))
+    out: dict[str, list] = {"master_u": [], "master_v": [], "clones_u": [], "clones_v": []}
+    for trial in range(int(trials)):
+        z_start = sample_mode_noise(
+            (M, 2, *image_size),
+            g,
+            torch.Generator().manual_seed(derive_seed(seed, "p2-masters", f"{g:g}", trial)),
+            device=device,
+        )
+        with torch.inference_mode():
+            run = run_clones(eps_fn, z_start, schedule, g, scan_steps, generator=gen, progress=progress)
+        finals = torch.cat([run.master_final, run.clone_final.reshape(-1, *run.master_final.shape[1:])])
+        u_img, v_img = classifier_inputs(finals)
+        for mode, x, C in (("u", u_img, C_u), ("v", v_img, C_v)):
+            lab = predict_labels(C, x).numpy()
+            out[f"master_{mode}"].append(lab[:M])
+            out[f"clones_{mode}"].append(lab[M:].reshape(len(run.scan_steps), 2, M))
+    res = {k: np.concatenate(v, axis=-1) for k, v in out.items()}
+    res["scan_steps"] = run.scan_steps
+    res["evaluations"] = np.array(run.evaluations(schedule.T) * int(trials))
+    return res
