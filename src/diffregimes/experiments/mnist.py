@@ -1203,6 +1203,7 @@ def assemble_fig10(p: dict[str, Any], results: list[Any], ctx: RunContext) -> Re
             cols["pairs"].append(int(c.n[0]))
             headline[f"t_spec_{mode}_g{g:g}"] = c.t_spec
         headline[f"gap_g{g:g}"] = d["curves"]["u"].t_spec - d["curves"]["v"].t_spec
+        _, headline[f"gap_g{g:g}_lo"], headline[f"gap_g{g:g}_hi"], _ = d["gap_boot"]  # bootstrap over masters
     headline["network_evaluations"] = sum(d["evaluations"] for d in per_g.values())
     return Result(
         cols,
