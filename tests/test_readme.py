@@ -187,3 +187,9 @@ def test_evidence_numbers_in_the_readme_are_the_committed_ones():
     protocol1 = [m for m in EVIDENCE["models"] if m["classes"] is None]
     rec = sorted(m["recognised"] for m in protocol1)
     assert f"recognised {rec[0]:.3f}–{rec[-1]:.3f}" in README and all(m["passes_gate"] for m in EVIDENCE["models"])
+
+
+def test_the_published_evidence_report_shows_its_figures():
+    report = ROOT / "docs" / "results" / "evidence" / "report.md"
+    links = re.findall(r"\]\(([^)]+\.png)\)", report.read_text(encoding="utf-8"))
+    assert len(links) >= 7 and all((report.parent / link).is_file() for link in links)

@@ -190,6 +190,7 @@ def publish(
     out, dest = Path(out), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     claims, table1, models = [], [], []
+    published_dirs: dict[str, str] = {}  # run directory -> its name under dest
     for name in ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"):
         # runs with overrides (e.g. --models) live in <name>-<hash of the overrides>: take the newest
         runs = [r for r in (out / name, *out.glob(f"{name}-*")) if (r / "summary.json").exists()]
@@ -198,6 +199,7 @@ def publish(
         run = max(runs, key=lambda r: (r / "summary.json").stat().st_mtime)
         summary = read_json(run / "summary.json")
         (dest / name).mkdir(exist_ok=True)
+        published_dirs[run.name] = name
         for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
             shutil.copy2(f, dest / name / f.name)
         claims += [
@@ -213,9 +215,10 @@ def publish(
         ]
         if name == "table1":
             table1 = summary.get("records", {}).get("table1", [])
-    for f in ("report.md", "report.html"):
-        if (out / f).exists():
-            shutil.copy2(out / f, dest / f)
+    if (out / "report.html").exists():  # self-contained: figures embedded
+        shutil.copy2(out / "report.html", dest / "report.html")
+    if (out / "report.md").exists():
+        atomic_write_bytes(dest / "report.md", _relink(read_text(out / "report.md"), published_dirs).encode())
     (dest / "models").mkdir(exist_ok=True)
     for unit in preset_models(preset, overrides):
         tm, gate, tried = train_until_gate(
@@ -263,6 +266,18 @@ def publish(
     }
     atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return dest
+
+
+def read_text(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _relink(markdown: str, published_dirs: dict[str, str]) -> str:
+    """The report's figure links, which name the run directories (``fig10-<hash of the overrides>/``), pointed at
+    the directories they are published under (``fig10/``)."""
+    for run_name, name in published_dirs.items():
+        markdown = markdown.replace(f"]({run_name}/", f"]({name}/")
+    return markdown
 
 
 def _cpu_name() -> str:
