@@ -65,6 +65,7 @@ from .mnist_common import (
     training_params,
 )
 from .mnist_gate import train_until_gate
+from .mnist_schema import mnist_schema
 
 SECTION = "mnist"
 QUICK_NOTE = (
@@ -1280,6 +1281,7 @@ EXPERIMENTS = [
         params,
         run,
         presets=PRESETS,
+        schema=mnist_schema(params),
         units=functools.partial(_model_units, name),
         after=after,
     )
@@ -1299,6 +1301,7 @@ EXPERIMENTS = [
         params,
         run,
         presets=PRESETS,
+        schema=mnist_schema(params),
         units=functools.partial(_protocol2_units, name),
         assemble=assemble,
     )

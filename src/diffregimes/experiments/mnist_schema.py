@@ -2,22 +2,19 @@
 
 One declaration per parameter name: every MNIST experiment that has a key gives it the same
 meaning, so the schema of an experiment is the declarations of its keys plus the cross-parameter
-checks that apply to it. (Kept beside, not inside, the MNIST modules while they are being reworked;
-:func:`with_schema` attaches a schema to each MNIST experiment in the registry.)
+checks that apply to it (:func:`mnist_schema`, given the experiment's params function).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..data import TRANSFORMS, inspect_mnist
 from ..errors import ValidationError
-from .base import Experiment
 from .params import BOOTSTRAP, Choice, Dict, Float, Int, List, Param, Schema, distinct
 
-__all__ = ["MNIST_PARAMS", "mnist_schema", "with_schema"]
+__all__ = ["MNIST_PARAMS", "mnist_schema"]
 
 PAIRING = Choice("main", "ctrl")
 COUPLING = Float(0.0, 1.0, hi_open=True)  # mode-shaped noise (92) needs 0 <= g < 1
@@ -173,14 +170,10 @@ def _memory(p: Mapping[str, Any]) -> float:
     return need
 
 
-def mnist_schema(exp: Experiment) -> Schema:
-    """The schema of one MNIST experiment: the declarations of its keys and the checks that apply."""
-    keys = list(exp.params("smoke"))
+def mnist_schema(params: Callable[[str], dict[str, Any]]) -> Schema:
+    """The schema of the MNIST experiment whose preset parameters ``params`` gives: the declarations of its
+    keys and the checks that apply."""
+    keys = list(params("smoke"))
     checks = tuple(check for needs, check in _CHECKS if all(k in keys for k in needs))
     size_keys = tuple(k for k in ("eval_batch", "T", "masters", "scan_fracs", "batch", "max_batch") if k in keys)
     return Schema({k: MNIST_PARAMS[k] for k in keys}, checks=checks, memory=_memory, size_keys=size_keys)
-
-
-def with_schema(exp: Experiment) -> Experiment:
-    """``exp`` with its schema attached."""
-    return dataclasses.replace(exp, schema=mnist_schema(exp))

@@ -31,13 +31,7 @@ class _Registry(Mapping[str, "Experiment"]):
     def __getitem__(self, name: str) -> Experiment:
         entry = ENTRIES[name]
         module = importlib.import_module(f"{__package__}.{entry.module}")
-        exp = next(exp for exp in module.EXPERIMENTS if exp.name == name)
-        if exp.schema is None and entry.module == "mnist":
-            # the MNIST modules are being reworked: their parameter declarations live beside them
-            from .mnist_schema import with_schema
-
-            exp = with_schema(exp)
-        return exp
+        return next(exp for exp in module.EXPERIMENTS if exp.name == name)
 
     def __contains__(self, name: object) -> bool:
         return name in ENTRIES
