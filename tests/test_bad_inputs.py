@@ -178,6 +178,9 @@ CASES = [
     (["reproduce", "--preset", "huge"], ["unknown preset 'huge'"]),
     (["reproduce", "--preset", "evidence", "--only", "fig1"], ["fig1 has no preset 'evidence'"]),
     (["reproduce", "--seed", "-3"], ["--seed", "-3"]),
+    # ------------------------------------------------------------------ manifold
+    (["fig", "manifold", "--set", "alpha=1"], ["alpha * d <= 13.82", "alpha=1 with d=16"]),
+    (["fig", "manifold", "--set", "kinds=[relu]"], ["kinds", "relu"]),
     # ------------------------------------------------------------------ executors
     (["reproduce", "--executor", "threads"], ["--executor must be one of serial, process, ray", "'threads'"]),
     (["reproduce", "--workers", "0"], ["--workers must be in [1, 4096]", "workers=0"]),

@@ -16,6 +16,8 @@ _WHERE = {
     "default_device": "base",
     "run_experiment": "base",
     "REGISTRY": "registry",
+    "ExperimentConfig": "config",
+    "config_class": "config",
     "get": "registry",
     "names": "registry",
 }

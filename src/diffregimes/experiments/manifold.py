@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ValidationError
 from ..execution.units import Unit
 from ..protocols.regimes import agreement_crossing, nearest_point_classifier, run_clone_pairs
 from ..protocols.stats import INCONCLUSIVE, combine, fmt_interval, verdict
@@ -43,6 +44,7 @@ from ..theory.manifold import (
     summary_speciation_time,
 )
 from .base import Claim, Experiment, Result, RunContext, UnitEnv
+from .params import Choice, Float, Int, List, Schema, distinct
 
 #: the forward process of the project with beta = 1, sigma_W^2 = 2: only M, Phi and Q enter the empirical score
 OU = CoupledOU.general(np.array([[-1.0]]), 2.0, np.eye(1), np.zeros((1, 1)))
@@ -88,6 +90,56 @@ def manifold_params(preset: str) -> dict[str, Any]:
             "paper": [0.1, 46, 0.01, 0.6, 45],
         }[preset],
     }
+
+
+#: n = e^(α d) training points (collapse): at most this many, so that a run fits in memory and time
+MAX_POINTS = 10**6
+
+
+def _collapse_size(p: dict[str, Any]) -> None:
+    worst = max([p["d"], *p["trend_dims"]])
+    if p["alpha"] * worst > np.log(MAX_POINTS):
+        raise ValidationError(
+            f"collapse uses n = e^(alpha d) training points, at most {MAX_POINTS:.0e}: alpha * d <= "
+            f"{np.log(MAX_POINTS):.2f}, got alpha={p['alpha']:g} with d={worst}"
+        )
+
+
+def _grids(p: dict[str, Any]) -> None:
+    psi_lo, n_psi = p["theory_psis"]
+    d_psi_lo, d_n_psi, alpha_lo, alpha_hi, n_alpha = p["diagram"]
+    if not (0 < psi_lo < 1 and 0 < d_psi_lo < 1 and 0 < alpha_lo < alpha_hi):
+        raise ValidationError(
+            f"theory_psis and diagram need 0 < psi_lo < 1 and 0 < alpha_lo < alpha_hi: "
+            f"theory_psis={p['theory_psis']}, diagram={p['diagram']}"
+        )
+    if not all(float(n).is_integer() and n >= 2 for n in (n_psi, d_n_psi, n_alpha)):
+        raise ValidationError(
+            f"grid sizes must be whole numbers >= 2: theory_psis={p['theory_psis']}, diagram={p['diagram']}"
+        )
+
+
+PSI = Float(0.0, 1.0, lo_open=True)  # ψ = p/d: the latent dimension p of a d-dimensional manifold
+MANIFOLD_SCHEMA = Schema(
+    {
+        "m2": Float(0.0, 100.0, lo_open=True),
+        "alpha": Float(0.0, 10.0, lo_open=True),
+        "kinds": List(Choice(*KINDS), 1, len(KINDS)),
+        "psis": List(PSI, 1, 64),
+        "d": Int(2, 4096),
+        "trend_dims": List(Int(2, 4096), 0, 16),
+        "trend_psi": PSI,
+        "n_speciation": Int(2, 10**6),
+        "masters": Int(2, 10**5),
+        "spec_masters": Int(2, 10**5),
+        "n_scan": Int(2, 1000),
+        "collapse_steps": Int(2, 10**5),
+        "steps_per_unit": Int(1, 10**4),
+        "theory_psis": List(Float(0.0, 10**5), 2, 2),
+        "diagram": List(Float(0.0, 10**5), 5, 5),
+    },
+    checks=(distinct("kinds"), distinct("psis"), distinct("trend_dims"), _collapse_size, _grids),
+)
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -455,6 +507,7 @@ EXPERIMENTS = [
         manifold_params,
         run_manifold,
         figures=("figure", "regimes"),
+        schema=MANIFOLD_SCHEMA,
         units=manifold_units,
         assemble=assemble_manifold,
     ),
