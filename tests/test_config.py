@@ -20,7 +20,7 @@ def test_every_preset_config_equals_the_planned_parameters(name, tmp_path):
     cls = config_class(exp)
     assert cls.__name__.endswith("Config") and [f.name for f in dataclasses.fields(cls)] == list(exp.params("smoke"))
     for preset in exp.presets:
-        # independent path: the run layer's own validation of the preset
+        # the run layer plans the preset on its own path: the config must carry exactly what a run is keyed on
         assert cls.preset(preset).as_params() == plan_run(exp, preset, tmp_path).params
 
 

@@ -24,6 +24,7 @@ from diffregimes.execution.executors import ProcessExecutor, SerialExecutor
 from diffregimes.experiments import registry
 from diffregimes.report import figures
 from diffregimes.runstore import read_csv
+from diffregimes.theory import CoupledOU, kappa
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "developers.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC, flags=re.S | re.M)
@@ -63,9 +64,11 @@ def test_the_doc_example_runs_through_cli_driver_and_report(kappa_experiment, tm
     assert "n_t" in capsys.readouterr().err
     assert main(["fig", "kappa_curves", "--preset", "smoke", "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
     data = read_csv(tmp_path / "cli" / "kappa_curves" / "data.csv")
-    # an independent value: κ(t) of the doc's model straight from the theory layer
+    # the value the saved table must carry: κ(t) (28) of the doc's model computed here from the theory layer,
+    # not through the experiment's own unit function
     t = np.linspace(0.0, 3.0, 21)
-    expected = kappa_experiment.kappa_curve(0.5, 3.0, 21)
+    model = CoupledOU.symmetric(beta=1.0, g=0.5, sigma_w2=2.0, sigma2=1.0, m_plus2=2.0, m_minus2=0.0)
+    expected = kappa(model, t)
     assert np.allclose(data["t"], t) and np.allclose(data["kappa_g0.5"], expected, rtol=1e-9)
     assert (tmp_path / "cli" / "kappa_curves" / "figure.png").stat().st_size > 1000
     # the same bytes from two workers, and the report names the experiment in its section

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ..experiments import registry
-from ..experiments.base import RunContext, RunPlan, UnitEnv, compute, default_device, plan_run, write_result
+from ..experiments.base import (
+    RunContext,
+    RunPlan,
+    UnitEnv,
+    compute,
+    default_device,
+    plan_run,
+    reuse_or_clear,
+    write_result,
+)
 from ..progress import format_seconds
 from ..report import render, write_report
 from ..runstore import RunDir, digest
@@ -113,9 +122,7 @@ def run_experiments(
     with contextlib.ExitStack() as locks:
         for plan in plans:  # held to the last figure: no other run can replace the data in between
             locks.enter_context(plan.run_dir.lock(plan.key))
-        jobs = _plan_jobs(
-            plans, preset, Path(out), seed, device, force, force_since, executor, log, notice or log, outcome
-        )
+        jobs = _plan_jobs(plans, preset, Path(out), device, force, force_since, executor, log, notice or log, outcome)
         by_unit: dict[str, list[_Job]] = {}
         for job in jobs:  # experiments may share units (the MNIST models of Table 1 and Fig. 6)
             for k in dict.fromkeys(job.keys):
@@ -157,7 +164,6 @@ def _plan_jobs(
     plans: Sequence[RunPlan],
     preset: str,
     out: Path,
-    seed: int,
     device: str,
     force: bool,
     force_since: float | None,
@@ -173,21 +179,11 @@ def _plan_jobs(
     for k, plan in enumerate(plans, 1):
         exp, run_dir = plan.exp, plan.run_dir
         label = f"[{k}/{len(plans)}] {exp.name}"
-        problem = run_dir.problem(plan.key)
-        if problem is None and not force:
+        if reuse_or_clear(plan, force, notice):
             _ensure_figures(run_dir, exp.name)
             outcome[exp.name] = (run_dir, True)
             log(f"{label}: reused finished run -> {run_dir.path}")
             continue
-        if problem not in (None, "absent"):
-            what = (
-                "results for other parameters"
-                if problem == "other parameters"
-                else f"an unfinished or damaged run ({problem})"
-            )
-            notice(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
-        run_dir.invalidate()
-        run_dir.path.mkdir(parents=True, exist_ok=True)
         units = exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(out))) if exp.units else []
         whole = None
         if exp.assemble is None:

@@ -288,20 +288,29 @@ def run_experiment(
     if force and force_since is None:
         force_since = time.time()
     with run_dir.lock(key):
-        problem = run_dir.problem(key)
-        if problem is None and not force:
+        if reuse_or_clear(plan, force, log):
             return run_dir, True
-        if problem not in (None, "absent"):
-            what = (
-                "results for other parameters"
-                if problem == "other parameters"
-                else f"an unfinished or damaged run ({problem})"
-            )
-            log(f"{exp.name}: {run_dir.path} holds {what}; recomputing")
-        run_dir.invalidate()
-        run_dir.path.mkdir(parents=True, exist_ok=True)
         _execute(plan, device, show_progress, label, force_since if force else None)
     return run_dir, False
+
+
+def reuse_or_clear(plan: RunPlan, force: bool, notice: Callable[[str], None]) -> bool:
+    """True if ``plan``'s run directory holds a finished, intact run of it (and ``force`` is off); otherwise
+    empty the directory for a new run, with a one-line ``notice`` when it held something else."""
+    run_dir = plan.run_dir
+    problem = run_dir.problem(plan.key)
+    if problem is None and not force:
+        return True
+    if problem not in (None, "absent"):
+        what = (
+            "results for other parameters"
+            if problem == "other parameters"
+            else f"an unfinished or damaged run ({problem})"
+        )
+        notice(f"{plan.exp.name}: {run_dir.path} holds {what}; recomputing")
+    run_dir.invalidate()
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    return False
 
 
 def run_config(plan: RunPlan, device: str) -> dict[str, Any]:
@@ -397,5 +406,6 @@ __all__ = [
     "load_timings",
     "monotone",
     "plan_run",
+    "reuse_or_clear",
     "run_experiment",
 ]

@@ -218,7 +218,9 @@ def publish(
     if (out / "report.html").exists():  # self-contained: figures embedded
         shutil.copy2(out / "report.html", dest / "report.html")
     if (out / "report.md").exists():
-        atomic_write_bytes(dest / "report.md", _relink(read_text(out / "report.md"), published_dirs).encode())
+        atomic_write_bytes(
+            dest / "report.md", _relink((out / "report.md").read_text(encoding="utf-8"), published_dirs).encode()
+        )
     (dest / "models").mkdir(exist_ok=True)
     for unit in preset_models(preset, overrides):
         tm, gate, tried = train_until_gate(
@@ -266,10 +268,6 @@ def publish(
     }
     atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return dest
-
-
-def read_text(path: Path) -> str:
-    return Path(path).read_text(encoding="utf-8")
 
 
 def _relink(markdown: str, published_dirs: dict[str, str]) -> str:
