@@ -19,7 +19,7 @@ from diffregimes.errors import ValidationError
 from diffregimes.execution.driver import reproduce
 from diffregimes.execution.executors import ProcessExecutor, SerialExecutor, make_executor
 from diffregimes.execution.schedule import UnitFailed, run_units
-from diffregimes.execution.units import FAULT_ENV, THREADS_ENV, Unit, UnitStore, thread_budget
+from diffregimes.work import FAULT_ENV, THREADS_ENV, Unit, UnitStore, thread_budget
 
 
 def power(x: int, k: int, log: str) -> int:

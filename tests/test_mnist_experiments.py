@@ -307,8 +307,8 @@ def test_retrain_recomputes_models_bit_identically(tmp_path):
 def test_protocol2_units_one_per_g_after_its_model_and_the_classifiers(tmp_path):
     """Fig. 10's units: the model trainings, C_u and C_v, then one unit per g waiting for its model and the
     classifiers; Fig. 11 declares the same units for its g values (same keys), so a reproduce runs them once."""
-    from diffregimes.experiments.base import UnitEnv
     from diffregimes.experiments.mnist import _protocol2_units, fig10_params, fig11_params
+    from diffregimes.work import UnitEnv
 
     env = UnitEnv(0, "cpu", str(tmp_path))
     gs = [0.0, 0.3, 0.5]

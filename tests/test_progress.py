@@ -8,8 +8,8 @@ import pytest
 
 from diffregimes.execution.driver import reproduce
 from diffregimes.execution.schedule import Progress
-from diffregimes.execution.units import Unit
 from diffregimes.progress import format_seconds, track
+from diffregimes.work import Unit
 
 
 @pytest.mark.parametrize(

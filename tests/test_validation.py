@@ -15,12 +15,12 @@ from diffregimes.cli import main
 from diffregimes.execution.driver import produce
 from diffregimes.experiments import validation
 from diffregimes.experiments.appc import sign_change
-from diffregimes.experiments.base import UnitEnv
 from diffregimes.protocols.regimes import clone_agreement, crossing_time, participation_ratio, sign_classifier
 from diffregimes.runstore import read_csv
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
 from diffregimes.sde.components import ComponentMixtureScore, product_mixture_means, sample_components
 from diffregimes.theory import CoupledOU, cloning_agreement, posterior_snr
+from diffregimes.work import UnitEnv
 
 
 def test_product_mixture_means_have_the_requested_mode_norms():

@@ -1,6 +1,4 @@
-"""The execution layer: work units, executors (serial, process, Ray) and the ``reproduce`` driver.
-
-:mod:`.units` and :mod:`.executors` know nothing about experiments (experiments declare their units with
-them); :mod:`.driver` sits above the experiments: it plans a run, hands every unit to an executor, writes
-the results and figures, and builds the report.
+"""The execution layer, on top of the experiments: executors (serial, process, Ray), the scheduler and the
+``reproduce`` driver. The unit contract they run (:class:`~diffregimes.work.Unit`, the store, the thread
+budget) lives below the experiments, in :mod:`diffregimes.work`, so that nothing here is imported from below.
 """

@@ -21,19 +21,19 @@ from ..experiments import registry
 from ..experiments.base import (
     RunContext,
     RunPlan,
-    UnitEnv,
     compute,
     default_device,
     plan_run,
     reuse_or_clear,
     write_result,
 )
+from ..experiments.config import typed
 from ..progress import format_seconds
 from ..report import render, write_report
 from ..runstore import RunDir, digest
+from ..work import Unit, UnitEnv, UnitStore
 from .executors import Executor, SerialExecutor
 from .schedule import Progress, run_units
-from .units import Unit, UnitStore
 
 #: where finished unit results are kept between runs (under --out)
 UNITS_DIR = "_units"
@@ -184,7 +184,7 @@ def _plan_jobs(
             outcome[exp.name] = (run_dir, True)
             log(f"{label}: reused finished run -> {run_dir.path}")
             continue
-        units = exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(out))) if exp.units else []
+        units = exp.units(typed(exp, plan.params), UnitEnv(plan.seed, device, str(out))) if exp.units else []
         whole = None
         if exp.assemble is None:
             after = tuple(u.key for u in units) + tuple(k for a in exp.after if a in computed for k in computed[a].keys)

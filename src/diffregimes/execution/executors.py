@@ -20,17 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
-from .units import Unit, execute
+from ..work import Unit, available_cores, execute
 
 EXECUTORS = ("serial", "process", "ray")
-
-
-def available_cores() -> int:
-    """Cores this process may run on (``os.sched_getaffinity`` where the OS has it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..progress import format_seconds, interactive
+from ..work import Unit, UnitStore
 from .executors import Executor
-from .units import Unit, UnitStore
 
 
 class UnitFailed(RuntimeError):

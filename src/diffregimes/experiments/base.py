@@ -23,7 +23,6 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ValidationError
-from ..execution.units import Unit
 from ..progress import track
 from ..runstore import (
     RunDir,
@@ -38,11 +37,10 @@ from ..runstore import (
     write_npz,
 )
 from ..seeds import check_seed
+from ..work import Unit, UnitEnv
+from .config import COMMON_PRESETS, PRESETS, ExperimentConfig, check_preset, make_config_class, typed
 from .params import Schema, resolve_params
 
-PRESETS = ("smoke", "quick", "evidence", "paper")
-#: the presets of every experiment; "evidence" sizes the MNIST study only (its experiments list it)
-COMMON_PRESETS = ("smoke", "quick", "paper")
 T = TypeVar("T")
 
 
@@ -179,39 +177,27 @@ class Experiment:
     title: str
     section: str
     params: Callable[[str], dict[str, Any]]
-    run: Callable[[dict[str, Any], RunContext], Result]
+    run: Callable[[Any, RunContext], Result]
     figures: tuple[str, ...] = ("figure",)
     description: str = ""
     presets: tuple[str, ...] = COMMON_PRESETS  # the MNIST experiments add "evidence"
     schema: Schema | None = None
-    #: the experiment's independent work units (:mod:`diffregimes.execution.units`) for its parameters;
+    #: the experiment's independent work units (:mod:`diffregimes.work`) for its parameters;
     #: None: the whole ``run`` is one unit
-    units: Callable[[dict[str, Any], UnitEnv], list[Unit]] | None = None
+    units: Callable[[Any, UnitEnv], list[Unit]] | None = None
     #: with ``units``: the result from the units' results (in the order ``units`` returned them), computed
     #: by the driver; None: ``run`` computes the result on a worker once the units are done (they then
     #: only prepare shared caches, e.g. trained models)
-    assemble: Callable[[dict[str, Any], list[Any], RunContext], Result] | None = None
+    assemble: Callable[[Any, list[Any], RunContext], Result] | None = None
     #: experiments whose shared caches this one reuses: when both run, this one starts after them
     after: tuple[str, ...] = ()
+    #: the typed, frozen config class made from ``params`` and ``schema`` (:mod:`.config`); ``run``,
+    #: ``units`` and ``assemble`` receive an instance of it
+    config: type[ExperimentConfig] | None = field(default=None, compare=False, repr=False)
 
-
-@dataclass(frozen=True)
-class UnitEnv:
-    """What an experiment's :attr:`Experiment.units` may depend on besides its parameters."""
-
-    seed: int
-    device: str
-    out: str  # the output root (shared caches such as trained models live under it)
-
-
-def check_preset(preset: str, exp: Experiment | None = None) -> str:
-    """``preset`` if it is one of :data:`PRESETS` (and of ``exp``'s presets when given), else a
-    :class:`ValidationError` naming the valid ones."""
-    if preset not in PRESETS:
-        raise ValidationError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
-    if exp is not None and preset not in exp.presets:
-        raise ValidationError(f"{exp.name} has no preset {preset!r}: valid are {', '.join(exp.presets)}")
-    return preset
+    def __post_init__(self) -> None:
+        if self.schema is not None and self.config is None:
+            object.__setattr__(self, "config", make_config_class(self))
 
 
 def default_device() -> str:
@@ -340,10 +326,11 @@ def compute(
     """The experiment's result and its wall time: ``assemble`` of its units' results when it has one,
     else ``run`` (on whichever worker the executor chose)."""
     start = time.perf_counter()
+    cfg = typed(exp, params)
     if exp.assemble is not None:
-        result = exp.assemble(dict(params), list(unit_results or []), ctx)
+        result = exp.assemble(cfg, list(unit_results or []), ctx)
     else:
-        result = exp.run(dict(params), ctx)
+        result = exp.run(cfg, ctx)
     return result, time.perf_counter() - start
 
 
@@ -380,7 +367,7 @@ def _execute(plan: RunPlan, device: str | None, show_progress: bool, label: str,
     ctx = RunContext(plan.run_dir, plan.seed, device, show_progress, label, force_since)
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     units = (
-        plan.exp.units(dict(plan.params), UnitEnv(plan.seed, device, str(plan.run_dir.path.parent)))
+        plan.exp.units(typed(plan.exp, plan.params), UnitEnv(plan.seed, device, str(plan.run_dir.path.parent)))
         if plan.exp.units
         else []
     )

@@ -1,4 +1,5 @@
-"""Typed, frozen configs of the experiments, one class per experiment, made from its declarations.
+"""Typed, frozen configs of the experiments, one class per experiment, made from its declarations, and the
+presets they are named after.
 
 Each experiment declares its parameters once, in its module: the presets (its params function) and their
 types and ranges (its :class:`~.params.Schema`). :func:`config_class` turns the two into a frozen dataclass
@@ -12,17 +13,35 @@ experiment's cross-parameter checks); the presets are named constructors::
     cfg = Fig2Config.preset("quick").replace(n_g=801)   # validated again
     cfg.n_g, cfg.as_params()                              # 801, the dict a run is keyed on
 
-``produce(name, preset, out, overrides=cfg.overrides())`` runs exactly that configuration.
+``produce(name, preset, out, overrides=cfg.overrides())`` runs exactly that configuration. An experiment's
+``run``, ``units`` and ``assemble`` receive this typed config (``cfg.n_g``), never a dict. The class is made
+once, when the :class:`~.base.Experiment` is declared, and is an attribute of the module that declares the
+experiment, so that configs travel to process and Ray workers by reference (pickle).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, ClassVar, Optional
 
 from ..errors import ValidationError
-from .base import Experiment, check_preset
 from .params import Param, Schema, resolve_params
+
+PRESETS = ("smoke", "quick", "evidence", "paper")
+#: the presets of every experiment; "evidence" sizes the MNIST study only (its experiments list it)
+COMMON_PRESETS = ("smoke", "quick", "paper")
+
+
+def check_preset(preset: str, exp: Any = None) -> str:
+    """``preset`` if it is one of :data:`PRESETS` (and of the experiment ``exp``'s presets when given), else a
+    :class:`ValidationError` naming the valid ones."""
+    if preset not in PRESETS:
+        raise ValidationError(f"unknown preset {preset!r}: valid are {', '.join(PRESETS)}")
+    if exp is not None and preset not in exp.presets:
+        raise ValidationError(f"{exp.name} has no preset {preset!r}: valid are {', '.join(exp.presets)}")
+    return preset
+
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}
 
@@ -35,7 +54,7 @@ def _annotation(param: Param) -> Any:
 class ExperimentConfig:
     """Base of the generated config classes (see the module docstring)."""
 
-    experiment: ClassVar[Experiment]
+    experiment: ClassVar[Any]  # the Experiment (of .base, which imports this module)
     schema: ClassVar[Schema]
 
     def __post_init__(self) -> None:
@@ -61,21 +80,45 @@ class ExperimentConfig:
         """The parameters as the experiment's run receives them (and its cache key is computed from)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    def __getitem__(self, key: str) -> Any:  # TRANSITION: removed once every run reads attributes
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # TRANSITION
+        return getattr(self, key, default)
+
     def overrides(self, preset: str = "quick") -> dict[str, Any]:
         """The parameters that differ from ``preset``: what ``produce(..., overrides=...)`` takes."""
         base = self.experiment.params(preset)
         return {k: v for k, v in self.as_params().items() if base.get(k) != v}
 
 
-def config_class(exp: Experiment) -> type[ExperimentConfig]:
-    """The frozen dataclass of ``exp``'s parameters: one typed field per declared parameter, in preset order."""
+def config_class(exp: Any) -> type[ExperimentConfig]:
+    """The frozen dataclass of the experiment ``exp``'s parameters (made when it was declared)."""
     if exp.schema is None:
         raise ValidationError(f"{exp.name} declares no parameter types: it has no typed config")
+    return exp.config
+
+
+def make_config_class(exp: Any) -> type[ExperimentConfig]:
+    """A frozen dataclass of ``exp``'s parameters: one typed field per declared parameter, in preset order,
+    set as ``<Name>Config`` on the module that defines ``exp.run`` (so that pickle finds it by reference)."""
     order = list(exp.params(exp.presets[0]))
     fields = [(key, _annotation(exp.schema.params[key])) for key in order]
     name = "".join(part.capitalize() for part in exp.name.split("_")) + "Config"
     cls = dataclasses.make_dataclass(name, fields, bases=(ExperimentConfig,), frozen=True)
     cls.experiment, cls.schema = exp, exp.schema
     cls.__doc__ = f"Typed, frozen parameters of {exp.name} ({exp.title}); presets: {', '.join(exp.presets)}."
-    cls.__module__ = __name__
+    cls.__module__ = exp.run.__module__
+    cls.__qualname__ = name
+    module = sys.modules.get(cls.__module__)
+    if module is not None:
+        setattr(module, name, cls)
     return cls
+
+
+def typed(exp: Any, params: dict[str, Any]) -> Any:
+    """The parameters as ``exp``'s run receives them: its typed config (an experiment that declares no
+    parameter types receives the dict)."""
+    if exp.schema is None:
+        return dict(params)
+    return exp.config(**params)

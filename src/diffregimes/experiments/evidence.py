@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 
-from ..execution.units import Unit
 from ..runstore import digest
-from .base import UnitEnv
+from ..work import Unit, UnitEnv
 from .mnist_common import model_seed, resolve_threads, train_spec
 
 

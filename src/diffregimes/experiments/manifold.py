@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from ..errors import ValidationError
-from ..execution.units import Unit
 from ..protocols.regimes import agreement_crossing, nearest_point_classifier, run_clone_pairs
 from ..protocols.stats import INCONCLUSIVE, combine, fmt_interval, verdict
 from ..sde import MomentTable
@@ -43,7 +42,8 @@ from ..theory.manifold import (
     snr,
     summary_speciation_time,
 )
-from .base import Claim, Experiment, Result, RunContext, UnitEnv
+from ..work import Unit, UnitEnv
+from .base import Claim, Experiment, Result, RunContext
 from .params import Choice, Float, Int, List, Schema, distinct
 
 #: the forward process of the project with beta = 1, sigma_W^2 = 2: only M, Phi and Q enter the empirical score

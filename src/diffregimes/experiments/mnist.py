@@ -29,7 +29,6 @@ from torch import nn
 from .. import __version__
 from ..data import PAIRINGS
 from ..diffusion import PAPER_T, VPSchedule, linear_vp_schedule, to_modes
-from ..execution.units import Unit
 from ..nets import CheckpointError, load_checkpoint, save_checkpoint
 from ..protocols.protocol2 import clone_labels, mode_classifiers, train_mode_classifiers
 from ..protocols.speciation_clones import PHI_STAR, speciation_curve
@@ -49,7 +48,8 @@ from ..protocols.sync import (
     x0_trajectory,
 )
 from ..seeds import derive_seed
-from .base import PRESETS, Claim, Experiment, Result, RunContext, UnitEnv
+from ..work import Unit, UnitEnv
+from .base import PRESETS, Claim, Experiment, Result, RunContext
 from .mnist_common import (
     FORMAT,
     TrainedModel,

@@ -35,13 +35,12 @@ from ..diffusion import (
     train_step,
     warmup_lr,
 )
-from ..execution.executors import available_cores
-from ..execution.units import thread_budget
 from ..nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet, save_checkpoint
 from ..protocols.sync import batched, clip_x0
 from ..runstore import digest
 from ..runstore import write_npz as save_npz
 from ..seeds import derive_seed
+from ..work import available_cores, thread_budget
 from .base import RunContext
 
 Tensor = torch.Tensor
@@ -95,7 +94,7 @@ def training_params(preset: str) -> dict[str, Any]:
 
 def resolve_threads(threads: int | None, parallel_units: int = 1) -> int:
     """Intra-op threads per unit: ``threads`` if set, else the thread budget an executor gave this process's
-    units (:func:`~diffregimes.execution.units.thread_budget`), else the process's cores // parallel units."""
+    units (:func:`~diffregimes.work.thread_budget`), else the process's cores // parallel units."""
     if threads is not None:
         return int(threads)
     budget = thread_budget()

@@ -13,7 +13,7 @@
   agreement of clones, against (1/2) log(1 + sigma^2/(n^{2/d} - 1)); per-mode condensation of the
   coupled symmetric case against (78).
 
-Each experiment is a list of independent work units (:mod:`diffregimes.execution.units`), one per cell
+Each experiment is a list of independent work units (:mod:`diffregimes.work`), one per cell
 whose random generators are seeded from the cell alone: one per d, one per g, one per (n, d) case plus one
 for all per-mode collapse cells (they share one generator). ``assemble_*`` builds the result from them.
 """
@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from ..catalog import CATALOG
-from ..execution.units import Unit
 from ..protocols.regimes import (
     agreement_crossing,
     clone_agreement,
@@ -63,7 +62,8 @@ from ..theory import (
     symmetric_eigenvalues,
 )
 from ..theory.moments import symmetric_mode_c, symmetric_mode_q
-from .base import Claim, Experiment, Result, RunContext, UnitEnv
+from ..work import Unit, UnitEnv
+from .base import Claim, Experiment, Result, RunContext
 from .params import (
     BOOTSTRAP,
     COUPLING,

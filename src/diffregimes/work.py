@@ -1,4 +1,5 @@
-"""Work units: the independent pieces an experiment is made of, and the on-disk store of their results.
+"""The unit contract: the independent pieces an experiment is made of, what they may depend on, the thread
+budget and core count they run with, and the on-disk store of their results.
 
 A :class:`Unit` is a module-level function and a small picklable argument tuple. Calling it is a pure
 computation: the same arguments give the same result on any worker (every random generator inside is
@@ -7,7 +8,8 @@ in a process pool or on a Ray cluster, and a unit that died is simply run again.
 the function's name, its arguments and the package version) names its result in the
 :class:`UnitStore`; only the driver writes that store, atomically, so workers need no shared file system.
 
-This module sits below the experiments: it knows nothing about them.
+This module sits below the experiments (which declare their units with it) and below the executors, the
+scheduler and the driver (which run them): it knows nothing about either.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_bytes
-from ..runstore import digest
+from .atomic import atomic_write_bytes
+from .runstore import digest
 
 #: environment variable naming the intra-op threads a unit may use (set by the executors in each
 #: worker; a user may set it to cap a serial run); unset: every core the process may run on
@@ -60,9 +62,26 @@ class Unit:
 
 def unit_key(fn: Callable[..., Any], args: Sequence[Any]) -> str:
     """Stable key of ``fn(*args)``: hash of the function's qualified name, its arguments and the version."""
-    from .. import __version__
+    from . import __version__
 
     return digest({"fn": f"{fn.__module__}.{fn.__qualname__}", "args": list(args), "version": __version__})
+
+
+@dataclass(frozen=True)
+class UnitEnv:
+    """What an experiment's units may depend on besides its parameters."""
+
+    seed: int
+    device: str
+    out: str  # the output root (shared caches such as trained models live under it)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (``os.sched_getaffinity`` where the OS has it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def thread_budget() -> int | None:
