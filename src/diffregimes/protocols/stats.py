@@ -145,3 +145,13 @@ def paired_proportion_difference(x: np.ndarray, y: np.ndarray, z: float = Z95) -
     lo = px - py - np.sqrt(max(dx_lo**2 + dy_hi**2 - 2 * phi * dx_lo * dy_hi, 0.0))
     hi = px - py + np.sqrt(max(dy_lo**2 + dx_hi**2 - 2 * phi * dy_lo * dx_hi, 0.0))
     return px - py, float(lo), float(hi)
+
+
+def ratio_interval(main: np.ndarray, ctrl: np.ndarray, main_est: float, ctrl_est: float) -> tuple[float, float, float]:
+    """|a| / |b| (e.g. |Delta t_MAIN| / |Delta t_CTRL|) and the percentile interval of the paired bootstrap
+    replicates ``main``, ``ctrl`` (drawn together); a replicate with a zero denominator is dropped (NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reps = np.abs(main) / np.abs(ctrl)
+        est = abs(main_est) / abs(ctrl_est) if ctrl_est != 0 else float("nan")
+    reps = np.where(np.isfinite(reps), reps, np.nan)
+    return (est if np.isfinite(est) else float("nan"), *percentile_interval(reps))

@@ -41,6 +41,7 @@ from ..diffusion import (
     to_modes,
 )
 from ..errors import ValidationError
+from .stats import percentile_interval
 
 Tensor = torch.Tensor
 EpsFn = Callable[[Tensor, int], Tensor]
@@ -376,3 +377,26 @@ def hierarchical_draws(
     (seeds, then images within each drawn seed). Share the draws between cells that share seeds and
     initial noise (MAIN and CTRL), so ratios and differences are paired."""
     return (rng.integers(0, n_seeds, size=(n_boot, n_seeds)), rng.integers(0, batch, size=(n_boot, n_seeds, batch)))
+
+
+def gap_bootstrap(
+    curves: dict[tuple[str, float], list[CosineCurves]],
+    taus: list[float],
+    n_seeds: int,
+    batch: int,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict[tuple, tuple]:
+    """Delta t(tau) (100) of every (pairing, g) cell and every tau with its two-level bootstrap (seeds, then
+    images within each drawn seed; :func:`hierarchical_draws`): {(pairing, g, tau): (estimate, lo, hi,
+    replicates)}, the same draws for every cell, so that differences and ratios of cells are paired."""
+    seed_draws, image_draws = hierarchical_draws(n_seeds, batch, n_boot, rng)
+    ident_s = np.arange(n_seeds)[None, :]
+    ident_i = np.broadcast_to(np.arange(batch), (1, n_seeds, batch))
+    out = {}
+    for (pairing, g), cs in curves.items():
+        for t in taus:
+            est = float(gap_replicates(cs, t, ident_s, ident_i)[0])
+            reps = gap_replicates(cs, t, seed_draws, image_draws)
+            out[(pairing, g, t)] = (est, *percentile_interval(reps), reps)
+    return out

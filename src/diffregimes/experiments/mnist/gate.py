@@ -24,29 +24,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import PairedMNIST
-from ..diffusion import ddpm_sample
-from ..nets import CheckpointError, load_checkpoint, make_classifier, save_checkpoint
-from ..protocols.quality import fit_digit_classifier, quality_report
-from ..protocols.speciation_clones import accuracy
-from ..seeds import derive_seed
-from .mnist_common import (
-    FORMAT,
-    TrainedModel,
-    TrainSpec,
-    cached_npz,
-    data_fingerprint,
-    digest,
-    eps_function,
-    images_for,
-    start_noise,
-    train_or_load,
-    train_spec,
-)
+from ...data import PairedMNIST
+from ...nets import CheckpointError, load_checkpoint, make_classifier, save_checkpoint
+from ...protocols.quality import fit_digit_classifier, quality_report
+from ...protocols.speciation_clones import accuracy
+from ...runstore import digest
+from ...seeds import derive_seed
+from .common import FORMAT, cached_npz, data_fingerprint, images_for
+from .presets import TrainingConfig
+from .training import TrainedModel, TrainSpec, generate_pairs_seeded, train_or_load, train_spec
+from .weights import find_published, load_published
 
 HOLDOUT = 0.2
+
+
 CLF_WIDTH = 32
+
+
 CLF_BATCH = 128
+
+
 Progress = Callable[[Iterable, str, int], Iterable]
 
 
@@ -58,19 +55,19 @@ def _split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return perm[n_test:], perm[:n_test]
 
 
-def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The gate's digit classifier for the data of ``p`` (cached in ``root/_cache``) and its stats."""
-    cfg = {
+def digit_classifier(cfg: TrainingConfig, root: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The gate's digit classifier for the data of ``cfg`` (cached in ``root/_cache``) and its stats."""
+    clf_cfg = {
         "format": FORMAT,
         "kind": "digits",
-        "data": data_fingerprint(p["mnist_path"]),
-        "transform": p["transform"],
-        "steps": int(p["digit_clf_steps"]),
+        "data": data_fingerprint(cfg.mnist_path),
+        "transform": cfg.transform,
+        "steps": int(cfg.digit_clf_steps),
         "width": CLF_WIDTH,
         "batch": CLF_BATCH,
         "holdout": HOLDOUT,
     }
-    key = digest(cfg)
+    key = digest(clf_cfg)
     path = root / "_cache" / f"digits_{key}.pt"
     clf = make_classifier(10, CLF_WIDTH, sign_symmetric=False, seed=derive_seed(0, "digit-classifier")).to(device)
     if path.exists():
@@ -80,13 +77,13 @@ def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Mod
                 return clf.eval(), dict(info.config["stats"], key=key, cached=True)
         except CheckpointError:
             path.unlink(missing_ok=True)
-    images, labels = images_for(p["mnist_path"])
+    images, labels = images_for(cfg.mnist_path)
     train, test = _split(labels.numel())
-    pm = PairedMNIST(images, labels, p["transform"], "main", 0)
+    pm = PairedMNIST(images, labels, cfg.transform, "main", 0)
     x_train = torch.cat([images[train], pm.transformed[train]]).to(device)
     y_train = torch.cat([labels[train], labels[train]]).to(device)
     gen = torch.Generator().manual_seed(derive_seed(0, "digit-classifier-batches"))
-    losses = fit_digit_classifier(clf, x_train, y_train, int(p["digit_clf_steps"]), CLF_BATCH, gen)
+    losses = fit_digit_classifier(clf, x_train, y_train, int(cfg.digit_clf_steps), CLF_BATCH, gen)
     stats = {
         "test_accuracy_x": accuracy(clf, images[test].to(device), labels[test]),
         "test_accuracy_tx": accuracy(clf, pm.transformed[test].to(device), labels[test]),
@@ -94,45 +91,29 @@ def digit_classifier(p: dict[str, Any], root: Path, device: str) -> tuple[nn.Mod
         "n_test": int(test.numel()),
         "loss_last": float(np.mean(losses[-20:])),
     }
-    save_checkpoint(path, clf, None, None, int(p["digit_clf_steps"]), {"key": key, "stats": stats})
+    save_checkpoint(path, clf, None, None, int(cfg.digit_clf_steps), {"key": key, "stats": stats})
     return clf.eval(), dict(stats, key=key, cached=False)
 
 
-def real_channels(p: dict[str, Any], pairing: str, classes: Sequence[int] | None, n_pairs: int) -> torch.Tensor:
+def real_channels(cfg: TrainingConfig, pairing: str, classes: Sequence[int] | None, n_pairs: int) -> torch.Tensor:
     """Both channels of ``n_pairs`` held-out real pairs of ``pairing`` (restricted to ``classes``)."""
-    images, labels = images_for(p["mnist_path"])
+    images, labels = images_for(cfg.mnist_path)
     _, test = _split(labels.numel())
     x, y = images[test], labels[test]
     if classes is not None:
         keep = torch.isin(y, torch.as_tensor(list(classes)))
         x, y = x[keep], y[keep]
-    pairs = PairedMNIST(x, y, p["transform"], pairing, derive_seed(0, "gate-real-pairs")).epoch(0)
+    pairs = PairedMNIST(x, y, cfg.transform, pairing, derive_seed(0, "gate-real-pairs")).epoch(0)
     z0 = pairs.z0[:n_pairs]
     return z0.reshape(-1, *z0.shape[-2:])
 
 
-def generate_pairs_seeded(
-    tm: TrainedModel, n: int, seed: int, device: str, max_batch: int = 256, clip: Sequence[float] | None = (0.0, 1.0)
-) -> torch.Tensor:
-    """``n`` pairs [n, 2, 28, 28] in [0, 1] by whitened DDPM (102) from mode-shaped noise (92), both
-    the start noise drawn from ``seed``, the per-step noise from ``derive_seed(seed, "ddpm-noise")``;
-    x0_hat clipped to ``clip`` inside each step."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1: n={n}")
-    z = start_noise(n, tm.spec.g, seed, device)
-    gen = torch.Generator(device=device).manual_seed(derive_seed(seed, "ddpm-noise"))
-    eps = eps_function(tm, {"clip_x0": None if clip is None else list(clip)}, device, max_batch)
-    with torch.inference_mode():
-        x = ddpm_sample(eps, z, tm.schedule, tm.spec.g, gen)
-    return x.clamp(0.0, 1.0).float().cpu()
-
-
-def generate_pairs(tm: TrainedModel, p: dict[str, Any], n: int, device: str) -> torch.Tensor:
+def generate_pairs(tm: TrainedModel, cfg: TrainingConfig, n: int, device: str) -> torch.Tensor:
     """The gate's ``n`` generated pairs of ``tm`` (seeded from the model's own seed)."""
-    return generate_pairs_seeded(tm, n, derive_seed(tm.spec.seed, "gate-samples"), device, clip=p.get("clip_x0"))
+    return generate_pairs_seeded(tm, n, derive_seed(tm.spec.seed, "gate-samples"), device, clip=cfg.clip_x0)
 
 
-def gate_samples_path(spec: TrainSpec, p: dict[str, Any], root: Path, clf_key: str) -> Path:
+def gate_samples_path(spec: TrainSpec, cfg: TrainingConfig, root: Path, clf_key: str) -> Path:
     """Where the gate's generated pairs of the model ``spec`` are cached."""
     key = digest(
         {
@@ -140,23 +121,23 @@ def gate_samples_path(spec: TrainSpec, p: dict[str, Any], root: Path, clf_key: s
             "kind": "gate",
             "model": spec.key,
             "clf": clf_key,
-            "n": int(p["gate_pairs"]),
-            "clip": p.get("clip_x0"),
+            "n": int(cfg.gate_pairs),
+            "clip": cfg.clip_x0,
         }
     )
     return root / "_cache" / f"gate_samples_{key}.npz"
 
 
-def gate_model(tm: TrainedModel, p: dict[str, Any], root: Path, device: str) -> dict[str, Any]:
+def gate_model(tm: TrainedModel, cfg: TrainingConfig, root: Path, device: str) -> dict[str, Any]:
     """Gate numbers of one model. The generated pairs (the costly part) are cached in ``root/_cache`` by
     model and classifier key; the scores are recomputed from them on every call (a second)."""
-    clf, cstats = digit_classifier(p, root, device)
-    n = int(p["gate_pairs"])
-    path = gate_samples_path(tm.spec, p, root, cstats["key"])
+    clf, cstats = digit_classifier(cfg, root, device)
+    n = int(cfg.gate_pairs)
+    path = gate_samples_path(tm.spec, cfg, root, cstats["key"])
     key = path.stem.removeprefix("gate_samples_")
-    samples = cached_npz(path, lambda: {"x": generate_pairs(tm, p, n, device).numpy()})["x"]
+    samples = cached_npz(path, lambda: {"x": generate_pairs(tm, cfg, n, device).numpy()})["x"]
     gen = torch.from_numpy(samples)
-    real = real_channels(p, tm.spec.pairing, tm.spec.classes, n)
+    real = real_channels(cfg, tm.spec.pairing, tm.spec.classes, n)
     rep = quality_report(clf.cpu(), gen.reshape(-1, 28, 28), real)
     clf.to(device)
     return {
@@ -174,7 +155,7 @@ def gate_model(tm: TrainedModel, p: dict[str, Any], root: Path, device: str) -> 
 
 
 def train_until_gate(
-    p: dict[str, Any],
+    cfg: TrainingConfig,
     pairing: str,
     g: float,
     seed: int,
@@ -185,29 +166,29 @@ def train_until_gate(
     progress: Progress | None = None,
 ) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]]:
     """Train (or load) one model and gate it: (model, its gate record, the gate record of every budget
-    tried). With ``p["gate_steps"]`` the budgets of that ladder are tried in order until one passes."""
-    if p.get("models_dir"):
-        found = _published(p, pairing, g, seed, T, device, root, classes)
+    tried). With ``cfg.gate_steps`` the budgets of that ladder are tried in order until one passes."""
+    if cfg.models_dir:
+        found = _published(cfg, pairing, g, seed, T, device, root, classes)
         if found is not None:
             return found
         print(
-            f"--models {p['models_dir']}: no published model for "
-            f"{train_spec(p, pairing, g, seed, T, device, classes).label}; training it",
+            f"--models {cfg.models_dir}: no published model for "
+            f"{train_spec(cfg, pairing, g, seed, T, device, classes).label}; training it",
             flush=True,
         )
-    ladder = [int(s) for s in (p.get("gate_steps") or [])]
+    ladder = [int(s) for s in (cfg.gate_steps or [])]
     if not ladder:
-        spec = train_spec(p, pairing, g, seed, T, device, classes)
-        tm = train_or_load(spec, root, device, p["mnist_path"], progress, int(p["checkpoint_every"]))
-        rec = gate_model(tm, p, root, device)
+        spec = train_spec(cfg, pairing, g, seed, T, device, classes)
+        tm = train_or_load(spec, root, device, cfg.mnist_path, progress, int(cfg.checkpoint_every))
+        rec = gate_model(tm, cfg, root, device)
         return tm, rec, [rec]
     if sorted(set(ladder)) != ladder or ladder[0] < 1:
         raise ValueError(f"gate_steps must be increasing positive integers: gate_steps={ladder}")
     tried: list[dict[str, Any]] = []
     for steps in ladder:
-        spec: TrainSpec = train_spec(p, pairing, g, seed, T, device, classes, steps=steps)
-        tm = train_or_load(spec, root, device, p["mnist_path"], progress, int(p["checkpoint_every"]))
-        rec = gate_model(tm, p, root, device)
+        spec: TrainSpec = train_spec(cfg, pairing, g, seed, T, device, classes, steps=steps)
+        tm = train_or_load(spec, root, device, cfg.mnist_path, progress, int(cfg.checkpoint_every))
+        rec = gate_model(tm, cfg, root, device)
         tried.append(rec)
         if rec["passes_gate"]:
             break
@@ -215,15 +196,20 @@ def train_until_gate(
 
 
 def _published(
-    p: dict[str, Any], pairing: str, g: float, seed: int, T: int, device: str, root: Path, classes: Sequence[int] | None
+    cfg: TrainingConfig,
+    pairing: str,
+    g: float,
+    seed: int,
+    T: int,
+    device: str,
+    root: Path,
+    classes: Sequence[int] | None,
 ) -> tuple[TrainedModel, dict[str, Any], list[dict[str, Any]]] | None:
-    """The model of ``p["models_dir"]`` (published weights, :mod:`.mnist_publish`) and its gate record,
+    """The model of ``cfg.models_dir`` (published weights, :mod:`.mnist_publish`) and its gate record,
     or None when that directory holds no model of this identity."""
-    from .mnist_publish import find_published, load_published
-
-    path = find_published(Path(p["models_dir"]), train_spec(p, pairing, g, seed, T, device, classes))
+    path = find_published(Path(cfg.models_dir), train_spec(cfg, pairing, g, seed, T, device, classes))
     if path is None:
         return None
     tm = load_published(path, device)
-    rec = gate_model(tm, p, root, device)
+    rec = gate_model(tm, cfg, root, device)
     return tm, rec, [rec]

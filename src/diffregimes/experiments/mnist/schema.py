@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..data import TRANSFORMS, inspect_mnist
-from ..errors import ValidationError
-from .params import BOOTSTRAP, Choice, Dict, Float, Int, List, Param, Schema, distinct
+from ...data import TRANSFORMS, inspect_mnist
+from ...errors import ValidationError
+from ..params import BOOTSTRAP, Choice, Dict, Float, Int, List, Param, Schema, distinct
 
 __all__ = ["MNIST_PARAMS", "mnist_schema"]
 
@@ -21,7 +21,7 @@ COUPLING = Float(0.0, 1.0, hi_open=True)  # mode-shaped noise (92) needs 0 <= g 
 FRACTION = Float(0.0, 1.0)
 
 MNIST_PARAMS: dict[str, Param] = {
-    # training (mnist_common.training_params)
+    # training (presets.training_params)
     "mnist_path": Param("str", nullable=True),
     "models_dir": Param("str", nullable=True),
     "transform": Choice(*sorted(TRANSFORMS)),
@@ -89,7 +89,7 @@ def _gate_ladder(p: Mapping[str, Any]) -> None:
 
 def _unet(p: Mapping[str, Any]) -> None:
     """The architecture must be buildable on 28 x 28 images (UNetConfig checks it)."""
-    from ..nets import UNetConfig
+    from ...nets import UNetConfig
 
     try:
         UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in p["unet"].items()})

@@ -1,0 +1,193 @@
+"""The evidence run's publishing: a finished MNIST run copied into the repository (report, each experiment's
+summary and data, every model's weights as fp16 safetensors, one summary.json), and the resumable export of
+an unfinished pretraining. Top of the MNIST package: it knows every experiment's presets.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...atomic import atomic_write_bytes
+from ...runstore import read_json
+from . import cloning, ghosting, intervention, table1
+from .common import resolve_threads
+from .gate import digit_classifier, gate_model, gate_samples_path, train_until_gate
+from .models import ModelUnit, models_needed
+from .training import load_model, model_seed, state_path, train_spec
+from .weights import export_model, published_name
+
+#: every MNIST experiment, in report order
+MNIST_EXPERIMENTS = [*table1.EXPERIMENTS, *ghosting.EXPERIMENTS, *intervention.EXPERIMENTS, *cloning.EXPERIMENTS]
+
+
+def preset_models(preset: str, overrides: dict[str, Any] | None = None) -> list[ModelUnit]:
+    """Every distinct model the MNIST experiments of ``preset`` need (``overrides`` applied to each)."""
+    found: dict[tuple, ModelUnit] = {}
+    for exp in MNIST_EXPERIMENTS:
+        cfg = exp.config.preset(preset, **(overrides or {}))
+        for m in models_needed(exp.name, cfg):
+            found.setdefault((m.pairing, m.g, m.seed_index, m.T, m.classes), m)
+    return list(found.values())
+
+
+def publish(
+    out: Path,
+    dest: Path,
+    preset: str,
+    run_seed: int = 0,
+    command: str = "",
+    wall_s: float | None = None,
+    device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Copy a finished MNIST run of ``out`` to ``dest`` for the repository: report (Markdown, HTML, figures),
+    each experiment's summary.json and data.csv, every model's EMA weights as fp16 safetensors under
+    ``dest/models`` (see :mod:`.weights`), and ``dest/summary.json`` with keys ``models``, ``table1``,
+    ``claims``, ``command``, ``wall_s`` and ``machine``. ``overrides`` are the MNIST parameter overrides of
+    the run (e.g. ``models_dir``), so that each model is the one the experiments used."""
+    out, dest = Path(out), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    claims, table1, models = [], [], []
+    published_dirs: dict[str, str] = {}  # run directory -> its name under dest
+    for name in ("table1", "fig6", "fig7", "fig8", "fig9", "fig10", "fig11"):
+        # runs with overrides (e.g. --models) live in <name>-<hash of the overrides>: take the newest
+        runs = [r for r in (out / name, *out.glob(f"{name}-*")) if (r / "summary.json").exists()]
+        if not runs:
+            continue
+        run = max(runs, key=lambda r: (r / "summary.json").stat().st_mtime)
+        summary = read_json(run / "summary.json")
+        (dest / name).mkdir(exist_ok=True)
+        published_dirs[run.name] = name
+        for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
+            shutil.copy2(f, dest / name / f.name)
+        claims += [
+            {
+                "experiment": name,
+                "claim": c["claim"],
+                "paper": c["paper"],
+                "ours": c["ours"],
+                "interval": c.get("interval", ""),
+                "verdict": c.get("verdict"),
+            }
+            for c in summary["claims"]
+        ]
+        if name == "table1":
+            table1 = summary.get("records", {}).get("table1", [])
+    if (out / "report.html").exists():  # self-contained: figures embedded
+        shutil.copy2(out / "report.html", dest / "report.html")
+    if (out / "report.md").exists():
+        atomic_write_bytes(
+            dest / "report.md", _relink((out / "report.md").read_text(encoding="utf-8"), published_dirs).encode()
+        )
+    (dest / "models").mkdir(exist_ok=True)
+    for unit in preset_models(preset, overrides):
+        tm, gate, tried = train_until_gate(
+            unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index), unit.T, device, out, unit.classes
+        )
+        path = export_model(tm, dest / "models" / published_name(tm.spec, unit.seed_index), gate)
+        models.append(
+            {
+                "pairing": unit.pairing,
+                "g": unit.g,
+                "seed": unit.seed_index,
+                "classes": unit.classes,
+                "steps": tm.spec.steps,
+                "batch": tm.spec.batch,
+                "recognised": gate["recognised"],
+                "recognised_real": gate["recognised_real"],
+                "class_entropy": gate["class_entropy"],
+                "class_entropy_real": gate["class_entropy_real"],
+                "frechet": gate["frechet"],
+                "frechet_real": gate["frechet_real"],
+                "passes_gate": gate["passes_gate"],
+                "ladder": [
+                    {"steps": r["steps"], "recognised": r["recognised"], "passes_gate": r["passes_gate"]} for r in tried
+                ],
+                "file": f"models/{path.name}",
+                "key": tm.spec.key,
+            }
+        )
+    machine = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cores": resolve_threads(None),
+        "cpu": _cpu_name(),
+        "device": device,
+    }
+    summary = {
+        "preset": preset,
+        "command": command,
+        "wall_s": wall_s,
+        "machine": machine,
+        "models": models,
+        "table1": table1,
+        "claims": claims,
+    }
+    atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    return dest
+
+
+def _relink(markdown: str, published_dirs: dict[str, str]) -> str:
+    """The report's figure links, which name the run directories (``fig10-<hash of the overrides>/``), pointed at
+    the directories they are published under (``fig10/``)."""
+    for run_name, name in published_dirs.items():
+        markdown = markdown.replace(f"]({run_name}/", f"]({name}/")
+    return markdown
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def save_progress(
+    out: Path, dest: Path, preset: str = "evidence", run_seed: int = 0, device: str = "cpu"
+) -> dict[str, list]:
+    """Make an unfinished pretraining resumable from the repository (another session, another machine).
+
+    Every model that is trained and gated at the budget where it passes (or at the last rung of the
+    ladder) is exported to ``dest/models`` as fp16 safetensors (:mod:`.weights`), and the training
+    state of every other lineage that has one is copied to ``dest/resume``. To continue: copy
+    ``dest/resume/*.state.pt`` into ``<out>/_models/`` and rerun ``reproduce --preset evidence --workers 2
+    --models dest/models``. Trains nothing; returns {"exported": [...], "resume": [...]}.
+    """
+    out, dest = Path(out), Path(dest)
+    done: dict[str, list] = {"exported": [], "resume": []}
+    for unit in preset_models(preset):
+        cfg, seed = unit.params, model_seed(run_seed, unit.seed_index)
+        _, cstats = digit_classifier(cfg, out, device)
+        finished = None
+        for steps in cfg.gate_steps or [cfg.train_steps]:
+            spec = train_spec(cfg, unit.pairing, unit.g, seed, unit.T, device, unit.classes, steps=steps)
+            tm = load_model(spec, out, device)
+            if tm is None or not gate_samples_path(spec, cfg, out, cstats["key"]).exists():
+                break
+            gate = gate_model(tm, cfg, out, device)
+            finished = (tm, gate)
+            if gate["passes_gate"]:
+                break
+        last = (cfg.gate_steps or [cfg.train_steps])[-1]
+        if finished is not None and (finished[1]["passes_gate"] or finished[0].spec.steps == last):
+            path = export_model(
+                finished[0], dest / "models" / published_name(finished[0].spec, unit.seed_index), finished[1]
+            )
+            done["exported"].append(path.name)
+            continue
+        state = state_path(out, train_spec(cfg, unit.pairing, unit.g, seed, unit.T, device, unit.classes))
+        if state.exists():
+            (dest / "resume").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(state, dest / "resume" / state.name)
+            done["resume"].append(f"{unit.label}: {state.name}")
+    return done

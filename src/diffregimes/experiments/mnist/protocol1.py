@@ -1,0 +1,57 @@
+"""What the Protocol I experiments (Table 1, Figs 6-9) share: the evaluation seed (common random numbers for
+MAIN and CTRL), the cached cosine curves (98) of one DDIM batch, and the OU-time axis of DDPM steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...protocols.sync import (
+    CosineCurves,
+    cosine_curves,
+    step_ou_time,
+    x0_trajectory,
+)
+from ...runstore import digest
+from ...seeds import derive_seed
+from ..base import RunContext
+from ..config import ExperimentConfig
+from .common import FORMAT, cached_npz, out_root
+from .training import TrainedModel, eps_function, start_noise
+
+
+def eval_seed(ctx: RunContext, seed_index: int) -> int:
+    """Seed of the evaluation start noise: shared by MAIN and CTRL (common random numbers)."""
+    return derive_seed(ctx.seed, "mnist-eval", seed_index)
+
+
+def protocol1_curves(
+    tm: TrainedModel, cfg: ExperimentConfig, eval_batch: int, eval_seed: int, ctx: RunContext
+) -> CosineCurves:
+    """Cosine curves of one DDIM batch, cached in <out>/_cache (shared by Table 1, Figs 6-7)."""
+    key = digest(
+        {
+            "format": FORMAT,
+            "kind": "p1",
+            "model": tm.spec.key,
+            "batch": eval_batch,
+            "seed": eval_seed,
+            "clip": cfg.clip_x0,
+        }
+    )
+
+    def compute() -> dict[str, Any]:
+        z = start_noise(eval_batch, tm.spec.g, eval_seed, ctx.device)
+        traj = x0_trajectory(eps_function(tm, cfg.clip_x0, ctx.device), z, tm.schedule, progress=ctx.progress)
+        c = cosine_curves(traj)
+        return {"steps": c.steps, **{f"cos_{n}": a for n, a in c.per_sample.items()}}
+
+    arr = cached_npz(out_root(ctx) / "_cache" / f"p1_{key}.npz", compute)
+    return CosineCurves(arr["steps"], {n: arr[f"cos_{n}"] for n in ("u", "v", "x_a", "x_b")})
+
+
+def ou_axis(ks: np.ndarray, model: TrainedModel) -> np.ndarray:
+    """OU time t = -1/2 log alpha_bar_k of DDPM steps ks."""
+    return np.array([step_ou_time(int(k), model.schedule) for k in ks])
