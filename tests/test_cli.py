@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import diffregimes
-from diffregimes.cli import _experiment_name, main
+from diffregimes.cli import main
+from diffregimes.cli.runs import _experiment_name
 from diffregimes.experiments import registry
 
 
