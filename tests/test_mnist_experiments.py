@@ -313,3 +313,27 @@ def test_protocol2_units_one_per_g_after_its_model_and_the_classifiers(tmp_path)
         assert classifiers == clf.key and f"g={g:g} " in models[model].label
     assert {u.key for u in u11} <= {u.key for u in u10}
     assert [u.key for u in u11[-2:]] == [per_g[0].key, per_g[2].key]
+
+
+def test_published_digit_classifier_gates_a_rerun(tmp_path):
+    """The gate's classifier published beside the models is the one a --models re-run uses (bitwise: its
+    scores decide the gate), and only for the key it was made for; a damaged file is not trusted."""
+    from diffregimes.experiments.mnist.gate import digit_classifier
+    from diffregimes.experiments.mnist.weights import CLASSIFIER_FILE, export_classifier, load_classifier
+    from diffregimes.nets import make_classifier
+
+    cfg = TrainingConfig.preset("smoke", digit_clf_steps=5)
+    clf, stats = digit_classifier(cfg, tmp_path / "a", "cpu")
+    pub = tmp_path / "models"
+    pub.mkdir()
+    export_classifier(clf, stats["key"], {"test_accuracy_x": stats["test_accuracy_x"]}, pub / CLASSIFIER_FILE)
+    again, astats = digit_classifier(cfg.replace(models_dir=str(pub)), tmp_path / "b", "cpu")
+    assert astats["published"] and astats["key"] == stats["key"]
+    assert astats["test_accuracy_x"] == stats["test_accuracy_x"]
+    for (name, w), w2 in zip(clf.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(w, w2), name
+    assert not (tmp_path / "b" / "_cache").exists()  # nothing was trained
+    fresh = make_classifier(10, 32, sign_symmetric=False)
+    assert load_classifier(pub / CLASSIFIER_FILE, "another-key", fresh) is None
+    (pub / CLASSIFIER_FILE).write_bytes(b"not a safetensors file")
+    assert load_classifier(pub / CLASSIFIER_FILE, stats["key"], fresh) is None

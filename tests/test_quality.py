@@ -13,6 +13,7 @@ from diffregimes.protocols.quality import (
     class_entropy,
     feature_frechet,
     frechet_distance,
+    gate_decision,
     gate_passes,
     image_scores,
 )
@@ -72,12 +73,18 @@ def _unsure(n: int) -> torch.Tensor:
 def test_gate_thresholds():
     probs_real = torch.eye(10).repeat(10, 1)  # 100 confident images, every class
     real = image_scores(probs_real)
+    # Wilson 95 % intervals at n = 100, by hand: 90/100 -> [0.826, 0.945]; 70/100 -> [0.604, 0.781];
+    # 60/100 -> [0.502, 0.691]; the threshold is 0.7 x 1.0 (every real image is recognised)
+    good = image_scores(torch.cat([torch.eye(10).repeat(9, 1), _unsure(10)]))
+    assert good.recognised_lo == pytest.approx(0.826, abs=1e-3) and gate_decision(good, real) == "pass"
     ok = image_scores(torch.cat([torch.eye(10).repeat(7, 1), _unsure(30)]))
-    assert ok.recognised == pytest.approx(0.7) and gate_passes(ok, real)  # exactly 0.7 x real passes
+    assert (ok.recognised_lo, ok.recognised_hi) == (pytest.approx(0.604, abs=1e-3), pytest.approx(0.781, abs=1e-3))
+    assert gate_decision(ok, real) == "marginal" and gate_passes(ok, real)  # usable, flagged
     short = image_scores(torch.cat([torch.eye(10).repeat(6, 1), _unsure(40)]))
-    assert not gate_passes(short, real)
+    assert short.recognised_hi == pytest.approx(0.691, abs=1e-3)
+    assert gate_decision(short, real) == "fail" and not gate_passes(short, real)
     one_class = image_scores(torch.eye(10)[[3] * 100])
-    assert not gate_passes(one_class, real)  # entropy 0 < 0.9 log 10
+    assert gate_decision(one_class, real) == "fail"  # entropy 0 < 0.9 log 10
 
 
 def test_verdict_rules():

@@ -20,7 +20,7 @@ from .common import resolve_threads
 from .gate import digit_classifier, gate_model, gate_samples_path, train_until_gate
 from .models import ModelUnit, models_needed
 from .training import load_model, model_seed, state_path, train_spec
-from .weights import export_model, published_name
+from .weights import CLASSIFIER_FILE, export_classifier, export_model, published_name
 
 #: every MNIST experiment, in report order
 MNIST_EXPERIMENTS = [*table1.EXPERIMENTS, *ghosting.EXPERIMENTS, *intervention.EXPERIMENTS, *cloning.EXPERIMENTS]
@@ -86,7 +86,11 @@ def publish(
             dest / "report.md", _relink((out / "report.md").read_text(encoding="utf-8"), published_dirs).encode()
         )
     (dest / "models").mkdir(exist_ok=True)
-    for unit in preset_models(preset, overrides):
+    units = preset_models(preset, overrides)
+    if units:  # the gate's classifier beside the models: a re-run gates them with the same network
+        clf, cstats = digit_classifier(units[0].params, out, device)
+        export_classifier(clf, cstats["key"], _plain(cstats), dest / "models" / CLASSIFIER_FILE)
+    for unit in units:
         tm, gate, tried = train_until_gate(
             unit.params, unit.pairing, unit.g, model_seed(run_seed, unit.seed_index), unit.T, device, out, unit.classes
         )
@@ -106,6 +110,7 @@ def publish(
                 "frechet": gate["frechet"],
                 "frechet_real": gate["frechet_real"],
                 "passes_gate": gate["passes_gate"],
+                "gate": gate.get("gate"),
                 "ladder": [
                     {"steps": r["steps"], "recognised": r["recognised"], "passes_gate": r["passes_gate"]} for r in tried
                 ],
@@ -132,6 +137,13 @@ def publish(
     }
     atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
     return dest
+
+
+def _plain(stats: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-plain numbers of a classifier's statistics (what its published file records)."""
+    return {
+        k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool)) and k not in ("cached", "published")
+    }
 
 
 def _relink(markdown: str, published_dirs: dict[str, str]) -> str:

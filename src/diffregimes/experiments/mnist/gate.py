@@ -33,7 +33,7 @@ from ...seeds import derive_seed
 from .common import FORMAT, cached_npz, data_fingerprint, images_for
 from .presets import TrainingConfig
 from .training import TrainedModel, TrainSpec, generate_pairs_seeded, train_or_load, train_spec
-from .weights import find_published, load_published
+from .weights import CLASSIFIER_FILE, find_published, load_classifier, load_published
 
 HOLDOUT = 0.2
 
@@ -56,7 +56,10 @@ def _split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def digit_classifier(cfg: TrainingConfig, root: Path, device: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The gate's digit classifier for the data of ``cfg`` (cached in ``root/_cache``) and its stats."""
+    """The gate's digit classifier for the data of ``cfg`` and its stats: the one published in ``cfg.models_dir``
+    (:data:`~.weights.CLASSIFIER_FILE`) when it was made for this key, else the cached one in ``root/_cache``,
+    else trained and cached. With published models the gate thus scores them with the network that gated
+    them, and a re-run gives the published gate numbers whatever the executor or thread count."""
     clf_cfg = {
         "format": FORMAT,
         "kind": "digits",
@@ -70,6 +73,10 @@ def digit_classifier(cfg: TrainingConfig, root: Path, device: str) -> tuple[nn.M
     key = digest(clf_cfg)
     path = root / "_cache" / f"digits_{key}.pt"
     clf = make_classifier(10, CLF_WIDTH, sign_symmetric=False, seed=derive_seed(0, "digit-classifier")).to(device)
+    if cfg.models_dir:
+        stats = load_classifier(Path(cfg.models_dir) / CLASSIFIER_FILE, key, clf, device)
+        if stats is not None:
+            return clf.eval(), dict(stats, key=key, cached=True, published=True)
     if path.exists():
         try:
             info = load_checkpoint(path, model=clf, map_location=device)

@@ -202,12 +202,22 @@ def gate_notes(models: list[TrainedModel] | list[dict[str, Any]]) -> list[str]:
     failing = [r["label"] for r in records if not r["gate"]["passes_gate"]]
     rec_ratio = [r["recognised"] / r["recognised_real"] for r in recs.values() if r["recognised_real"] > 0]
     span = f"recognised/real {min(rec_ratio):.2f}–{max(rec_ratio):.2f}" if rec_ratio else ""
+    marginal = sorted({r["label"] for r in records if r["gate"].get("gate") == "marginal"})
+    rule = "the gate needs the 95 % interval of recognised/real ≥ 0.70 and class entropy ≥ 0.90 × real"
     if failing:
         return [
             f"PIPELINE CHECK, NOT EVIDENCE: {len(failing)} of {len(recs)} models fail the sample-quality gate "
-            f"({span}; the gate needs ≥ 0.70 and class entropy ≥ 0.90 × real): {', '.join(sorted(set(failing)))}."
+            f"({span}; {rule}): {', '.join(sorted(set(failing)))}."
         ]
-    return [f"All {len(recs)} models pass the sample-quality gate ({span}; gate ≥ 0.70, class entropy ≥ 0.90 × real)."]
+    if marginal:
+        return [
+            f"{len(recs) - len(marginal)} of {len(recs)} models pass the sample-quality gate and {len(marginal)} "
+            f"{'is' if len(marginal) == 1 else 'are'} marginal, the interval of recognised/real straddling 0.70 "
+            f"({span}; {rule}): {', '.join(marginal)}. The verdicts stand, but rest in part on a model at the edge "
+            "of the gate: read them as the weaker evidence."
+        ]
+    n = "Both" if len(recs) == 2 else f"All {len(recs)}" if len(recs) > 1 else "The"
+    return [f"{n} model{'s' if len(recs) != 1 else ''} pass the sample-quality gate ({span}; {rule})."]
 
 
 def model_record(m: TrainedModel) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Published MNIST models: EMA weights as fp16 safetensors with their spec, and sampling from them.
+"""Published MNIST models: EMA weights as fp16 safetensors with their spec, the gate's digit classifier, and
+sampling from them.
 
 A published file ``<pairing>_g<g>_seed<i>[_cls<a><b>].safetensors`` holds the EMA weights of one trained
 model in float16 (about 2 MB for the paper U-Net) and, as safetensors metadata (strings), its
@@ -132,3 +133,36 @@ def load_model_file(path: Path, device: str = "cpu") -> TrainedModel:
     model = make_unet(spec.unet_config(), seed=spec.seed)
     load_checkpoint(path, model=model)
     return TrainedModel(spec, model.to(device).eval(), schedule_for(spec), {"cached": True})
+
+
+#: the gate's digit classifier, published beside the models so that a re-run gates them with the same network
+CLASSIFIER_FILE = "digit_classifier.safetensors"
+CLASSIFIER_FORMAT = "diffregimes-digit-classifier-v1"
+
+
+def export_classifier(clf: torch.nn.Module, key: str, stats: dict[str, Any], path: Path) -> Path:
+    """Write the gate's digit classifier in float32 (its scores decide the gate: no rounding) with its cache
+    key and statistics as metadata."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().float().contiguous().cpu() for k, v in clf.state_dict().items()}
+    meta = {"format": CLASSIFIER_FORMAT, "key": key, "stats": json.dumps(stats)}
+    atomic_write_bytes(Path(path), save(tensors, metadata=meta))
+    return Path(path)
+
+
+def load_classifier(path: Path, key: str, clf: torch.nn.Module, device: str = "cpu") -> dict[str, Any] | None:
+    """Load a published digit classifier into ``clf`` when ``path`` holds one for ``key``; its statistics,
+    else None (absent, damaged, foreign or made for other data or settings)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != CLASSIFIER_FORMAT or meta.get("key") != key:
+            return None
+        clf.load_state_dict(load_file(str(path), device=str(device)))
+        return json.loads(meta.get("stats", "{}"))
+    except Exception:  # a damaged or foreign file is not the classifier: the gate trains its own
+        return None
