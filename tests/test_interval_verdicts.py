@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import binomtest, norm
 
-from diffregimes.experiments.validation import _nearer_summary, nearer_verdict, ratio_verdict
+from diffregimes.experiments.validation.common import nearer_summary, nearer_verdict, ratio_verdict
 from diffregimes.protocols.appc import AppCConfig, run_appc
 from diffregimes.protocols.regimes import (
     agreement_crossing,
@@ -143,9 +143,9 @@ def test_nearer_verdict_positions():
     assert nearer_verdict(float("nan"), 2.5, 2.0, 4.0)[2] == "inconclusive"
     # a family holds only when every cell holds, never on no cells
     cells = [("a", *nearer_verdict(2.1, 2.8, 2.0, 4.0)), ("b", *nearer_verdict(2.5, 3.5, 2.0, 4.0))]
-    assert _nearer_summary(cells[:1], "x", "y")[0] == "holds" and _nearer_summary(cells, "x", "y")[0] == "inconclusive"
-    assert "farthest b: [0.25, 0.75]" in _nearer_summary(cells, "x", "y")[1]
-    assert _nearer_summary([], "x", "y")[0] == "inconclusive"
+    assert nearer_summary(cells[:1], "x", "y")[0] == "holds" and nearer_summary(cells, "x", "y")[0] == "inconclusive"
+    assert "farthest b: [0.25, 0.75]" in nearer_summary(cells, "x", "y")[1]
+    assert nearer_summary([], "x", "y")[0] == "inconclusive"
 
 
 def test_resampled_curves_and_censored_replicates():

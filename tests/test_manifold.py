@@ -343,10 +343,11 @@ def test_orthonormal_cloning_matches_the_exact_curve_large():
 
 @pytest.mark.slow
 def test_measured_collapse_brackets_the_theory_for_random_linear():
-    from diffregimes.experiments.manifold import _collapse_case, manifold_params
+    from diffregimes.experiments import get
+    from diffregimes.experiments.manifold import _collapse_case
 
-    p = manifold_params("quick") | {"masters": 64, "n_scan": 9}
-    row = _collapse_case("linear", 0.5, 40, p, 0, "cpu")
+    cfg = get("manifold").config.preset("quick", masters=64, n_scan=9)
+    row = _collapse_case("linear", 0.5, 40, cfg, 0, "cpu")
     # the committed fraction's Wilson crossing interval, widened by the 25% finite-size allowance of the claims
     assert row["t_c_lo"] * 0.75 <= row["t_c_theory"] <= row["t_c_hi"] * 1.25
 

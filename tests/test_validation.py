@@ -13,8 +13,9 @@ import torch
 from diffregimes.catalog import CATALOG
 from diffregimes.cli import main
 from diffregimes.execution.driver import produce
-from diffregimes.experiments import validation
+from diffregimes.experiments import get
 from diffregimes.experiments.appc import sign_change
+from diffregimes.experiments.validation import EXPERIMENTS as VALIDATION
 from diffregimes.protocols.regimes import clone_agreement, crossing_time, participation_ratio, sign_classifier
 from diffregimes.runstore import read_csv
 from diffregimes.sde import MixtureSpec, MomentTable, PopulationScore, reverse_times
@@ -149,25 +150,47 @@ def test_val_collapse_smoke_values(tmp_path):
     assert h["n64_d4_tc_theory"] == pytest.approx(0.5 * math.log(8 / 7), abs=1e-12)
 
 
+def test_the_validation_package_gathers_its_three_experiments():
+    assert [exp.name for exp in VALIDATION] == ["val_speciation", "val_sync", "val_collapse"]
+    assert all(get(exp.name) is exp for exp in VALIDATION)
+
+
 @pytest.mark.parametrize(
-    ("name", "params", "units", "cells"),
+    ("name", "cells"),
     [
-        ("val_speciation", validation.speciation_params, validation.speciation_units, lambda p: len(p["dims"])),
-        ("val_sync", validation.sync_params, validation.sync_units, lambda p: len(p["g_values"])),
+        ("val_speciation", lambda cfg: len(cfg.dims)),
+        ("val_sync", lambda cfg: len(cfg.g_values)),
         # one unit per (n, d) case, one for all per-mode cells (they share one generator)
-        ("val_collapse", validation.collapse_params, validation.collapse_units, lambda p: len(p["cases"]) + 1),
+        ("val_collapse", lambda cfg: len(cfg.cases) + 1),
     ],
 )
-def test_validation_units_are_distinct_picklable_cells_weighted_by_the_catalog(name, params, units, cells):
+def test_validation_units_are_distinct_picklable_cells_weighted_by_the_catalog(name, cells):
+    exp = get(name)
     quick_s = next(e.quick_s for e in CATALOG if e.name == name)
     for preset in ("smoke", "quick", "paper"):
-        p = params(preset)
-        made = units(p, UnitEnv(seed=0, device="cpu", out="/nonexistent"))
-        assert len(made) == cells(p) and len({u.key for u in made}) == len(made)
+        cfg = exp.config.preset(preset)
+        made = exp.units(cfg, UnitEnv(seed=0, device="cpu", out="/nonexistent"))
+        assert len(made) == cells(cfg) and len({u.key for u in made}) == len(made)
         assert all(u.label.startswith(name + " ") and u.cost > 0 for u in made)
         assert pickle.loads(pickle.dumps(made))[0].key == made[0].key
         if preset == "quick":
             assert sum(u.cost for u in made) == pytest.approx(quick_s)
+
+
+def test_a_cell_keeps_its_unit_key_when_other_cells_are_added():
+    # each unit's config is narrowed to its own cell: a stored result stays valid when the lists of cells change
+    env = UnitEnv(seed=0, device="cpu", out="/nonexistent")
+    for name, field, more in (
+        ("val_speciation", "dims", [16, 32]),
+        ("val_sync", "g_values", [0.0, 0.5, 0.7]),
+        ("val_collapse", "cases", [[64, 4], [128, 5]]),
+    ):
+        exp = get(name)
+        cfg = exp.config.preset("smoke")
+        before, after = exp.units(cfg, env), exp.units(cfg.replace(**{field: more}), env)
+        assert after[0].key == before[0].key and len(after) == len(before) + 1
+        if name == "val_collapse":  # the per-mode unit does not read the cases
+            assert after[-1].key == before[-1].key
 
 
 def test_appc_baseline_rows_have_zero_delta(tmp_path):

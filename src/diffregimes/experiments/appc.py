@@ -71,22 +71,22 @@ def sign_change(theta: np.ndarray, values: np.ndarray) -> float | None:
     return None
 
 
-def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_appc_experiment(cfg: Any, ctx: RunContext) -> Result:
     """Every (theta, schedule, g0) cell of App. C with common random numbers; claims per g0."""
     config = AppCConfig(
-        d=p["d"],
-        beta=p["beta"],
-        sigma_w2=p["sigma_w2"],
-        T=p["T"],
-        m2=p["m2"],
-        t0=p["t0"],
-        n_steps=int(p["n_steps"]),
-        thetas=tuple(np.linspace(0.0, np.pi, int(p["n_theta"]))),
-        g0s=tuple(float(g) for g in p["g0s"]),
-        trials=int(p["trials"]),
+        d=cfg.d,
+        beta=cfg.beta,
+        sigma_w2=cfg.sigma_w2,
+        T=cfg.T,
+        m2=cfg.m2,
+        t0=cfg.t0,
+        n_steps=int(cfg.n_steps),
+        thetas=tuple(np.linspace(0.0, np.pi, int(cfg.n_theta))),
+        g0s=tuple(float(g) for g in cfg.g0s),
+        trials=int(cfg.trials),
     )
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(p["threads"]))  # small per-step tensors: one thread avoids sync overhead
+    torch.set_num_threads(int(cfg.threads))  # small per-step tensors: one thread avoids sync overhead
     try:
         gen = torch.Generator(device=ctx.device).manual_seed(ctx.seed)
         out = run_appc(config, gen, ctx.device, progress=ctx.progress, keep_trials=True)
@@ -100,7 +100,7 @@ def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
     configs = list(zip(out["schedule"], out["g0"]))
     hits = out.pop("per_trial")["acc"][0] > 0.5  # (n_config, trials): aligned (θ = 0) correct?
     base = configs.index((BASELINE, 0.0))
-    for g0 in p["g0s"]:
+    for g0 in cfg.g0s:
         harm, col = {}, {}
         for j, (sched, g) in enumerate(configs):
             if g != g0:
@@ -159,7 +159,7 @@ def run_appc_experiment(p: dict[str, Any], ctx: RunContext) -> Result:
                     )
                 )
     notes = [
-        f"m² = {p['m2']:g} and t0 = {p['t0']:g} are not given in the paper (defaults and reasons: "
+        f"m² = {cfg.m2:g} and t0 = {cfg.t0:g} are not given in the paper (defaults and reasons: "
         "diffregimes.protocols.appc.AppCConfig); set them with --m2/--t0. Δ = paired difference against the "
         "uncoupled baseline with common random numbers; ± = standard error of that difference.",
         "MSE (145) includes the d − 2 coordinates orthogonal to the signal plane (exact expectation); "

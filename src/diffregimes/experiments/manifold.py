@@ -178,20 +178,20 @@ def _finite_d_linear_tc(W: np.ndarray, alpha: float) -> float:
 
 
 # ----------------------------------------------------------------------------- collapse
-def _collapse_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
+def _collapse_case(kind: str, psi: float, d: int, cfg: Any, seed: int, device: str) -> dict[str, Any]:
     embedding, act = KINDS[kind]
     gen = _generator(seed, 1, d, int(psi * 1000), list(KINDS).index(kind), device=device)
-    model = ManifoldData.build(d, psi, p["m2"], embedding, act, gen, device=device)
-    n = round(float(np.exp(p["alpha"] * d)))
+    model = ManifoldData.build(d, psi, cfg.m2, embedding, act, gen, device=device)
+    n = round(float(np.exp(cfg.alpha * d)))
     data, _ = model.sample(n, gen)
-    ct = collapse_times(psi, p["alpha"], act, embedding, p["m2"])
+    ct = collapse_times(psi, cfg.alpha, act, embedding, cfg.m2)
     t_c = float(ct.t_c)
-    t_fd = _finite_d_linear_tc(model.weights_numpy(), p["alpha"]) if kind == "linear" else np.nan
-    t_scan = np.geomspace(0.25 * t_c, 3.0 * t_c, p["n_scan"])
-    times, idx = _insert_times(_reverse_grid(4.0 * t_c, 4.0 * t_c, 1, p["collapse_steps"]), t_scan)
+    t_fd = _finite_d_linear_tc(model.weights_numpy(), cfg.alpha) if kind == "linear" else np.nan
+    t_scan = np.geomspace(0.25 * t_c, 3.0 * t_c, cfg.n_scan)
+    times, idx = _insert_times(_reverse_grid(4.0 * t_c, 4.0 * t_c, 1, cfg.collapse_steps), t_scan)
     # the grid ends at t = 0, where Q = 0: the empirical score is never evaluated at the final time
     table = MomentTable.build(OU, times, device=device)
-    z_T = _masters(data, float(times[0]), p["masters"], gen)
+    z_T = _masters(data, float(times[0]), cfg.masters, gen)
     run = run_clone_pairs(EmpiricalScore.build(table, data), table, z_T, idx, gen)
     nearest_end = nearest_point_classifier(data)
     committed = np.empty(len(idx))
@@ -199,7 +199,7 @@ def _collapse_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, 
         start_nn = nearest_point_classifier(np.exp(-times[i]) * data)(start)[:, 0]
         ends = torch.stack([nearest_end(run.finals[j, c])[:, 0] for c in range(2)])
         committed[j] = float((ends == start_nn[None]).double().mean())
-    measured, lo, hi = agreement_crossing(times[idx], committed, p["masters"], 0.5)
+    measured, lo, hi = agreement_crossing(times[idx], committed, cfg.masters, 0.5)
     return {
         "kind": kind,
         "psi": psi,
@@ -218,24 +218,24 @@ def _collapse_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, 
 
 
 # ----------------------------------------------------------------------------- speciation
-def _speciation_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int, device: str) -> dict[str, Any]:
+def _speciation_case(kind: str, psi: float, d: int, cfg: Any, seed: int, device: str) -> dict[str, Any]:
     embedding, act = KINDS[kind]
     gen = _generator(seed, 2, d, int(psi * 1000), list(KINDS).index(kind), device=device)
-    model = ManifoldData.build(d, psi, p["m2"], embedding, act, gen, device=device)
-    data, labels = model.sample(p["n_speciation"], gen)
-    mean2, var = _mixture_modes(model, p["m2"])
+    model = ManifoldData.build(d, psi, cfg.m2, embedding, act, gen, device=device)
+    data, labels = model.sample(cfg.n_speciation, gen)
+    mean2, var = _mixture_modes(model, cfg.m2)
     ge = GEMixture(mean2, var, d, model.p)
     t_s = ge.speciation_time()
     t_s_large_d = (
-        orthonormal_speciation_time(model.p, p["m2"])
+        orthonormal_speciation_time(model.p, cfg.m2)
         if embedding == "orthonormal"
-        else float(ge_speciation_time(d, psi, p["m2"], act)[0])
+        else float(ge_speciation_time(d, psi, cfg.m2, act)[0])
     )
-    t_scan = t_s * np.linspace(0.5, 1.6, p["n_scan"])
+    t_scan = t_s * np.linspace(0.5, 1.6, cfg.n_scan)
     T = float(t_scan[-1]) + 1.0
-    times, idx = _insert_times(_reverse_grid(T, 0.3, p["steps_per_unit"], 40), t_scan)
+    times, idx = _insert_times(_reverse_grid(T, 0.3, cfg.steps_per_unit, 40), t_scan)
     table = MomentTable.build(OU, times, device=device)
-    z_T = _masters(data, T, p["spec_masters"], gen)
+    z_T = _masters(data, T, cfg.spec_masters, gen)
     run = run_clone_pairs(EmpiricalScore.build(table, data), table, z_T, idx, gen)
     nearest = nearest_point_classifier(data)
     ends = nearest(run.finals.reshape(-1, 1, d))[:, 0].reshape(len(idx), 2, -1)
@@ -243,7 +243,7 @@ def _speciation_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int
     agree = (classes[:, 0] == classes[:, 1]).double().sum(dim=1).cpu().numpy()
     phi_theory = cloning_agreement(posterior_snr_modes(times[idx], mean2, var))
     level = float(cloning_agreement(posterior_snr_modes(t_s, mean2, var)))
-    measured, lo, hi = agreement_crossing(times[idx], agree / p["spec_masters"], p["spec_masters"], level)
+    measured, lo, hi = agreement_crossing(times[idx], agree / cfg.spec_masters, cfg.spec_masters, level)
     return {
         "kind": kind,
         "psi": psi,
@@ -256,7 +256,7 @@ def _speciation_case(kind: str, psi: float, d: int, p: dict[str, Any], seed: int
         "t_s_hi": hi,
         "level": level,
         "t_scan": times[idx],
-        "phi": agree / p["spec_masters"],
+        "phi": agree / cfg.spec_masters,
         "phi_theory": phi_theory,
     }
 
@@ -273,42 +273,42 @@ def _mixture_modes(model: ManifoldData, m2: float) -> tuple[np.ndarray, np.ndarr
 
 
 # ----------------------------------------------------------------------------- the experiment
-def manifold_units(p: dict[str, Any], env: UnitEnv) -> list[Unit]:
+def manifold_units(cfg: Any, env: UnitEnv) -> list[Unit]:
     """One unit per simulated case: collapse at every (kind, ψ) and along the d-trend, speciation at every
     (kind, ψ); each is a pure function of (kind, ψ, d, parameters, seed, device)."""
-    collapse_cases = [(k, psi, p["d"]) for k in p["kinds"] for psi in p["psis"]]
-    collapse_cases += [(k, p["trend_psi"], d) for k in p["kinds"] for d in p["trend_dims"]]
-    spec_cases = [(k, psi, p["d"]) for k in p["kinds"] for psi in p["psis"]]
+    collapse_cases = [(k, psi, cfg.d) for k in cfg.kinds for psi in cfg.psis]
+    collapse_cases += [(k, cfg.trend_psi, d) for k in cfg.kinds for d in cfg.trend_dims]
+    spec_cases = [(k, psi, cfg.d) for k in cfg.kinds for psi in cfg.psis]
     # the experiment's quick-preset weight, shared out by ~d² per case (the score sums over n points)
     units = [
         Unit(
             _collapse_case,
-            (k, psi, d, p, env.seed, env.device),
+            (k, psi, d, cfg, env.seed, env.device),
             f"manifold collapse {k} ψ={psi:g} d={d}",
             (d / 64) ** 2 * 60,
         )
         for k, psi, d in collapse_cases
     ]
     units += [
-        Unit(_speciation_case, (k, psi, d, p, env.seed, env.device), f"manifold speciation {k} ψ={psi:g} d={d}", 20.0)
+        Unit(_speciation_case, (k, psi, d, cfg, env.seed, env.device), f"manifold speciation {k} ψ={psi:g} d={d}", 20.0)
         for k, psi, d in spec_cases
     ]
     return units
 
 
-def assemble_manifold(p: dict[str, Any], rows: list[Any], ctx: RunContext) -> Result:
+def assemble_manifold(cfg: Any, rows: list[Any], ctx: RunContext) -> Result:
     """The result from the case rows (collapse cases first, in :func:`manifold_units` order)."""
-    n_collapse = len(p["kinds"]) * (len(p["psis"]) + len(p["trend_dims"]))
+    n_collapse = len(cfg.kinds) * (len(cfg.psis) + len(cfg.trend_dims))
     rows_c, rows_s = list(rows[:n_collapse]), list(rows[n_collapse:])
-    arrays = _theory_curves(p) | _point_arrays(rows_c, rows_s)
+    arrays = _theory_curves(cfg) | _point_arrays(rows_c, rows_s)
     cols = _scan_columns(rows_c, rows_s)
-    claims = _claims(rows_c, rows_s, p)
+    claims = _claims(rows_c, rows_s, cfg)
     headline = {f"collapse_{r['kind']}_psi{r['psi']:g}_d{r['d']}": _fmt_interval(r, "t_c") for r in rows_c}
     headline |= {f"speciation_{r['kind']}_psi{r['psi']:g}_d{r['d']}": _fmt_interval(r, "t_s") for r in rows_s}
     notes = [
         (
-            f"m² = {p['m2']:g}; collapse at α = {p['alpha']:g} (n = e^(α d) training points), speciation with "
-            f"{p['n_speciation']} training points; {p['masters']} (collapse) and {p['spec_masters']} (speciation) "
+            f"m² = {cfg.m2:g}; collapse at α = {cfg.alpha:g} (n = e^(α d) training points), speciation with "
+            f"{cfg.n_speciation} training points; {cfg.masters} (collapse) and {cfg.spec_masters} (speciation) "
             "master trajectories, two clones per master and scan time; exact empirical score, reverse Euler–Maruyama."
         ),
         (
@@ -325,10 +325,10 @@ def assemble_manifold(p: dict[str, Any], rows: list[Any], ctx: RunContext) -> Re
     return Result(cols, headline, claims, arrays=arrays, notes=notes)
 
 
-def run_manifold(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_manifold(cfg: Any, ctx: RunContext) -> Result:
     """The whole experiment in this process: every case of :func:`manifold_units` in turn, then the result."""
     env = UnitEnv(ctx.seed, ctx.device, str(ctx.run_dir.path.parent))
-    return assemble_manifold(p, [u() for u in ctx.progress(manifold_units(p, env), "cases")], ctx)
+    return assemble_manifold(cfg, [u() for u in ctx.progress(manifold_units(cfg, env), "cases")], ctx)
 
 
 def _fmt_interval(row: dict[str, Any], key: str) -> str:
@@ -338,36 +338,36 @@ def _fmt_interval(row: dict[str, Any], key: str) -> str:
     )
 
 
-def _theory_curves(p: dict[str, Any]) -> dict[str, np.ndarray]:
-    psi = np.linspace(p["theory_psis"][0], 1.0, int(p["theory_psis"][1]))
+def _theory_curves(cfg: Any) -> dict[str, np.ndarray]:
+    psi = np.linspace(cfg.theory_psis[0], 1.0, int(cfg.theory_psis[1]))
     out = {"theory_psi": psi}
-    for kind in p["kinds"]:
+    for kind in cfg.kinds:
         embedding, act = KINDS[kind]
-        out[f"theory_tc_{kind}"] = collapse_times(psi, p["alpha"], act, embedding, p["m2"]).t_c
+        out[f"theory_tc_{kind}"] = collapse_times(psi, cfg.alpha, act, embedding, cfg.m2).t_c
         if embedding == "orthonormal":
             out[f"theory_ts_{kind}"] = np.array(
-                [orthonormal_speciation_time(latent_dimension(p["d"], x), p["m2"]) or np.nan for x in psi]
+                [orthonormal_speciation_time(latent_dimension(cfg.d, x), cfg.m2) or np.nan for x in psi]
             )
         else:
-            out[f"theory_ts_{kind}"] = ge_speciation_time(p["d"], psi, p["m2"], act)
+            out[f"theory_ts_{kind}"] = ge_speciation_time(cfg.d, psi, cfg.m2, act)
             # the public summary's formula, read with |mu~|^2 = m^2 (docs/manifold.md explains the 1/psi)
-            out[f"summary_ts_{kind}"] = summary_speciation_time(p["d"], psi, p["m2"], act)
-    out |= _regime_diagram(p)
+            out[f"summary_ts_{kind}"] = summary_speciation_time(cfg.d, psi, cfg.m2, act)
+    out |= _regime_diagram(cfg)
     return out
 
 
-def _regime_diagram(p: dict[str, Any]) -> dict[str, np.ndarray]:
+def _regime_diagram(cfg: Any) -> dict[str, np.ndarray]:
     """t_C on a (psi, alpha) grid per random-feature activation, and t_S at the simulated d (alpha-free)."""
-    psi_lo, n_psi, alpha_lo, alpha_hi, n_alpha = p["diagram"]
+    psi_lo, n_psi, alpha_lo, alpha_hi, n_alpha = cfg.diagram
     psi = np.linspace(psi_lo, 1.0, int(n_psi))
     alpha = np.geomspace(alpha_lo, alpha_hi, int(n_alpha))
     out = {"diagram_psi": psi, "diagram_alpha": alpha}
     P, A = np.meshgrid(psi, alpha)
     for act in ("linear", "tanh", "sign"):
-        ct = collapse_times(P, A, act, "random", p["m2"])
+        ct = collapse_times(P, A, act, "random", cfg.m2)
         out[f"diagram_tc_{act}"] = ct.t_c
         out[f"diagram_exact_{act}"] = (ct.method != "small-noise limit").astype(float)
-        out[f"diagram_ts_{act}"] = ge_speciation_time(p["d"], psi, p["m2"], act)
+        out[f"diagram_ts_{act}"] = ge_speciation_time(cfg.d, psi, cfg.m2, act)
     return out
 
 
@@ -405,24 +405,24 @@ COLLAPSE_TOL = 0.25  # "t_C follows (C)": measured crossing within ±25 % (finit
 SPECIATION_TOL = 0.15  # "t_S at kappa = 1": within ±15 %
 
 
-def _claims(rows_c: list[dict[str, Any]], rows_s: list[dict[str, Any]], p: dict[str, Any]) -> list[Claim]:
+def _claims(rows_c: list[dict[str, Any]], rows_s: list[dict[str, Any]], cfg: Any) -> list[Claim]:
     claims = []
-    for kind in p["kinds"]:
-        main = [r for r in rows_c if r["kind"] == kind and r["d"] == p["d"]]
+    for kind in cfg.kinds:
+        main = [r for r in rows_c if r["kind"] == kind and r["d"] == cfg.d]
         claims.append(
             _ratio_claim(
                 main,
                 "t_c",
-                f"{kind}: t_C = root of (1/d) I(x; x_t) = α at every ψ (d = {p['d']}), within ±{COLLAPSE_TOL:.0%}",
+                f"{kind}: t_C = root of (1/d) I(x; x_t) = α at every ψ (d = {cfg.d}), within ±{COLLAPSE_TOL:.0%}",
                 "t_C moves with ψ as the mutual information says",
                 COLLAPSE_TOL,
             )
         )
-        trend = sorted([r for r in rows_c if r["kind"] == kind and r["psi"] == p["trend_psi"]], key=lambda r: r["d"])
+        trend = sorted([r for r in rows_c if r["kind"] == kind and r["psi"] == cfg.trend_psi], key=lambda r: r["d"])
         if len(trend) >= 2:
             claims.append(
                 Claim(
-                    f"{kind}: measured t_C against the leading-order theory as d grows (ψ = {p['trend_psi']:g})",
+                    f"{kind}: measured t_C against the leading-order theory as d grows (ψ = {cfg.trend_psi:g})",
                     "finite-size corrections vanish as d → ∞",
                     ", ".join(
                         f"d={r['d']}: t_C/theory {r['t_c_measured'] / r['t_c_theory']:.2f} "
@@ -441,12 +441,12 @@ def _claims(rows_c: list[dict[str, Any]], rows_s: list[dict[str, Any]], p: dict[
                 spec,
                 "t_s",
                 f"{kind}: t_S at κ = 1 of the Gaussian-equivalent mixture of the "
-                f"sampled W (d = {p['d']}), within ±{SPECIATION_TOL:.0%}",
+                f"sampled W (d = {cfg.d}), within ±{SPECIATION_TOL:.0%}",
                 "speciation where the class direction bifurcates",
                 SPECIATION_TOL,
             )
         )
-    claims += _summary_claims(rows_s, p)
+    claims += _summary_claims(rows_s, cfg)
     return claims
 
 
@@ -474,17 +474,17 @@ def _ratio_claim(rows: list[dict[str, Any]], key: str, claim: str, paper: str, t
     )
 
 
-def _summary_claims(rows_s: list[dict[str, Any]], p: dict[str, Any]) -> list[Claim]:
+def _summary_claims(rows_s: list[dict[str, Any]], cfg: Any) -> list[Claim]:
     """The public summary's t_S = (1/2) log[2(rho_1^2 psi d |mu~|^2 + rho_*^2)] read with |mu~|^2 = m^2 is
     (1/2) log(1/psi) earlier than ours for random features: at the smallest psi the measurement can tell."""
     out = []
-    for kind in p["kinds"]:
+    for kind in cfg.kinds:
         embedding, act = KINDS[kind]
         rows = sorted([r for r in rows_s if r["kind"] == kind], key=lambda r: r["psi"])
         if embedding != "random" or not rows or rows[0]["psi"] >= 1:
             continue
         r = rows[0]
-        reading = float(summary_speciation_time(p["d"], r["psi"], p["m2"], act))
+        reading = float(summary_speciation_time(cfg.d, r["psi"], cfg.m2, act))
         out.append(
             Claim(
                 f"{kind}, ψ = {r['psi']:g}: measured t_S lies above the summary's ½ log[2(ϱ₁²ψd‖μ̃‖² + ϱ*²)] "

@@ -91,10 +91,10 @@ FIG1_SCHEMA = Schema(
 )
 
 
-def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_fig1(cfg: Any, ctx: RunContext) -> Result:
     """t_S against g for common-only, difference-only (corrected (66)) and mixed means ((62) numerically)."""
-    beta, sw2, s2, m2 = p["beta"], p["sigma_w2"], p["sigma2"], p["m2"]
-    g = np.linspace(0.0, p["g_max"], p["n_g"])
+    beta, sw2, s2, m2 = cfg.beta, cfg.sigma_w2, cfg.sigma2, cfg.m2
+    g = np.linspace(0.0, cfg.g_max, cfg.n_g)
 
     def t_mode(gv: float, sign: int) -> float:
         lam = symmetric_eigenvalues(beta, gv)[0 if sign > 0 else 1]
@@ -105,7 +105,7 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
         "t_s_common": np.array([t_mode(x, +1) for x in g]),
         "t_s_difference": np.array([t_mode(x, -1) for x in g]),
     }
-    for mp, mm in p["mixtures"]:
+    for mp, mm in cfg.mixtures:
         cols[f"t_s_mix_{mp:g}_{mm:g}"] = np.array(
             [
                 _none_to_nan(speciation_time(CoupledOU.symmetric(beta, x, sw2, s2, mp, mm)))
@@ -114,11 +114,11 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
         )
     cols["stable"] = np.array([stability(CoupledOU.symmetric(beta, x, sw2, s2, 1.0, 1.0)).stable for x in g])
     peak = minimize_scalar(
-        lambda x: -t_mode(x, +1), bounds=(0.0, p["g_max"]), method="bounded", options={"xatol": 1e-10}
+        lambda x: -t_mode(x, +1), bounds=(0.0, cfg.g_max), method="bounded", options={"xatol": 1e-10}
     )
     g_peak, t_peak = float(peak.x), -float(peak.fun)
     t0_common, t0_diff = t_mode(0.0, +1), t_mode(0.0, -1)
-    g_ref = _g_ref(p["g_max"])
+    g_ref = _g_ref(cfg.g_max)
     t_diff_ref = t_mode(g_ref, -1)
     gap = cols["t_s_common"] - cols["t_s_difference"]
     diff_first = g[gap < 0]
@@ -162,7 +162,7 @@ def run_fig1(p: dict[str, Any], ctx: RunContext) -> Result:
         'Closed form per mode: the root of (65). (66) as printed takes the "+" root, whose logarithm has a '
         "negative argument when λ± = −β ± g < 0; the root that solves (65) is a = σ_W²(m² − √(m⁴+B²))/(2λB²), "
         "t_S = log(a)/(2λ), B = σ² + σ_W²/(2λ) (erratum 1 of docs/errata.md). Mixtures solve (62) numerically.",
-        "Mixtures are (m₊², m₋²) = " + ", ".join(f"({a:g}, {b:g})" for a, b in p["mixtures"]) + ".",
+        "Mixtures are (m₊², m₋²) = " + ", ".join(f"({a:g}, {b:g})" for a, b in cfg.mixtures) + ".",
     ]
     return Result(cols, headline, claims, notes=notes)
 
@@ -181,10 +181,10 @@ FIG2_SCHEMA = Schema(
 )
 
 
-def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_fig2(cfg: Any, ctx: RunContext) -> Result:
     """Collapse times against g: per mode (78), joint (72), bound (75)."""
-    beta, s2, sw2, alpha = p["beta"], p["sigma2"], p["sigma_w2"], p["alpha"]
-    g = np.linspace(0.0, p["g_max"], p["n_g"])
+    beta, s2, sw2, alpha = cfg.beta, cfg.sigma2, cfg.sigma_w2, cfg.alpha
+    g = np.linspace(0.0, cfg.g_max, cfg.n_g)
     per_mode = np.array([symmetric_mode_collapse_times(beta, x, s2, sw2, alpha) for x in g])
     joint = np.array([symmetric_collapse_time(beta, x, s2, sw2, alpha) for x in g])
     t_max = collapse_upper_bound(s2, sw2, alpha)
@@ -198,7 +198,7 @@ def run_fig2(p: dict[str, Any], ctx: RunContext) -> Result:
         "t_c_plus_same_n": same_n[:, 0],
         "t_c_minus_same_n": same_n[:, 1],
     }
-    g_ref = _g_ref(p["g_max"])
+    g_ref = _g_ref(cfg.g_max)
     at_ref = symmetric_collapse_time(beta, g_ref, s2, sw2, alpha)
     spread = float(joint.max() - joint.min())
     plus_ref, minus_ref = symmetric_mode_collapse_times(beta, g_ref, s2, sw2, alpha)
@@ -277,16 +277,14 @@ FIG3_SCHEMA = Schema(
 )
 
 
-def run_fig3(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_fig3(cfg: Any, ctx: RunContext) -> Result:
     """Anisotropic, uninformative context (mu_x = 0): t_S against g, (30) solved numerically."""
-    g = np.linspace(0.0, p["g_max"], p["n_g"])
+    g = np.linspace(0.0, cfg.g_max, cfg.n_g)
     t_s = np.array(
         [
             _none_to_nan(
                 speciation_time(
-                    CoupledOU.anisotropic(
-                        p["beta"], x, p["sigma_w2"], p["sigma_x2"], p["sigma_y2"], p["mx2"], p["my2"], 0.0
-                    )
+                    CoupledOU.anisotropic(cfg.beta, x, cfg.sigma_w2, cfg.sigma_x2, cfg.sigma_y2, cfg.mx2, cfg.my2, 0.0)
                 )
             )
             for x in ctx.progress(g, "t_S(g)")
@@ -352,15 +350,22 @@ FIG4_SCHEMA = Schema(
 )
 
 
-def run_fig4(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_fig4(cfg: Any, ctx: RunContext) -> Result:
     """Phase diagram t_S(g, theta): vectorised grid, g_crit from kappa(0)=1 (85), exact boundary (83)."""
-    par = {k: p[k] for k in ("beta", "sigma_w2", "sigma_x2", "sigma_y2", "mx2", "my2")}
-    g = np.linspace(0.0, p["g_max"], p["n_g"])
-    theta = np.linspace(0.0, np.pi, p["n_theta"])
-    grid = anisotropic_phase_grid(g, theta, T=p["T"], **par)
-    theta_b = np.linspace(0.0, np.pi / 2 * 0.98, p["n_boundary"])
-    boundary = np.array([no_speciation_boundary(th, **par, T=p["T"]) for th in ctx.progress(theta_b, "boundary")])
-    crit = g_crit(theta_b, p["beta"], p["sigma_x2"], p["sigma_w2"], p["mx2"], p["my2"])
+    par = {
+        "beta": cfg.beta,
+        "sigma_w2": cfg.sigma_w2,
+        "sigma_x2": cfg.sigma_x2,
+        "sigma_y2": cfg.sigma_y2,
+        "mx2": cfg.mx2,
+        "my2": cfg.my2,
+    }
+    g = np.linspace(0.0, cfg.g_max, cfg.n_g)
+    theta = np.linspace(0.0, np.pi, cfg.n_theta)
+    grid = anisotropic_phase_grid(g, theta, T=cfg.T, **par)
+    theta_b = np.linspace(0.0, np.pi / 2 * 0.98, cfg.n_boundary)
+    boundary = np.array([no_speciation_boundary(th, **par, T=cfg.T) for th in ctx.progress(theta_b, "boundary")])
+    crit = g_crit(theta_b, cfg.beta, cfg.sigma_x2, cfg.sigma_w2, cfg.mx2, cfg.my2)
     G, TH = np.meshgrid(g, theta, indexing="ij")
     t0 = grid.t_s[:, 0]
     rise = float(np.nanmax(t0) - t0[0])
@@ -451,13 +456,13 @@ FIG5_SCHEMA = Schema(
 )
 
 
-def run_fig5(p: dict[str, Any], ctx: RunContext) -> Result:
+def run_fig5(cfg: Any, ctx: RunContext) -> Result:
     """Anisotropic joint (86) and conditional (87) collapse times against g."""
-    g = np.linspace(0.0, p["g_max"], p["n_g"])
-    alpha = p["alpha"]
+    g = np.linspace(0.0, cfg.g_max, cfg.n_g)
+    alpha = cfg.alpha
     joint, cond, cond_same_n = [], [], []
     for x in ctx.progress(g, "t_C(g)"):
-        model = CoupledOU.anisotropic(p["beta"], x, p["sigma_w2"], p["sigma_x2"], p["sigma_y2"], 1.0, 1.0, 0.0)
+        model = CoupledOU.anisotropic(cfg.beta, x, cfg.sigma_w2, cfg.sigma_x2, cfg.sigma_y2, 1.0, 1.0, 0.0)
         joint.append(collapse_time(model, alpha))
         cond.append(conditional_collapse_time(model, alpha))
         cond_same_n.append(conditional_collapse_time(model, 2 * alpha))
