@@ -188,6 +188,13 @@ CASES = [
     (["reproduce", "--address", "auto"], ["--address needs --executor ray", "'serial'"]),
     (["fig", "2", "--executor", "process", "--threads", "0"], ["--threads must be in [1, 1024]", "threads=0"]),
     (["fig", "2", "--workers", "-2"], ["--workers must be in [1, 4096]", "workers=-2"]),
+    # ------------------------------------------------------------------ --retrain, --publish (MNIST only)
+    (["fig", "4", "--retrain"], ["--retrain applies to the MNIST experiments only", "fig4"]),
+    (["reproduce", "--only", "fig4", "--retrain"], ["--retrain applies to the MNIST experiments only"]),
+    (["reproduce", "--only", "fig4", "--publish", "{root}/pub"], ["--publish applies to the MNIST experiments only"]),
+    (["reproduce", "--only", "table1", "--publish", ""], ["--publish needs a directory"]),
+    (["reproduce", "--only", "table1", "--publish", "{plain}"], ["--publish must be a directory", "plain.txt"]),
+    (["reproduce", "--only", "table1", "--out", "OUT", "--publish", "OUT"], ["--publish must differ from --out"]),
 ]
 
 
@@ -203,6 +210,17 @@ def _argv(argv: list[str], files: dict, out) -> list[str]:
     if runs and "--preset" not in argv:
         extra += ["--preset", "smoke"]
     return filled + extra + (["--no-progress"] if runs and len(argv) > 1 else [])
+
+
+def test_retrain_of_a_non_mnist_run_deletes_nothing(tmp_path, capsys, no_work):
+    """`fig 4 --retrain` once deleted <out>/_models and _cache (the MNIST experiments' models): now refused."""
+    out = tmp_path / "out"
+    for sub in ("_models", "_cache"):
+        (out / sub).mkdir(parents=True)
+        (out / sub / "keep.pt").write_bytes(b"trained for hours")
+    assert main(["fig", "4", "--retrain", "--preset", "smoke", "--out", str(out)]) == 2
+    assert "--retrain applies to the MNIST experiments only" in capsys.readouterr().err
+    assert all((out / sub / "keep.pt").exists() for sub in ("_models", "_cache"))
 
 
 def test_there_are_at_least_sixty_cases():

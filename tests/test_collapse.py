@@ -289,3 +289,25 @@ def test_collapse_rejects_alpha_beyond_reach():
     """alpha = 1000 needs 1 + chi = e^{2000}, i.e. t ~ e^{-2000}: below every double, so it is refused."""
     with pytest.raises(ValidationError, match="no collapse"):
         collapse_time(CoupledOU.symmetric(beta=1.0, g=0.0, sigma_w2=1.0, sigma2=1.0), 1000.0)
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1e-15, 1e-100, 1e-300])
+def test_small_alpha_collapse_is_late_and_exact(alpha):
+    """The joint collapse time grows without bound as alpha -> 0 (issue 18: it stalled near t = 18.5 once the
+    log-det difference was rounding noise). At g = 0 the anisotropic model is two uncoupled OU modes with
+    lambda = -beta, so its time must equal the symmetric closed form (72) at g = 0, which sums log1p(chi) (67)."""
+    model = CoupledOU.anisotropic(beta=1.0, g=0.0, sigma_w2=2.0, sigma_x2=1.0, sigma_y2=1.0)
+    ref = symmetric_collapse_time(beta=1.0, g=0.0, sigma2=1.0, sigma_w2=2.0, alpha=alpha)
+    assert collapse_time(model, alpha) == pytest.approx(ref, rel=1e-9)
+    # per mode at large t: log1p(chi) ~ chi ~ (sigma^2/sigma_W^2) 2 e^{-2t}, so (1/4) sum = alpha gives
+    # t ~ (1/2) log(1 / (2 alpha)) when chi -> 0 (sigma^2/sigma_W^2 = 1/2, two modes): the asymptote
+    if alpha <= 1e-15:
+        assert collapse_time(model, alpha) == pytest.approx(0.5 * math.log(1.0 / (2.0 * alpha)), rel=1e-6)
+
+
+def test_coupled_anisotropic_collapse_keeps_growing_as_alpha_falls():
+    model = CoupledOU.anisotropic(beta=1.0, g=0.5, sigma_w2=2.0)
+    times = [collapse_time(model, a) for a in (1e-3, 1e-15, 1e-100, 1e-300)]
+    assert all(b > a + 10 for a, b in zip(times, times[1:]))
+    cond = [conditional_collapse_time(model, a) for a in (1e-15, 1e-100)]
+    assert cond[1] > cond[0] + 50 and all(np.isfinite(cond))

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from diffregimes.errors import ValidationError
@@ -63,8 +64,63 @@ def test_a_damaged_or_foreign_store_file_counts_as_absent(tmp_path):
     other = Unit(power, (5, 2, str(log)), label="other", torch=False)
     run_units([other], SerialExecutor(), store)
     store.path(a.key).write_bytes(store.path(other.key).read_bytes())  # right format, wrong key
+    store.digest_path(a.key).write_bytes(store.digest_path(other.key).read_bytes())  # even with its digest
     assert store.load(a.key) == (False, None)
     assert run_units([a], SerialExecutor(), store)[a.key] == 0
+
+
+def test_a_changed_byte_is_recomputed_not_trusted(tmp_path):
+    """8 changed bytes inside the stored array: the file still parses, but its recorded digest no longer matches."""
+    store = UnitStore(tmp_path / "units")
+    store.save("k", {"phi": np.linspace(0.0, 1.0, 64)})
+    blob = bytearray(store.path("k").read_bytes())
+    at = blob.index(np.linspace(0.0, 1.0, 64)[10:11].tobytes())
+    blob[at : at + 8] = np.float64(0.9).tobytes()
+    store.path("k").write_bytes(bytes(blob))
+    assert store.load("k") == (False, None)
+
+
+def test_the_store_cannot_run_code(tmp_path):
+    """A pickle that would run code, under the old name or the new one, is never unpickled; an npz holding an
+    object array (pickled inside) is refused too, even with a digest that matches it."""
+    import hashlib
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    store = UnitStore(tmp_path / "units")
+    store.root.mkdir()
+    payload = pickle.dumps({"key": "k", "result": Evil()})
+    (store.root / "k.pkl").write_bytes(payload)
+    store.path("k").write_bytes(payload)
+    store.digest_path("k").write_text(hashlib.sha256(payload).hexdigest())
+    assert store.load("k") == (False, None)
+    buf = __import__("io").BytesIO()
+    np.savez(buf, __json__=np.frombuffer(b'{"key": "k", "result": {"__nd__": "a0"}}', np.uint8), a0=np.array([Evil()]))
+    store.path("k").write_bytes(buf.getvalue())
+    store.digest_path("k").write_text(hashlib.sha256(buf.getvalue()).hexdigest())
+    assert store.load("k") == (False, None)
+    assert not marker.exists()
+    with pytest.raises(TypeError, match="plain data"):
+        store.save("x", {"obj": Evil()})
+
+
+def test_special_files_are_refused_unopened(tmp_path):
+    """A FIFO (reading it would block forever), a link to /dev/zero (endless) or to a good result elsewhere."""
+    store = UnitStore(tmp_path / "units")
+    store.save("good", [1.0, (2, "x"), {0.5: None}])
+    assert store.load("good") == (True, [1.0, (2, "x"), {0.5: None}])
+    os.mkfifo(store.path("fifo"))
+    store.digest_path("fifo").write_text("0" * 64)
+    os.symlink("/dev/zero", store.path("zero"))
+    os.symlink(store.path("good"), store.path("link"))
+    os.symlink(store.digest_path("good"), store.digest_path("link"))
+    for key in ("fifo", "zero", "link"):
+        assert store.load(key) == (False, None)
 
 
 def test_dependencies_finish_first(tmp_path):
@@ -178,7 +234,7 @@ def test_a_killed_run_resumes_and_reuses_its_finished_units(tmp_path):
     env = {**os.environ, FAULT_ENV: f"kill:manifold speciation:{tmp_path / 'marker'}"}
     first = subprocess.run([*cmd, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 17, first.stderr  # died at the first speciation case
-    stored = list((out / "_units").glob("*.pkl"))
+    stored = list((out / "_units").glob("*.npz"))
     assert stored and not (out / "manifold" / "manifest.json").exists()
     env.pop(FAULT_ENV)
     second = subprocess.run([*cmd, "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)

@@ -135,3 +135,42 @@ def test_a_model_file_copied_over_another_is_retrained_not_trusted(tmp_path):
         assert torch.equal(v, model_b[k]), k  # b's own weights, rebuilt from b's training state
     reloaded = load_model(b, tmp_path, "cpu")
     assert reloaded is not None and reloaded.spec.key == b.key
+
+
+def test_a_swapped_damaged_or_special_cache_file_is_recomputed(tmp_path, capsys):
+    """Two caches written for keys a and b; b's file copied over a's (with its digest), a changed byte, a FIFO,
+    a link: each is noticed in one line and recomputed, never read as the other key's numbers."""
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    from diffregimes.experiments.mnist.common import cached_npz
+
+    a, b = tmp_path / "gate_samples_aaaa.npz", tmp_path / "gate_samples_bbbb.npz"
+    calls = []
+
+    def compute(value):
+        def run():
+            calls.append(value)
+            return {"x": np.full(4, value)}
+
+        return run
+
+    assert cached_npz(a, compute(0.0))["x"].tolist() == [0.0] * 4
+    assert cached_npz(b, compute(1.0))["x"].tolist() == [1.0] * 4
+    assert cached_npz(a, compute(9.0))["x"].tolist() == [0.0] * 4 and calls == [0.0, 1.0]  # reused
+    for f in ("", ".sha256"):
+        Path(str(a) + f).write_bytes(Path(str(b) + f).read_bytes())
+    assert cached_npz(a, compute(0.0))["x"].tolist() == [0.0] * 4
+    assert "written for another key; recomputing" in capsys.readouterr().err
+    blob = bytearray(a.read_bytes())
+    blob[-30] ^= 0xFF
+    a.write_bytes(bytes(blob))
+    assert cached_npz(a, compute(0.0))["x"].tolist() == [0.0] * 4
+    assert "differs from its recorded digest" in capsys.readouterr().err
+    a.unlink()
+    os.mkfifo(a)
+    assert cached_npz(a, compute(0.0))["x"].tolist() == [0.0] * 4  # replaced, not opened (would block)
+    assert "not a regular file" in capsys.readouterr().err
+    assert calls == [0.0, 1.0, 0.0, 0.0, 0.0]

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import time
 import zipfile
@@ -68,8 +69,8 @@ def write_json(path: Path, payload: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """A JSON file back to Python."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file back to Python (a special file raises OSError unopened)."""
+    return json.loads(regular_bytes(path).decode("utf-8"))
 
 
 def write_csv(path: Path, columns: Mapping[str, Sequence[Any]]) -> None:
@@ -115,6 +116,54 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         return {k: npz[k] for k in npz.files}
 
 
+def regular_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file; a symbolic link, FIFO, device or directory raises OSError
+    without being opened (reading a FIFO blocks, a link to /dev/zero never ends)."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
+    return Path(path).read_bytes()
+
+
+CHECKED_KEY = "__key__"
+
+
+def write_checked_npz(path: Path, arrays: Mapping[str, Any], key: str) -> None:
+    """``arrays`` as an npz that names its ``key`` inside, then its SHA-256 beside it (``<path>.sha256``),
+    both atomically: :func:`read_checked_npz` reuses it only while both still match."""
+    blob = npz_bytes({CHECKED_KEY: np.array(key), **arrays})
+    atomic_write_bytes(path, blob)
+    atomic_write_bytes(_sha_path(path), (hashlib.sha256(blob).hexdigest() + "\n").encode("ascii"))
+
+
+def read_checked_npz(path: Path, key: str) -> tuple[dict[str, np.ndarray] | None, str]:
+    """(arrays, "") of a file written by :func:`write_checked_npz` for ``key``; (None, why) when it is absent,
+    not a regular file, changed since it was written, unreadable or written for another key."""
+    try:
+        blob = regular_bytes(path)
+    except FileNotFoundError:
+        return None, "absent"
+    except OSError as exc:
+        return None, str(exc)
+    try:
+        recorded = regular_bytes(_sha_path(path)).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None, "no recorded digest"
+    if recorded != hashlib.sha256(blob).hexdigest():
+        return None, "differs from its recorded digest"
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return None, f"unreadable ({type(exc).__name__})"
+    if str(arrays.pop(CHECKED_KEY, "")) != key:
+        return None, "written for another key"
+    return arrays, ""
+
+
+def _sha_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
 def read_csv(path: Path) -> dict[str, np.ndarray]:
     """CSV back to columns: numeric columns as float arrays (empty cells -> NaN), others as str arrays.
 
@@ -157,7 +206,9 @@ def cache_key(name: str, params: Mapping[str, Any]) -> str:
 
 
 def file_record(path: Path) -> dict[str, Any]:
-    """Size and SHA-256 of a file, as stored in a run's manifest."""
+    """Size and SHA-256 of a file, as stored in a run's manifest (a special file raises OSError unopened)."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:

@@ -14,9 +14,14 @@ scheduler and the driver (which run them): it knows nothing about either.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
+import json
+import math
 import os
-import pickle
+import stat
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,10 +145,14 @@ def _maybe_fault(unit: Unit) -> None:
 
 
 class UnitStore:
-    """Finished unit results under ``root`` (``<root>/<key>.pkl``), written only by the driver.
+    """Finished unit results under ``root``, written only by the driver; nothing in it can run code.
 
-    A file is reused only if it unpickles and records the key it is stored under; anything else (a
-    truncated write of a killed run, a file copied over another) counts as absent.
+    A result is stored as ``<root>/<key>.npz``: its arrays as plain (non-object) NumPy arrays and the rest of it
+    as JSON (:func:`encode_result`), loaded with ``allow_pickle=False``, beside ``<key>.sha256``, the file's
+    SHA-256 recorded when the driver wrote it. A file is reused only if it is a regular file (not a link, FIFO
+    or device, which are refused without being opened), matches its recorded digest, parses and names the key
+    it is stored under; anything else (a truncated write of a killed run, a changed byte, a file copied over
+    another, a crafted file) counts as absent and the unit is computed again.
     """
 
     def __init__(self, root: Path) -> None:
@@ -151,16 +160,23 @@ class UnitStore:
 
     def path(self, key: str) -> Path:
         """Where the result of unit ``key`` is stored."""
-        return self.root / f"{key}.pkl"
+        return self.root / f"{key}.npz"
+
+    def digest_path(self, key: str) -> Path:
+        """Where the SHA-256 of the result file of ``key`` is recorded."""
+        return self.root / f"{key}.sha256"
 
     def load(self, key: str, since: float | None = None) -> tuple[bool, Any]:
         """(True, result) for a stored, intact result of ``key`` written at or after ``since``; else (False, None)."""
         path = self.path(key)
         try:
+            blob = _read_regular(path)
             if since is not None and path.stat().st_mtime < since:
                 return False, None
-            record = pickle.loads(path.read_bytes())
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, ValueError):
+            if _read_regular(self.digest_path(key)).decode("ascii").strip() != hashlib.sha256(blob).hexdigest():
+                return False, None
+            record = decode_result(blob)
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, zipfile.BadZipFile):
             return False, None
         if not (isinstance(record, dict) and record.get("key") == key and "result" in record):
             return False, None
@@ -170,13 +186,110 @@ class UnitStore:
         """Forget the result of ``key`` (once what it was for is written elsewhere); an emptied store leaves
         no directory behind."""
         self.path(key).unlink(missing_ok=True)
+        self.digest_path(key).unlink(missing_ok=True)
         try:
             self.root.rmdir()
         except OSError:  # not empty (other units' results), or already gone
             pass
 
     def save(self, key: str, result: Any) -> None:
-        """Store ``result`` under ``key`` atomically."""
-        buf = io.BytesIO()
-        pickle.dump({"key": key, "result": result}, buf, protocol=pickle.HIGHEST_PROTOCOL)
-        atomic_write_bytes(self.path(key), buf.getvalue())
+        """Store ``result`` under ``key`` atomically, then its digest (a result without one is not reused)."""
+        blob = encode_result({"key": key, "result": result})
+        atomic_write_bytes(self.path(key), blob)
+        atomic_write_bytes(self.digest_path(key), (hashlib.sha256(blob).hexdigest() + "\n").encode("ascii"))
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file; a link, FIFO, device or directory raises OSError unopened."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        raise OSError(f"not a regular file: {path}")
+    return Path(path).read_bytes()
+
+
+def encode_result(obj: Any) -> bytes:
+    """``obj`` (dicts, lists, tuples, str, int, float, bool, None, NumPy arrays and scalars, and the project's own
+    dataclasses such as an experiment's Result) as npz bytes: the
+    arrays as ``a0, a1, ...`` and the structure as UTF-8 JSON in ``__json__``. Object arrays and other types
+    are refused (TypeError): a unit must return plain data."""
+    import numpy as np
+
+    arrays: dict[str, Any] = {}
+
+    def enc(x: Any) -> Any:
+        if isinstance(x, np.ndarray):
+            if x.dtype.hasobject:
+                raise TypeError("a unit result may not hold object arrays")
+            name = f"a{len(arrays)}"
+            arrays[name] = x
+            return {"__nd__": name}
+        if isinstance(x, np.generic):
+            return enc(x.item())
+        if isinstance(x, bool) or x is None or isinstance(x, (int, str)):
+            return x
+        if isinstance(x, float):
+            return x if math.isfinite(x) else {"__float__": repr(x)}
+        if isinstance(x, tuple):
+            return {"__tuple__": [enc(v) for v in x]}
+        if isinstance(x, list):
+            return [enc(v) for v in x]
+        if isinstance(x, dict):
+            if all(isinstance(k, str) for k in x) and not (_TAGS & set(x)):
+                return {k: enc(v) for k, v in x.items()}
+            return {"__items__": [[enc(k), enc(v)] for k, v in x.items()]}
+        if dataclasses.is_dataclass(x) and not isinstance(x, type) and type(x).__module__.startswith("diffregimes."):
+            fields = {f.name: enc(getattr(x, f.name)) for f in dataclasses.fields(x) if f.init}
+            return {"__dc__": f"{type(x).__module__}:{type(x).__qualname__}", "fields": fields}
+        raise TypeError(f"a unit result may hold plain data only, not {type(x).__name__}")
+
+    tree = json.dumps(enc(obj), allow_nan=False).encode("utf-8")
+    buf = io.BytesIO()
+    np.savez(buf, __json__=np.frombuffer(tree, dtype=np.uint8), **arrays)
+    return buf.getvalue()
+
+
+def decode_result(blob: bytes) -> Any:
+    """The object of :func:`encode_result`'s bytes (read with ``allow_pickle=False``: no code can run)."""
+    import numpy as np
+
+    with np.load(io.BytesIO(blob), allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    tree = json.loads(arrays.pop("__json__").tobytes().decode("utf-8"))
+
+    def dec(x: Any) -> Any:
+        if isinstance(x, list):
+            return [dec(v) for v in x]
+        if isinstance(x, dict):
+            if set(x) == {"__nd__"}:
+                return arrays[x["__nd__"]]
+            if set(x) == {"__tuple__"}:
+                return tuple(dec(v) for v in x["__tuple__"])
+            if set(x) == {"__float__"}:
+                return float(x["__float__"])
+            if set(x) == {"__items__"}:
+                return {_hashable(dec(k)): dec(v) for k, v in x["__items__"]}
+            if set(x) == {"__dc__", "fields"}:
+                return _dataclass(x["__dc__"])(**{k: dec(v) for k, v in x["fields"].items()})
+            return {k: dec(v) for k, v in x.items()}
+        return x
+
+    return dec(tree)
+
+
+_TAGS = {"__nd__", "__tuple__", "__float__", "__items__", "__dc__"}
+
+
+def _dataclass(name: str) -> type:
+    """The project's own dataclass ``module:qualname`` (nothing outside ``diffregimes`` is ever imported)."""
+    import importlib
+
+    module, _, qualname = name.partition(":")
+    if not module.startswith("diffregimes.") or "." in qualname:
+        raise TypeError(f"not a diffregimes dataclass: {name}")
+    cls = getattr(importlib.import_module(module), qualname)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise TypeError(f"not a diffregimes dataclass: {name}")
+    return cls
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, (list, tuple)) else key

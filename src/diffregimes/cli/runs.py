@@ -79,8 +79,37 @@ def _overrides(args: argparse.Namespace, exp: Any) -> dict[str, Any]:
     return out | mnist
 
 
+def _is_mnist(exp: Any, preset: str) -> bool:
+    return preset in exp.presets and "mnist_path" in exp.params(preset)
+
+
+def _check_mnist_flags(args: argparse.Namespace, exps: list[Any]) -> None:
+    """--retrain and --publish concern the MNIST experiments (their models, their evidence): refused, before
+    anything runs, for a run without one, and --publish must name a new or existing directory apart from --out."""
+    mnist = [e.name for e in exps if _is_mnist(e, args.preset)]
+    names = ", ".join(e.name for e in exps)
+    if getattr(args, "retrain", False) and not mnist:
+        raise ValidationError(
+            f"--retrain applies to the MNIST experiments only (table 1, figs 6-11; it deletes their cached models): "
+            f"got {names}"
+        )
+    publish = getattr(args, "publish", None)
+    if publish is None:
+        return
+    if not mnist:
+        raise ValidationError(f"--publish applies to the MNIST experiments only (table 1, figs 6-11): got {names}")
+    if not publish.strip():
+        raise ValidationError("--publish needs a directory: got an empty path")
+    dest = Path(publish).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise ValidationError(f"--publish must be a directory: {publish} is a file")
+    if dest.resolve() == Path(args.out).expanduser().resolve():
+        raise ValidationError(f"--publish must differ from --out: both are {publish}")
+
+
 def _retrain(args: argparse.Namespace, out: Path) -> None:
-    """--retrain: delete the cached MNIST models, classifiers and protocol results under --out."""
+    """--retrain: delete the cached MNIST models, classifiers and protocol results under --out (the MNIST
+    experiments own ``_models`` and ``_cache``; :func:`_check_mnist_flags` refused a run without one)."""
     import shutil
 
     if getattr(args, "retrain", False):
@@ -177,6 +206,7 @@ def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
     device = _device(args.device)
     _check_executor(args)
     plan_run(exp, args.preset, Path(args.out), args.seed, overrides)  # every value checked; writes nothing
+    _check_mnist_flags(args, [exp])
     out = _out_dir(args.out)
     _prepare_output(out)
     _retrain(args, out)
@@ -213,7 +243,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
                 per_exp[exp.name] = dict(given)
     _check_executor(args)
     device = _device(args.device)
-    registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # every value checked; writes nothing
+    planned = registry.plan_all(only, args.preset, Path(args.out), args.seed, per_exp)  # checked; writes nothing
+    _check_mnist_flags(args, [registry.get(n) for n in planned])
     out = _out_dir(args.out)
     _prepare_output(out)
     _retrain(args, out)

@@ -80,12 +80,6 @@ class ExperimentConfig:
         """The parameters as the experiment's run receives them (and its cache key is computed from)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def __getitem__(self, key: str) -> Any:  # TRANSITION: removed once every run reads attributes
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:  # TRANSITION
-        return getattr(self, key, default)
-
     def overrides(self, preset: str = "quick") -> dict[str, Any]:
         """The parameters that differ from ``preset``: what ``produce(..., overrides=...)`` takes."""
         base = self.experiment.params(preset)

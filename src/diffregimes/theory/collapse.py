@@ -116,9 +116,17 @@ def collapse_upper_bound(sigma2: float, sigma_w2: float, alpha: float) -> float:
 
 # ----------------------------------------------------------------------------- any M
 def log_det_ratio(model: CoupledOU, t: np.ndarray | float) -> np.ndarray:
-    """log(det C(t) / det Q(t)) per dimension (modality block), the quantity of (73) and (86)."""
+    """log(det C(t) / det Q(t)) per dimension (modality block), the quantity of (73) and (86).
+
+    Computed as log det(I + L^{-1} S L^{-T}) = sum log1p(eigenvalues) with Q = L L^T and C = S + Q (19), not as
+    a difference of two log-determinants: at large t, S is tiny beside Q and the difference would be rounding
+    noise (~1e-16), which put the root of a small alpha at a finite, wrong time.
+    """
     m = model.moments(t)
-    return np.linalg.slogdet(m.C)[1] - np.linalg.slogdet(m.Q)[1]
+    L = np.linalg.cholesky(m.Q)
+    Y = np.linalg.solve(L, np.swapaxes(np.linalg.solve(L, m.S), -1, -2))  # L^{-1} S L^{-T}, symmetric PSD
+    eig = np.linalg.eigvalsh((Y + np.swapaxes(Y, -1, -2)) / 2)
+    return np.log1p(np.clip(eig, 0.0, None)).sum(axis=-1)
 
 
 def collapse_time(model: CoupledOU, alpha: float) -> float:
@@ -131,10 +139,14 @@ def collapse_time(model: CoupledOU, alpha: float) -> float:
 def conditional_log_ratio(model: CoupledOU, t: np.ndarray | float) -> np.ndarray:
     """log(C_{y|x} / Q_{y|x}) with the Schur complements (88-89) of the last modality given the first."""
     m = model.moments(t)
-    C, Q = m.C, m.Q
-    c_cond = C[..., 1, 1] - C[..., 0, 1] ** 2 / C[..., 0, 0]
+    C, Q, S = m.C, m.Q, m.S
     q_cond = Q[..., 1, 1] - Q[..., 0, 1] ** 2 / Q[..., 0, 0]
-    return np.log(c_cond) - np.log(q_cond)
+    # c_cond - q_cond expanded so that no two O(Q) terms cancel (C = S + Q): every term below is O(S)
+    cross = (S[..., 0, 1] ** 2 * Q[..., 0, 0] + 2 * S[..., 0, 1] * Q[..., 0, 1] * Q[..., 0, 0]) - Q[..., 0, 1] ** 2 * S[
+        ..., 0, 0
+    ]
+    excess = S[..., 1, 1] - cross / (C[..., 0, 0] * Q[..., 0, 0])
+    return np.log1p(excess / q_cond)
 
 
 def conditional_collapse_time(model: CoupledOU, alpha_c: float) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -16,7 +17,7 @@ import torch
 
 from ...data import load_mnist, subset_classes
 from ...diffusion import bf16_autocast_recommended
-from ...runstore import write_npz as save_npz
+from ...runstore import read_checked_npz, write_checked_npz
 from ...work import available_cores, thread_budget
 from ..base import RunContext
 
@@ -62,15 +63,17 @@ def use_bf16(precision: str, device: str) -> bool:
 
 
 def cached_npz(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Load ``path`` if it holds a readable npz, else compute, store atomically and return."""
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                return {k: f[k] for k in f.files}
-        except Exception:  # a damaged cache entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
+    """The arrays cached at ``path`` (named ``<kind>_<key>.npz``) when the file names that key inside and matches
+    its recorded digest (:func:`~diffregimes.runstore.read_checked_npz`); otherwise computed and stored, with a
+    one-line notice when a file was there: a damaged, swapped or special file is recomputed, never trusted."""
+    key = path.stem.split("_")[-1]
+    arrays, why = read_checked_npz(path, key)
+    if arrays is not None:
+        return arrays
+    if why != "absent":
+        print(f"cache {path}: {why}; recomputing", file=sys.stderr, flush=True)
     arrays = {k: np.asarray(v) for k, v in compute().items()}
-    save_npz(path, arrays)
+    write_checked_npz(path, arrays, key)
     return arrays
 
 
