@@ -188,6 +188,19 @@ CASES = [
     (["reproduce", "--address", "auto"], ["--address needs --executor ray", "'serial'"]),
     (["fig", "2", "--executor", "process", "--threads", "0"], ["--threads must be in [1, 1024]", "threads=0"]),
     (["fig", "2", "--workers", "-2"], ["--workers must be in [1, 4096]", "workers=-2"]),
+    # ------------------------------------------------------------------ flags that do not apply, duplicates
+    (["theory", "speciation", "--theta", "1"], ["--theta apply to --coupling anisotropic only"]),
+    (["theory", "speciation", "--mx2", "2", "--my2", "1"], ["--mx2, --my2 apply to --coupling anisotropic"]),
+    (
+        ["theory", "speciation", "--coupling", "anisotropic", "--m-plus2", "3"],
+        ["--m-plus2 apply to --coupling symmetric"],
+    ),
+    (["theory", "collapse", "--alpha", "0.5", "--n", "100", "--d", "4"], ["--alpha or --n with --d, not both"]),
+    (["fig", "1", "--set", "n_g=11", "--set", "n_g=12"], ["--set n_g given twice", "n_g=11 and n_g=12"]),
+    # ------------------------------------------------------------------ theory manifold edges
+    (["theory", "manifold", "--psi", "1e-300", "--alpha", "0.1", "--d", "64"], ["--psi × --d must be >= 0.5"]),
+    (["theory", "manifold", "--psi", "0.01", "--alpha", "0.1", "--d", "1"], ["--psi × --d", "psi=0.01, d=1"]),
+    (["theory", "manifold", "--psi", "0.5", "--alpha", "1e300", "--d", "64"], ["overflow", "alpha=1e+300"]),
     # ------------------------------------------------------------------ --retrain, --publish (MNIST only)
     (["fig", "4", "--retrain"], ["--retrain applies to the MNIST experiments only", "fig4"]),
     (["reproduce", "--only", "fig4", "--retrain"], ["--retrain applies to the MNIST experiments only"]),
@@ -210,6 +223,30 @@ def _argv(argv: list[str], files: dict, out) -> list[str]:
     if runs and "--preset" not in argv:
         extra += ["--preset", "smoke"]
     return filled + extra + (["--no-progress"] if runs and len(argv) > 1 else [])
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
+def test_a_bad_thread_cap_is_refused_not_ignored(value, monkeypatch, tmp_path, capsys, no_work):
+    monkeypatch.setenv("DIFFREGIMES_THREADS", value)
+    assert main(["fig", "2", "--preset", "smoke", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "DIFFREGIMES_THREADS must be an integer in [1, 4096]" in err[0] and repr(value) in err[0]
+
+
+@pytest.mark.parametrize("m2", ["0", "1e-300"])
+def test_manifold_without_speciation_is_null_not_nan_or_negative(m2, capsys):
+    """m² = 0 (no class signal) or 1e-300: valid JSON, t_S null with a note, no warning, t_C finite and > 0."""
+    import warnings
+
+    for embedding in ("random", "orthonormal"):
+        argv = ["theory", "manifold", "--psi", "0.5", "--alpha", "0.1", "--d", "64", "--m2", m2, "--json"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert main([*argv, "--embedding", embedding]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["t_S"] is None and "no speciation" in result["t_S_note"]
+        assert all(result.get(k) is None for k in ("t_S_leading", "t_S_summary"))
+        assert 0 < result["t_C"] < 10
 
 
 def test_retrain_of_a_non_mnist_run_deletes_nothing(tmp_path, capsys, no_work):

@@ -303,3 +303,47 @@ def json_value(run: Path) -> int:
     import json
 
     return json.loads((run / "summary.json").read_text())["headline"]["value"]
+
+
+DRIVER = """
+import sys, time
+from diffregimes.execution.executors import ProcessExecutor
+from diffregimes.work import Unit
+ex = ProcessExecutor(2, threads=1)
+for i in range(2):
+    ex.submit(Unit(time.sleep, (120 + i,), label=f"sleep {i}", torch=False))
+while len(ex._pool._processes) < 2:
+    time.sleep(0.05)
+print(" ".join(str(p) for p in ex._pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie awaiting its reaper counts as gone
+        return f.read().split()[2] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads process states from /proc")
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_process_workers_end_with_their_driver(sig):
+    """kill -9 or SIGTERM of a driver once left its spawned workers (~300 MB each) running forever; they now
+    notice within a second that their parent is gone and exit."""
+    import signal
+
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in driver.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        driver.send_signal(getattr(signal, sig))
+        driver.wait(timeout=30)
+        deadline = time.time() + 20
+        while any(_alive(p) for p in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers)
+    finally:
+        driver.kill()

@@ -90,9 +90,16 @@ def available_cores() -> int:
 
 
 def thread_budget() -> int | None:
-    """The intra-op threads this process's units may use (:data:`THREADS_ENV`), None when unset."""
+    """The intra-op threads this process's units may use (:data:`THREADS_ENV`), None when unset; a value that
+    is not a positive integer is refused (one line naming the variable), not silently ignored."""
     value = os.environ.get(THREADS_ENV, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) <= 4096:
+        from .errors import ValidationError
+
+        raise ValidationError(f"{THREADS_ENV} must be an integer in [1, 4096]: {THREADS_ENV}={value!r}")
+    return int(value)
 
 
 def execute(unit: Unit, threads: int | None = None) -> Any:

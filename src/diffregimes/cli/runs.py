@@ -149,8 +149,11 @@ def _executor_kind(args: argparse.Namespace) -> str:
 
 
 def _check_executor(args: argparse.Namespace) -> None:
-    """Validate --executor/--workers/--address without starting anything."""
+    """Validate --executor/--workers/--address (and the DIFFREGIMES_THREADS cap) without starting anything."""
     from ..execution.executors import EXECUTORS
+    from ..work import thread_budget
+
+    thread_budget()
 
     kind = _executor_kind(args)
     if kind not in EXECUTORS:

@@ -17,11 +17,31 @@ from typing import Any
 from ..errors import ValidationError
 from .args import _finite, _int_at_least
 
-
 # ----------------------------------------------------------------------------- commands
+#: the data flags of one coupling and their defaults: the other coupling refuses them (one line), rather
+#: than ignoring a value the user typed
+COUPLING_FLAGS = {
+    "symmetric": {"m_plus2": 2.0, "m_minus2": 0.0},
+    "anisotropic": {"mx2": 1.0, "my2": 1.0, "theta": 0.0},
+}
+
+
+def _coupling_flags(args: argparse.Namespace) -> None:
+    """Refuse the other coupling's data flags; fill in this coupling's defaults."""
+    other = "anisotropic" if args.coupling == "symmetric" else "symmetric"
+    given = [k for k in COUPLING_FLAGS[other] if getattr(args, k, None) is not None]
+    if given:
+        names = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValidationError(f"{names} apply to --coupling {other} only: coupling={args.coupling}")
+    for key, default in COUPLING_FLAGS[args.coupling].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, default)
+
+
 def _model_from_args(args: argparse.Namespace):
     from ..theory import CoupledOU
 
+    _coupling_flags(args)
     if args.coupling == "symmetric":
         if args.sigma_x2 is not None or args.sigma_y2 is not None:
             if args.sigma_x2 != args.sigma_y2:
@@ -66,10 +86,12 @@ def cmd_speciation(args: argparse.Namespace) -> dict[str, Any]:
 
 def _alpha(args: argparse.Namespace) -> float:
     if args.n is not None:
+        if args.alpha is not None:
+            raise ValidationError(f"give --alpha or --n with --d, not both: alpha={args.alpha:g}, n={args.n}")
         if args.d is None:
             raise ValidationError("--n needs --d to form alpha = log(n) / (2 d) (33)")
         return math.log(args.n) / (2 * args.d)  # --n >= 2 and --d >= 1 are checked by the parser
-    return args.alpha
+    return 1.0 if args.alpha is None else args.alpha
 
 
 def cmd_collapse(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,6 +139,11 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
         raise ValidationError(f"--m2 must be >= 0: m2={args.m2:g}")
     if args.d < 1:
         raise ValidationError(f"--d must be >= 1: d={args.d}")
+    if args.psi * args.d < 0.5:
+        raise ValidationError(
+            f"--psi × --d must be >= 0.5 (the latent dimension p = round(ψ d) is at least 1): "
+            f"psi={args.psi:g}, d={args.d}"
+        )
     if args.embedding == "orthonormal" and args.activation != "linear":
         raise ValidationError(
             f"--activation {args.activation} needs --embedding random (x = U z is linear): "
@@ -124,6 +151,10 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
         )
     p = latent_dimension(args.d, args.psi)
     collapse = collapse_times(args.psi, args.alpha, args.activation, args.embedding, args.m2)
+    if not (math.isfinite(collapse.t_c) and collapse.t_c > 0):
+        raise ValidationError(
+            f"no collapse time for these values: psi={args.psi:g}, alpha={args.alpha:g}, m2={args.m2:g}"
+        )
     out: dict[str, Any] = {
         "embedding": args.embedding,
         "activation": args.activation,
@@ -133,13 +164,16 @@ def cmd_manifold(args: argparse.Namespace) -> dict[str, Any]:
         "d": args.d,
         "p": p,
     }
-    if args.embedding == "orthonormal":
-        out["t_S"] = orthonormal_speciation_time(p, args.m2)
+    if args.m2 == 0:  # no class signal: nothing to speciate on
+        out["t_S"] = None
+    elif args.embedding == "orthonormal":
+        out["t_S"] = _time(orthonormal_speciation_time(p, args.m2))
     else:
-        t_s = float(ge_speciation_time(args.d, args.psi, args.m2, args.activation)[0])
-        out["t_S"] = t_s if math.isfinite(t_s) else None
-        out["t_S_leading"] = leading_speciation_time(args.d, args.m2, args.activation) if args.m2 > 0 else None
-        out["t_S_summary"] = float(summary_speciation_time(args.d, args.psi, args.m2, args.activation))
+        out["t_S"] = _time(ge_speciation_time(args.d, args.psi, args.m2, args.activation)[0])
+        out["t_S_leading"] = _time(leading_speciation_time(args.d, args.m2, args.activation))
+        out["t_S_summary"] = _time(summary_speciation_time(args.d, args.psi, args.m2, args.activation))
+    if out["t_S"] is None:
+        out["t_S_note"] = "no speciation at t > 0: the class signal is too weak for the criterion to cross 1"
     out["t_C"] = float(collapse.t_c)
     out["t_C_method"] = str(collapse.method)
     return out
@@ -164,7 +198,19 @@ MODEL_FLAGS = (
 )
 
 
-def _guarded(command):
+def _time(value: float | None) -> float | None:
+    """A speciation time, or None where the criterion never crosses 1 at t > 0 (a negative or non-finite root
+    is not a time of the forward process)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value > 0 else None
+
+
+MANIFOLD_FLAGS = ("psi", "alpha", "m2", "d", "embedding", "activation")
+
+
+def _guarded(command, flags: tuple[str, ...] | None = None):
     """Run a theory command with float64 overflow and invalid operations raised, not warned.
 
     Inputs far outside the model's scales (e.g. --g 1e300) would otherwise print RuntimeWarnings and
@@ -178,7 +224,9 @@ def _guarded(command):
             with np.errstate(over="raise", invalid="raise", divide="raise"):
                 return command(args)
         except (FloatingPointError, OverflowError, ZeroDivisionError):
-            given = ", ".join(f"{k}={getattr(args, k)}" for k in MODEL_FLAGS if getattr(args, k, None) is not None)
+            given = ", ".join(
+                f"{k}={getattr(args, k)}" for k in (flags or MODEL_FLAGS) if getattr(args, k, None) is not None
+            )
             raise ValidationError(
                 f"these values overflow double precision (about 1e308): {given}; use scales closer to 1"
             ) from None
@@ -213,14 +261,16 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sigma2", type=_finite, default=1.0, help="data variance sigma^2 of both modalities (default 1)")
     p.add_argument("--sigma-x2", type=_finite, default=None, help="data variance of X (anisotropic)")
     p.add_argument("--sigma-y2", type=_finite, default=None, help="data variance of Y (anisotropic)")
-    p.add_argument("--m-plus2", type=_finite, default=2.0, help="symmetric: per-dim common-mode norm m_+^2 (default 2)")
     p.add_argument(
-        "--m-minus2", type=_finite, default=0.0, help="symmetric: per-dim difference-mode norm m_-^2 (default 0)"
+        "--m-plus2", type=_finite, default=None, help="symmetric: per-dim common-mode norm m_+^2 (default 2)"
     )
-    p.add_argument("--mx2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_x^2 (default 1)")
-    p.add_argument("--my2", type=_finite, default=1.0, help="anisotropic: per-dim norm m_y^2 (default 1)")
     p.add_argument(
-        "--theta", type=_finite, default=0.0, help="anisotropic: angle between the means, radians (default 0)"
+        "--m-minus2", type=_finite, default=None, help="symmetric: per-dim difference-mode norm m_-^2 (default 0)"
+    )
+    p.add_argument("--mx2", type=_finite, default=None, help="anisotropic: per-dim norm m_x^2 (default 1)")
+    p.add_argument("--my2", type=_finite, default=None, help="anisotropic: per-dim norm m_y^2 (default 1)")
+    p.add_argument(
+        "--theta", type=_finite, default=None, help="anisotropic: angle between the means, radians (default 0)"
     )
     p.add_argument(
         "--d",
@@ -267,7 +317,7 @@ def add_theory_parser(sub: argparse._SubParsersAction) -> None:
         "bound t_max (75); anisotropic: conditional t_C (87)",
     )
     _add_model_flags(col)
-    col.add_argument("--alpha", type=_finite, default=1.0, help="alpha = log(n) / (2d) (33) (default 1)")
+    col.add_argument("--alpha", type=_finite, default=None, help="alpha = log(n) / (2d) (33) (default 1)")
     col.add_argument(
         "--n", type=_int_at_least(2), default=None, help="number of training points n >= 2 (with --d, sets alpha)"
     )
@@ -291,4 +341,4 @@ def add_theory_parser(sub: argparse._SubParsersAction) -> None:
     man.add_argument("--m2", type=_finite, default=1.0, help="per-coordinate latent class mean m^2 (default 1)")
     man.add_argument("--d", type=int, required=True, help="ambient dimension d >= 1 (t_S grows with p = psi d)")
     man.add_argument("--json", action="store_true", help="print JSON instead of one line")
-    man.set_defaults(func=lambda a: _print_theory(cmd_manifold(a), a.json))
+    man.set_defaults(func=lambda a: _print_theory(_guarded(cmd_manifold, MANIFOLD_FLAGS)(a), a.json))

@@ -14,6 +14,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import signal
+import socket
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,8 +93,19 @@ class SerialExecutor(Executor):
             return [Outcome(unit, False, error=exc)]
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int) -> None:
+    """A spawned worker: its thread budget; Ctrl-C is the driver's to handle (one line, not one traceback per
+    worker); and it ends when the driver does, whether the driver exited, was killed (SIGKILL, SIGTERM) or
+    crashed, instead of living on as an orphan."""
     os.environ["DIFFREGIMES_THREADS"] = str(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(period_s)
+    os._exit(1)  # the driver is gone: nobody will read this worker's results
 
 
 class ProcessExecutor(Executor):
@@ -112,7 +127,7 @@ class ProcessExecutor(Executor):
                 max_workers=self.workers,
                 mp_context=mp.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.threads,),
+                initargs=(self.threads, os.getpid()),
             )
         return self._pool
 
@@ -172,7 +187,7 @@ class RayExecutor(Executor):
         self._started_here = not ray.is_initialized()
         if self._started_here:
             if address:
-                ray.init(address=address, log_to_driver=False)
+                _connect_ray(ray, address)
             else:
                 ray.init(num_cpus=workers or available_cores(), include_dashboard=False, log_to_driver=False)
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -216,6 +231,34 @@ class RayExecutor(Executor):
     def describe(self) -> str:
         gpu = f", {self._gpu_share:g} GPU per torch unit" if self._gpu_share else ""
         return super().describe() + gpu
+
+
+RAY_CONNECT_TIMEOUT_S = 30.0
+
+
+def _connect_ray(ray: Any, address: str) -> None:
+    """Join the Ray cluster at ``address`` ("host:port", "ray://host:port" or "auto"); one line naming
+    ``--address`` when it is malformed or nothing answers within :data:`RAY_CONNECT_TIMEOUT_S` seconds (Ray
+    itself keeps retrying for minutes)."""
+    if address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValidationError(f"--address must be host:port, ray://host:port or auto: address={address!r}")
+        try:
+            socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise ValidationError(
+                f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})"
+            ) from None
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ValidationError(f"--address {address}: cannot join a Ray cluster ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _import_ray() -> Any:

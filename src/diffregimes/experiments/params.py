@@ -282,12 +282,14 @@ def _bad(experiment: str, key: str, shown: str, param: Param) -> str:
 
 
 def parse_set(pairs: Sequence[str]) -> dict[str, str]:
-    """``--set KEY=VALUE`` arguments as {key: raw text} (the last of repeated keys wins)."""
+    """``--set KEY=VALUE`` arguments as {key: raw text}; a key given twice is refused (which one was meant?)."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ValidationError(f"--set expects KEY=VALUE: got {pair!r}")
+        if key.strip() in out:
+            raise ValidationError(f"--set {key.strip()} given twice: {key.strip()}={out[key.strip()]} and {pair}")
         out[key.strip()] = raw
     return out
 
