@@ -31,6 +31,7 @@ def files(tmp_path_factory):
     plain.write_text("root:x:0:0\n")
     fifo = root / "fifo"
     os.mkfifo(fifo)
+    (root / "dir.npz").mkdir()
     garbage = root / "garbage.npz"
     garbage.write_bytes(b"\x80\x04not a zip, and not meant to be unpickled" * 10)
     pickled = root / "objects.npz"
@@ -197,6 +198,11 @@ CASES = [
     ),
     (["theory", "collapse", "--alpha", "0.5", "--n", "100", "--d", "4"], ["--alpha or --n with --d, not both"]),
     (["fig", "1", "--set", "n_g=11", "--set", "n_g=12"], ["--set n_g given twice", "n_g=11 and n_g=12"]),
+    # ------------------------------------------------------------------ mnist sample: the user's files
+    (["mnist", "sample", "--model", "{garbage}", "--out", "{root}/x.npz"], ["--model", "not a usable diffregimes"]),
+    (["mnist", "sample", "--model", "{plain}", "--out", "{root}/x.npz"], ["--model", "not a usable diffregimes"]),
+    (["mnist", "sample", "--model", "{garbage}", "--out", "/proc/x.npz"], ["--out /proc/x.npz", "cannot write"]),
+    (["mnist", "sample", "--model", "{garbage}", "--out", "{root}/dir.npz"], ["--out is a directory"]),
     # ------------------------------------------------------------------ theory manifold edges
     (["theory", "manifold", "--psi", "1e-300", "--alpha", "0.1", "--d", "64"], ["--psi × --d must be >= 0.5"]),
     (["theory", "manifold", "--psi", "0.01", "--alpha", "0.1", "--d", "1"], ["--psi × --d", "psi=0.01, d=1"]),

@@ -24,6 +24,7 @@ def cmd_mnist_sample(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise ValidationError(f"--out must name an .npz file: out={args.out}")
+    _check_writable(out)
     model = Path(args.model)
     if not model.is_file():
         raise ValidationError(f"--model: no such file: {args.model}")
@@ -36,12 +37,30 @@ def cmd_mnist_sample(args: argparse.Namespace) -> None:
     from ..experiments.mnist.weights import load_model_file, sample_pairs
 
     device = _device(args.device) or default_device()
-    tm = load_model_file(model, device)
+    try:
+        tm = load_model_file(model, device)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # the user's file, not a bug of ours
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"--model {args.model}: not a usable diffregimes MNIST model ({text})") from None
     x = sample_pairs(tm, args.n, args.seed, device)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, x=x)
     atomic_write_bytes(out, buffer.getvalue())
     print(f"mnist sample: {args.n} pairs from {tm.spec.label} ({tm.spec.steps} steps) -> {out}")
+
+
+def _check_writable(out: Path) -> None:
+    """--out can be written: not a directory, in an existing directory where a file can be created (checked
+    with a probe file before any sampling, so a bad path costs nothing)."""
+    import tempfile
+
+    if out.is_dir():
+        raise ValidationError(f"--out is a directory, not an .npz file: out={out}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out.parent if str(out.parent) else ".", prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise ValidationError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
 
 
 def add_mnist_parser(sub: argparse._SubParsersAction) -> None:

@@ -9,6 +9,7 @@ noise as an uninterrupted one.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is not ours (and a bare
+        # pickle stream would make torch warn about its protocol before refusing it)
+        raise CheckpointError(f"corrupt or truncated checkpoint {path}: not a zip archive")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncation/corruption surfaces as many unrelated exception types
