@@ -32,6 +32,8 @@ def files(tmp_path_factory):
     fifo = root / "fifo"
     os.mkfifo(fifo)
     (root / "dir.npz").mkdir()
+    (root / "nomodels").mkdir()
+    (root / "nomodels" / "fake.safetensors").write_bytes(b"not a model")
     garbage = root / "garbage.npz"
     garbage.write_bytes(b"\x80\x04not a zip, and not meant to be unpickled" * 10)
     pickled = root / "objects.npz"
@@ -43,6 +45,7 @@ def files(tmp_path_factory):
         "pickled": str(pickled),
         "one_class": _npz(root / "one.npz", [3] * 8),
         "two_class": _npz(root / "two.npz", [3, 8] * 4),
+        "ten": _npz(root / "ten.npz", list(range(10))),
         "root": root,
     }
 
@@ -203,6 +206,8 @@ CASES = [
     (["mnist", "sample", "--model", "{plain}", "--out", "{root}/x.npz"], ["--model", "not a usable diffregimes"]),
     (["mnist", "sample", "--model", "{garbage}", "--out", "/proc/x.npz"], ["--out /proc/x.npz", "cannot write"]),
     (["mnist", "sample", "--model", "{garbage}", "--out", "{root}/dir.npz"], ["--out is a directory"]),
+    (["table", "1", "--mnist", "{ten}"], ["batch must be <= the 10 training images", "batch=16"]),
+    (["fig", "8", "--models", "{root}/nomodels"], ["--models", "holds no published diffregimes model"]),
     # ------------------------------------------------------------------ theory manifold edges
     (["theory", "manifold", "--psi", "1e-300", "--alpha", "0.1", "--d", "64"], ["--psi × --d must be >= 0.5"]),
     (["theory", "manifold", "--psi", "0.01", "--alpha", "0.1", "--d", "1"], ["--psi × --d", "psi=0.01, d=1"]),
@@ -253,6 +258,15 @@ def test_manifold_without_speciation_is_null_not_nan_or_negative(m2, capsys):
         assert result["t_S"] is None and "no speciation" in result["t_S_note"]
         assert all(result.get(k) is None for k in ("t_S_leading", "t_S_summary"))
         assert 0 < result["t_C"] < 10
+
+
+def test_a_fifo_at_a_runs_lock_is_refused_not_waited_on(tmp_path, capsys, no_work):
+    out = tmp_path / "out"
+    (out / "fig2").mkdir(parents=True)
+    os.mkfifo(out / "fig2" / ".lock")
+    assert main(["fig", "2", "--preset", "smoke", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a regular file" in err[0] and ".lock" in err[0]
 
 
 def test_retrain_of_a_non_mnist_run_deletes_nothing(tmp_path, capsys, no_work):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -343,6 +344,8 @@ class RunDir:
             yield
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # a FIFO would hang, a link lead elsewhere
+            raise OSError(errno.EINVAL, "not a regular file (a run's lock must be one)", str(path))
         handle = open(path, "a+", encoding="utf-8")
         try:
             try:

@@ -47,6 +47,17 @@ def _models_dir(args: argparse.Namespace) -> str | None:
         return None
     if not Path(path).is_dir():
         raise ValidationError(f"--models: no such directory: {path}")
+    from ..experiments.mnist.weights import read_published
+
+    def readable(f: Path) -> bool:
+        try:
+            read_published(f)
+        except (ValueError, OSError):
+            return False
+        return True
+
+    if not any(readable(f) for f in sorted(Path(path).glob("*.safetensors"))):
+        raise ValidationError(f"--models {path}: the folder holds no published diffregimes model (*.safetensors)")
     return str(Path(path).resolve())
 
 

@@ -123,6 +123,7 @@ def _mnist_source(p: Mapping[str, Any]) -> None:
     # a stratified subset keeps n_images // classes images of each class; without one, all images
     # (an upper bound when classes picks some digits: the run checks the exact count)
     usable = (p["n_images"] // n_classes) * n_classes if p["n_images"] is not None else info.n_images
+    usable = min(usable, info.n_images)  # a subset cannot hold more images than the data set
     if p["batch"] > usable:
         raise ValidationError(f"batch must be <= the {usable} training images: batch={p['batch']}")
 
