@@ -69,7 +69,7 @@ MNIST_PARAMS: dict[str, Param] = {
 
 
 def _models_dir(p: Mapping[str, Any]) -> None:
-    if p["models_dir"] is not None and not Path(p["models_dir"]).is_dir():
+    if p["models_dir"] is not None and (not str(p["models_dir"]).strip() or not Path(p["models_dir"]).is_dir()):
         raise ValidationError(f"models_dir must be a directory of published models: models_dir={p['models_dir']}")
 
 
