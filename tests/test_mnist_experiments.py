@@ -337,3 +337,28 @@ def test_published_digit_classifier_gates_a_rerun(tmp_path):
     assert load_classifier(pub / CLASSIFIER_FILE, "another-key", fresh) is None
     (pub / CLASSIFIER_FILE).write_bytes(b"not a safetensors file")
     assert load_classifier(pub / CLASSIFIER_FILE, stats["key"], fresh) is None
+
+
+def test_robustness_study_reuses_the_lineage_and_agrees_with_table1(smoke_runs):
+    """The study's 24-step rung of MAIN and CTRL at g = 0 is Table 1's smoke model (same recipe, same key), its
+    evaluation batch uses Table 1's start noise, so its Δt(τ) must equal Table 1's: two code paths, one number.
+    The 12-step rung is a snapshot on the same lineage (no second training); every matrix cell has a verdict."""
+    root, runs = smoke_runs
+    run, _ = produce("robustness", "smoke", root, show_progress=False)
+    rob, t1 = read_csv(run.file("data.csv")), read_csv(runs["table1"].file("data.csv"))
+    for pairing in ("main", "ctrl"):
+        r = (rob["pairing"] == pairing) & (rob["transform"] == "edge") & (rob["steps"].astype(int) == 24)
+        for tau in (0.9, 0.95, 0.98):
+            t = (t1["pairing"] == pairing) & np.isclose(t1["g"].astype(float), 0.0) & np.isclose(t1["tau"], tau)
+            assert t.sum() == 1 and r.sum() == 1
+            want, got = float(t1["dt"][t][0]), float(rob[f"dt_{tau:g}"][r][0])
+            assert (np.isnan(want) and np.isnan(got)) or want == got, (pairing, tau, want, got)
+    keys = set(rob["key"])
+    assert len(keys) == len(rob["key"])  # every (lineage, rung) is its own model
+    summary = _summary(run)
+    matrix = summary["records"]["matrix"]
+    settings = {m["setting"] for m in matrix}
+    assert len(settings) == 2 * (2 + 1)  # (2 rungs + 1 transform) x 2 readings of (107)
+    assert all(m["verdict"] in ("holds", "fails", "inconclusive") for m in matrix)
+    assert set(summary["headline"]["ratio_by_steps"]) == {"12", "24"}
+    assert run.file("figure.png").stat().st_size > 0

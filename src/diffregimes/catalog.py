@@ -54,5 +54,6 @@ CATALOG: tuple[Entry, ...] = (
     Entry("fig9", "mnist", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", "mnist.intervention", f"{_M}.plot_fig9", "npz", quick_s=20.0),
     Entry("fig10", "mnist", "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)", "mnist.cloning", f"{_M}.plot_fig10", quick_s=230.0),
     Entry("fig11", "mnist", "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)", "mnist.cloning", f"{_M}.plot_fig11", quick_s=5.0),
+    Entry("robustness", "mnist", "§5 robustness — the claims against training budget, transform and reading", "mnist.robustness", f"{_M}.plot_robustness", quick_s=60.0),
 )
 # fmt: on

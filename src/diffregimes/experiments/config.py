@@ -28,8 +28,9 @@ from typing import Any, ClassVar, Optional
 from ..errors import ValidationError
 from .params import Param, Schema, resolve_params
 
-PRESETS = ("smoke", "quick", "evidence", "paper")
-#: the presets of every experiment; "evidence" sizes the MNIST study only (its experiments list it)
+PRESETS = ("smoke", "quick", "evidence", "paper", "robustness")
+#: the presets of every experiment; "evidence" sizes the MNIST study and "robustness" its robustness study only
+#: (the experiments that have them list them)
 COMMON_PRESETS = ("smoke", "quick", "paper")
 
 

@@ -33,11 +33,11 @@ from ...protocols.sync import (
 from ...runstore import digest
 from ...seeds import derive_seed
 from ...work import Unit, UnitEnv
-from ..base import PRESETS, Claim, Experiment, Result, RunContext
+from ..base import Claim, Experiment, Result, RunContext
 from ..config import ExperimentConfig
 from .common import FORMAT, cached_npz, data_fingerprint, images_for, out_root, torch_threads
 from .models import ModelUnit, gate_notes, gate_record, gated_model, model_key, model_units
-from .presets import SECTION, common_notes, fig10_params, fig11_params, preset_notes
+from .presets import MNIST_PRESETS, SECTION, common_notes, fig10_params, fig11_params, preset_notes
 from .schema import mnist_schema
 from .training import TrainedModel, eps_function
 
@@ -406,7 +406,7 @@ EXPERIMENTS = [
         SECTION,
         params,
         run,
-        presets=PRESETS,
+        presets=MNIST_PRESETS,
         schema=mnist_schema(params),
         units=functools.partial(_protocol2_units, name),
         assemble=assemble,

@@ -17,11 +17,11 @@ from ...protocols.sync import (
     x0_trajectory,
 )
 from ...seeds import derive_seed
-from ..base import PRESETS, Claim, Experiment, Result, RunContext
+from ..base import Claim, Experiment, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
 from .models import gate_notes, model_for, model_units
-from .presets import SECTION, common_notes, fig7_params, fig8_params, preset_notes
+from .presets import MNIST_PRESETS, SECTION, common_notes, fig7_params, fig8_params, preset_notes
 from .protocol1 import eval_seed, ou_axis, protocol1_curves
 from .schema import mnist_schema
 from .training import eps_function, start_noise
@@ -170,7 +170,7 @@ EXPERIMENTS = [
         SECTION,
         params,
         run,
-        presets=PRESETS,
+        presets=MNIST_PRESETS,
         schema=mnist_schema(params),
         units=functools.partial(model_units, name),
         after=after,

@@ -18,11 +18,11 @@ from ...protocols.sync import (
     v_intervention,
 )
 from ...seeds import derive_seed
-from ..base import PRESETS, Claim, Experiment, Result, RunContext
+from ..base import Claim, Experiment, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
 from .models import gate_notes, model_for, model_units
-from .presets import SECTION, common_notes, fig9_params, preset_notes
+from .presets import MNIST_PRESETS, SECTION, common_notes, fig9_params, preset_notes
 from .protocol1 import eval_seed, ou_axis
 from .schema import mnist_schema
 from .training import eps_function, start_noise
@@ -149,7 +149,7 @@ EXPERIMENTS = [
         SECTION,
         params,
         run,
-        presets=PRESETS,
+        presets=MNIST_PRESETS,
         schema=mnist_schema(params),
         units=functools.partial(model_units, name),
         after=after,

@@ -13,6 +13,8 @@ from ...protocols.speciation_clones import PHI_STAR
 from ..config import ExperimentConfig
 
 SECTION = "mnist"
+#: the presets of Table 1 and Figs 6-11 (the robustness study has its own, :mod:`.robustness`)
+MNIST_PRESETS = ("smoke", "quick", "evidence", "paper")
 
 
 QUICK_NOTE = (

@@ -65,6 +65,10 @@ MNIST_PARAMS: dict[str, Param] = {
     "holdout": Float(0.0, 1.0, lo_open=True, hi_open=True),
     "max_batch": Int(1, 2**20),
     "n_boot": BOOTSTRAP,
+    # the robustness study
+    "rungs": List(Int(1, 10**9), 1, 20),
+    "transforms": List(Choice(*sorted(TRANSFORMS)), 1, 4),
+    "transform_steps": Int(1, 10**9),
 }
 
 
@@ -150,6 +154,8 @@ _CHECKS = (
     (("classes",), distinct("classes")),
     (("scan_fracs",), distinct("scan_fracs")),
     (("taus",), distinct("taus")),
+    (("rungs",), distinct("rungs")),
+    (("transforms",), distinct("transforms")),
     (("mnist_path", "n_images", "batch"), _mnist_source),
     (("masters", "scan_fracs", "T"), _scan_steps),
 )

@@ -23,11 +23,11 @@ from ...protocols.sync import (
     sync_gaps,
 )
 from ...seeds import derive_seed
-from ..base import PRESETS, Claim, Experiment, Result, RunContext
+from ..base import Claim, Experiment, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
 from .models import gate_notes, model_for, model_record, model_units, train_table
-from .presets import SECTION, common_notes, fig6_params, preset_notes, table1_params
+from .presets import MNIST_PRESETS, SECTION, common_notes, fig6_params, preset_notes, table1_params
 from .protocol1 import eval_seed, ou_axis, protocol1_curves
 from .schema import mnist_schema
 from .training import TrainedModel
@@ -260,7 +260,7 @@ EXPERIMENTS = [
         SECTION,
         params,
         run,
-        presets=PRESETS,
+        presets=MNIST_PRESETS,
         schema=mnist_schema(params),
         units=functools.partial(model_units, name),
         after=after,
