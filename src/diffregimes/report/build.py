@@ -206,7 +206,7 @@ def _experiment_blocks(
         if note in shared:
             continue
         if note in first_seen:  # said in full under an earlier experiment of this section
-            blocks.append(Block("p", f"*As under {first_seen[note]}:* {note[:80].rstrip()}…"))
+            blocks.append(Block("p", f"*As under {first_seen[note]}:* {_gist(note)}"))
             continue
         first_seen[note] = title.split(" — ")[0]
         blocks.append(Block("p", note))
@@ -299,3 +299,12 @@ def write_report(out: Path, runs: Sequence[RunRef], preset: str) -> tuple[Path, 
     atomic_write_text(md, render_markdown(blocks, out))
     atomic_write_text(page, render_html(blocks))
     return md, page
+
+
+def _gist(note: str, limit: int = 90) -> str:
+    """The first sentence of a note said in full earlier, or its words up to ``limit`` characters with an
+    ellipsis: never a word cut in half."""
+    first = note.split(". ", 1)[0].rstrip(".")
+    if len(first) <= limit:
+        return first + ("." if first != note.rstrip(".") or note.endswith(".") else "")
+    return first[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"

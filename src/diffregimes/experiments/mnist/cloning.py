@@ -289,7 +289,7 @@ def _p2_notes(cfg: ExperimentConfig, cstats: dict) -> list[str]:
         preset_notes(cfg)
         + common_notes(cfg)
         + [
-            f"Two classes: digits {cfg.classes[0]} and {cfg.classes[1]} (MAIN pairs only). {cfg.trials} trial(s) × "
+            f"Two classes: digits {cfg.classes[0]} and {cfg.classes[1]} (MAIN pairs only). {cfg.trials} trial{'s' if cfg.trials != 1 else ''} × "
             f"{cfg.masters} master trajectories, whitened DDPM (102), T = {cfg.T}; two clones per master at each scan "
             "step, all clones of all scan steps in one batch.",
             f"Classifiers (sign-symmetrised logits (103)) held-out accuracy on real pairs: C_u {cstats['acc_u']:.3f}, "

@@ -201,7 +201,8 @@ def gate_notes(models: list[TrainedModel] | list[dict[str, Any]]) -> list[str]:
     recs = {r["key"]: r["gate"] for r in records}
     failing = [r["label"] for r in records if not r["gate"]["passes_gate"]]
     rec_ratio = [r["recognised"] / r["recognised_real"] for r in recs.values() if r["recognised_real"] > 0]
-    span = f"recognised/real {min(rec_ratio):.2f}–{max(rec_ratio):.2f}" if rec_ratio else ""
+    lo, hi = (f"{min(rec_ratio):.2f}", f"{max(rec_ratio):.2f}") if rec_ratio else ("", "")
+    span = "" if not rec_ratio else f"recognised/real {lo}" if lo == hi else f"recognised/real {lo}–{hi}"
     marginal = sorted({r["label"] for r in records if r["gate"].get("gate") == "marginal"})
     rule = "the gate needs the 95 % interval of recognised/real ≥ 0.70 and class entropy ≥ 0.90 × real"
     if failing:
