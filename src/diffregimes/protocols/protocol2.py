@@ -100,6 +100,65 @@ def train_mode_classifiers(
     return C_u, C_v, stats
 
 
+def train_order_classifier(
+    images: Tensor,
+    labels: Tensor,
+    transform: str,
+    *,
+    width: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    holdout: float,
+    seed: int,
+    device: str,
+    progress: Progress | None = None,
+) -> tuple[nn.Module, dict[str, float]]:
+    """C_o: the A/B order of a MAIN pair (90) (1 when the plain digit is in channel B) from v_img (103).
+
+    The non-degenerate difference-mode label of Protocol II. With C_u and C_v both trained on the digit (103),
+    an accurate pair gives the same label to every end point of a MAIN run (u and v are functions of the same
+    digit), so phi_u = phi_v at every scan step and their gap is zero by construction. The order does not have
+    that problem: u_img = (x_A + x_B)/2 is exactly invariant under the swap, v_img = (x_A - x_B)/sqrt 2 flips
+    sign with it, and the swap is a fair coin drawn independently of the digit. So the digit (read from u) and
+    the order (read from v, by a classifier that is NOT sign-symmetric) are independent labels carried by the
+    two modes, as in the product mixture of the theory, and phi_v of C_o measures when the difference mode
+    commits. Same split, streams and budget as :func:`train_mode_classifiers` (streams ``"clf-o"``,
+    ``"clf-o-train-pairs"``, ``"clf-o-test-pairs"``). Returns (C_o, stats) with ``acc_o``, ``n_test``,
+    ``loss_o_last``.
+    """
+    C_o = make_classifier(2, width, sign_symmetric=False, seed=derive_seed(seed, "clf-o")).to(device)
+    gen = torch.Generator().manual_seed(derive_seed(seed, "clf-split"))
+    perm = torch.randperm(labels.numel(), generator=gen)
+    n_test = max(1, int(round(float(holdout) * labels.numel())))
+    test, train = perm[:n_test], perm[n_test:]
+    bsz = min(int(batch), train.numel())
+
+    def stream() -> Iterator[tuple[Tensor, Tensor]]:
+        pairs = PairedMNIST(
+            images[train].to(device), labels[train], transform, "main", derive_seed(seed, "clf-o-train-pairs")
+        )
+        epoch, done = 0, 0
+        while done < int(steps):
+            for b in pairs.batches(epoch, bsz):
+                if done >= int(steps):
+                    return
+                yield classifier_inputs(b.z0)[1], b.swapped.long().to(device)
+                done += 1
+            epoch += 1
+
+    loss = fit_classifier(C_o, stream(), float(lr), progress, int(steps))
+    held = PairedMNIST(
+        images[test].to(device), labels[test], transform, "main", derive_seed(seed, "clf-o-test-pairs")
+    ).epoch(0)
+    stats = {
+        "acc_o": accuracy(C_o, classifier_inputs(held.z0)[1], held.swapped.long()),
+        "n_test": int(n_test),
+        "loss_o_last": float(np.mean(loss[-10:])),
+    }
+    return C_o, stats
+
+
 # ----------------------------------------------------------------------------- clone labels (102), (104)
 def clone_labels(
     eps_fn: EpsFn,

@@ -32,8 +32,27 @@ def _reverse_k_axis(ax, k: np.ndarray, ou: np.ndarray, label: str = "DDPM step $
     ax.set_xlabel(label)
     if ks.size >= 2 and np.all(np.diff(ts) > 0):
         top = ax.secondary_xaxis("top", functions=(lambda x: np.interp(x, ks, ts), lambda t: np.interp(t, ts, ks)))
+        top.set_xticks(_spaced_ou_ticks(ks, ts))
         top.set_xlabel(r"OU time $t = -\frac{1}{2}\log\bar\alpha_k$", fontsize=8)
         top.tick_params(labelsize=7)
+
+
+def _spaced_ou_ticks(ks: np.ndarray, ts: np.ndarray, min_gap: float = 0.07) -> list[float]:
+    """OU-time ticks for the top axis, at least ``min_gap`` of the step axis apart: OU time grows fast near
+    k = T - 1, where evenly spaced OU ticks pile up (labels "6 5" printed over each other)."""
+    from matplotlib.ticker import MaxNLocator
+
+    cands = [
+        t
+        for t in MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]).tick_values(ts.min(), ts.max())
+        if ts.min() <= t <= ts.max()
+    ]
+    span, kept = float(ks.max() - ks.min()), []
+    for t in sorted(cands):  # from k = 0 (t = 0) towards large k: keep the low-noise ticks first
+        k = float(np.interp(t, ts, ks))
+        if not kept or abs(k - np.interp(kept[-1], ts, ks)) >= min_gap * span:
+            kept.append(float(t))
+    return kept
 
 
 def _legend_below(fig: Figure, ax, ncol: int = 4) -> None:

@@ -225,6 +225,9 @@ def fig10_params(preset: str) -> dict[str, Any]:
             "clf_width": 16,
             "clf_lr": 1e-3,
             "holdout": 0.2,
+            # what C_v reads from v_img: the digit (the paper's (103); degenerate on MAIN pairs, see
+            # protocols.protocol2.train_order_classifier) or the A/B order (independent of the digit)
+            "v_label": "digit",
             "max_batch": 256,
             "n_boot": {"smoke": 100, "quick": 500, "evidence": 1000, "paper": 1000}[preset],
         }

@@ -63,6 +63,7 @@ MNIST_PARAMS: dict[str, Param] = {
     "clf_width": Int(1, 4096),
     "clf_lr": Float(0.0, 10.0, lo_open=True),
     "holdout": Float(0.0, 1.0, lo_open=True, hi_open=True),
+    "v_label": Choice("digit", "order"),
     "max_batch": Int(1, 2**20),
     "n_boot": BOOTSTRAP,
     # the robustness study
