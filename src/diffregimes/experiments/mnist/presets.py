@@ -244,12 +244,37 @@ def fig11_params(preset: str) -> dict[str, Any]:
 
 
 def preset_notes(cfg: ExperimentConfig) -> list[str]:
+    """What was run, from the configuration itself (a note describing another preset misleads)."""
     unet = cfg.unet["block_out_channels"]
     if list(unet) == [32, 64, 64]:
-        return [PAPER_NOTE]
+        return [_scale_note(cfg)] + ([PAPER_NOTE] if cfg.train_steps == 19000 else [])
     if cfg.n_images is not None:
         return [f"Smoke preset (tests): tiny U-Net {unet}, {cfg.train_steps} steps on {cfg.n_images} images."]
     return [QUICK_NOTE]
+
+
+def _scale_note(cfg: ExperimentConfig) -> str:
+    budget = (
+        f"trained to the first of {', '.join(map(str, cfg.gate_steps))} steps at which it passes the sample-quality gate"
+        if cfg.gate_steps
+        else f"{cfg.train_steps} steps"
+        if cfg.train_steps
+        else f"{cfg.epochs} epochs"
+    )
+    parts = [
+        f"What was run: the paper's U-Net (32, 64, 64), each model {budget} at batch {cfg.batch} (lr {cfg.lr:g}"
+        f"{f' after a {cfg.warmup}-step warm-up' if cfg.warmup else ''}, EMA {cfg.ema_decay:g}), T = {cfg.T}"
+    ]
+    if hasattr(cfg, "n_seeds"):
+        parts.append(f"{cfg.n_seeds} seed{'s' if cfg.n_seeds != 1 else ''}")
+    gs = getattr(cfg, "g_values", None) or [getattr(cfg, "g", None)]
+    if gs and gs[0] is not None:
+        parts.append("g ∈ {" + ", ".join(f"{g:g}" for g in gs) + "}")
+    if hasattr(cfg, "eval_batch"):
+        parts.append(f"evaluation batch {cfg.eval_batch}")
+    if hasattr(cfg, "masters"):
+        parts.append(f"Protocol II {cfg.trials} × {cfg.masters} masters, digits {cfg.classes[0]} and {cfg.classes[1]}")
+    return "; ".join(parts) + " (the paper: ≈ 19,000 steps, 4 seeds, g ∈ {0, 0.3, 0.5, 0.7})."
 
 
 def common_notes(cfg: ExperimentConfig) -> list[str]:
