@@ -281,3 +281,48 @@ def test_evidence_preset_belongs_to_the_mnist_experiments():
     from diffregimes.experiments import registry
 
     assert set(for_preset("smoke")) == set(registry.names())  # every experiment has a smoke preset
+
+
+def test_a_fifo_in_place_of_a_finished_runs_data_is_replaced_not_read(tmp_path):
+    """Reading a FIFO blocks forever: the run check refuses it unopened and the run is computed again."""
+    out = tmp_path / "runs"
+    run, _ = produce("fig2", "smoke", out, show_progress=False)
+    before = run.file("data.csv").read_bytes()
+    run.file("data.csv").unlink()
+    os.mkfifo(run.file("data.csv"))
+    again, reused = produce("fig2", "smoke", out, show_progress=False)
+    assert not reused and stat.S_ISREG(os.lstat(again.file("data.csv")).st_mode)
+    assert again.file("data.csv").read_bytes() == before
+
+
+def test_ctrl_c_is_one_line_even_with_process_workers(tmp_path):
+    """Ctrl-C reaches the driver and its spawned workers (one process group): the workers ignore it and the
+    driver prints one line (exit 130) instead of one KeyboardInterrupt traceback per process."""
+    import signal
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "diffregimes.cli",
+        "reproduce",
+        "--preset",
+        "smoke",
+        "--only",
+        "robustness",
+        "--executor",
+        "process",
+        "--workers",
+        "2",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(10)  # the pool is up and units are running (or the run is still starting: one line either way)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip(f"the run finished before the interrupt arrived: {out[-300:]} {err[-300:]}")
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("interrupted") == 1
