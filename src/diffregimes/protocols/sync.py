@@ -59,6 +59,17 @@ PAPER_TABLE1 = {
     ("ctrl", 0.5): (-31.2, -26.5, -20.2),
     ("ctrl", 0.7): (-36.0, -32.8, -29.0),
 }
+#: the paper's Table 1 spread (± sd over its four seeds), same cells as :data:`PAPER_TABLE1`
+PAPER_TABLE1_SD = {
+    ("main", 0.0): (15.4, 12.1, 6.2),
+    ("main", 0.3): (6.8, 6.1, 5.2),
+    ("main", 0.5): (29.9, 17.5, 5.4),
+    ("main", 0.7): (26.1, 18.7, 13.0),
+    ("ctrl", 0.0): (6.3, 4.2, 2.2),
+    ("ctrl", 0.3): (6.0, 3.3, 2.6),
+    ("ctrl", 0.5): (2.9, 3.1, 2.2),
+    ("ctrl", 0.7): (3.6, 3.9, 2.2),
+}
 _EPS_NORM = 1e-12
 
 
