@@ -130,32 +130,59 @@ def plot_table1(data: dict[str, np.ndarray], summary: dict[str, Any], config: di
 
 
 def plot_fig6(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
+    """Cos_u, Cos_v (98) per g and pairing: the whole trajectory (top) and the band of the τ levels, where
+    Table 1's crossings (99) are read off (bottom, τ lines labelled)."""
     p = config["params"]
     pairings = [pp for pp in ("main", "ctrl") if np.any(data["pairing"] == pp)]
     gs = sorted(set(data["g"].tolist()))
-    fig, axes = subplots(1, len(pairings), figsize=(5.2 * len(pairings), 3.8), sharey=True, squeeze=False)
-    for ax, pairing in zip(axes[0], pairings):
+    taus = sorted(p["taus"])
+    fig, axes = subplots(
+        2,
+        len(pairings),
+        figsize=(5.2 * len(pairings), 6.0),
+        sharex="col",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [1.0, 1.0]},
+    )
+    for col, pairing in enumerate(pairings):
+        top, zoom = axes[0, col], axes[1, col]
         for i, g in enumerate(gs):
             m = _sel(data, pairing=pairing, g=g)
             k = data["k"][m]
             for mode in ("u", "v"):
                 y, sd = data[f"cos_{mode}"][m], data[f"cos_{mode}_sd"][m]
-                ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=f"Cos$_{mode}$, $g$ = {g:g}")
-                ax.fill_between(k, y - sd, y + sd, color=f"C{i}", alpha=0.08)
-        for tau in p["taus"]:
-            ax.axhline(tau, color="0.6", lw=0.6, ls=":")
-        _reverse_k_axis(ax, data["k"][_sel(data, pairing=pairing)], data["ou_t"][_sel(data, pairing=pairing)])
-        ax.set_title(f"({'ab'[pairings.index(pairing)]}) {pairing.upper()}", fontsize=10)
+                for ax in (top, zoom):
+                    ax.plot(k, y, MODE_STYLE[mode], color=f"C{i}", lw=1.5, label=f"Cos$_{mode}$, $g$ = {g:g}")
+                if mode == "u":  # one band per g (the u curve's ± sd); two overlapping bands read as one colour
+                    zoom.fill_between(k, y - sd, y + sd, color=f"C{i}", alpha=0.12, lw=0)
+        for tau in taus:
+            zoom.axhline(tau, color="0.35", lw=0.8, ls=":")
+            zoom.annotate(
+                f"τ = {tau:.2f}",
+                xy=(1.0, tau),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=7,
+                color="0.3",
+            )
+        _reverse_k_axis(top, data["k"][_sel(data, pairing=pairing)], data["ou_t"][_sel(data, pairing=pairing)])
+        zoom.set_xlabel("DDPM step $k$ (reverse time →)")
+        top.set_xlabel("")
+        top.set_title(f"({'ab'[col]}) {pairing.upper()}", fontsize=10)
         low = float(np.nanmin(np.concatenate([data["cos_u"], data["cos_v"]])))
-        ax.set_ylim(max(-1.02, low - 0.05), 1.02)
-    axes[0, 0].set_ylabel("Cos$_m(k)$ (98), cosine (dimensionless)")
+        top.set_ylim(max(-1.02, low - 0.05), 1.02)
+        zoom.set_ylim(min(taus) - 0.04, 1.005)
+    axes[0, 0].set_ylabel("Cos$_m(k)$ (98)")
+    axes[1, 0].set_ylabel("Cos$_m(k)$ near the τ levels")
     fig.suptitle(
-        rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed "
-        rf"($T$ = {p['T']}; dotted: $\tau$ levels)",
+        rf"Cosine of each mode's $\hat{{x}}_0$ prediction to its final value, $u$ solid / $v$ dashed ($T$ = {p['T']}; "
+        "band: ± sd of $u$ over the batch)",
         fontsize=10,
     )
     fig.tight_layout()
-    _legend_below(fig, axes[0, -1])
+    _legend_below(fig, axes[1, -1])
     return fig
 
 
