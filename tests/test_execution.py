@@ -207,8 +207,15 @@ def test_process_executor_gives_byte_identical_data_to_serial(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_executor_gives_byte_identical_data_to_serial(tmp_path):
+def test_ray_executor_gives_byte_identical_data_to_serial(tmp_path, monkeypatch):
+    """Local Ray gives the serial run's bytes, and writes nothing to the home directory (Ray would otherwise
+    save a generated auth token to ~/.ray/auth_token)."""
     pytest.importorskip("ray")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
     serial = _run(tmp_path / "serial", SerialExecutor(threads=1))
     executor = make_executor("ray", 2, threads=1)
     try:
@@ -216,6 +223,7 @@ def test_ray_executor_gives_byte_identical_data_to_serial(tmp_path):
     finally:
         executor.close()
     assert ray_digests == serial
+    assert not any(home.iterdir())
 
 
 @pytest.mark.slow

@@ -189,6 +189,7 @@ class RayExecutor(Executor):
             if address:
                 _connect_ray(ray, address)
             else:
+                _session_token()
                 ray.init(num_cpus=workers or available_cores(), include_dashboard=False, log_to_driver=False)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         gpus = float(ray.cluster_resources().get("GPU", 0))
@@ -234,6 +235,17 @@ class RayExecutor(Executor):
 
 
 RAY_CONNECT_TIMEOUT_S = 30.0
+_RAY_AUTH_VARS = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def _session_token() -> None:
+    """A local Ray started here keeps token authentication, but with a token of this process's own (in its
+    environment, inherited by Ray's workers) instead of one Ray would generate and write to ~/.ray/auth_token,
+    outside --out. A user's own Ray authentication settings are left alone."""
+    import secrets
+
+    if not any(v in os.environ for v in _RAY_AUTH_VARS):
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
 def _connect_ray(ray: Any, address: str) -> None:
