@@ -79,12 +79,13 @@ def publish(
         ]
         if name == "table1":
             table1 = summary.get("records", {}).get("table1", [])
-    if (out / "report.html").exists():  # self-contained: figures embedded
-        shutil.copy2(out / "report.html", dest / "report.html")
-    if (out / "report.md").exists():
-        atomic_write_bytes(
-            dest / "report.md", _relink((out / "report.md").read_text(encoding="utf-8"), published_dirs).encode()
-        )
+    paths = {str(out.resolve()): "."}
+    if overrides and overrides.get("models_dir"):
+        paths[str(Path(overrides["models_dir"]).resolve())] = "models"
+    for report in ("report.md", "report.html"):  # the HTML is self-contained: figures embedded
+        if (out / report).exists():
+            text = _relink((out / report).read_text(encoding="utf-8"), published_dirs, paths)
+            atomic_write_bytes(dest / report, text.encode())
     (dest / "models").mkdir(exist_ok=True)
     units = preset_models(preset, overrides)
     if units:  # the gate's classifier beside the models: a re-run gates them with the same network
@@ -146,11 +147,15 @@ def _plain(stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _relink(markdown: str, published_dirs: dict[str, str]) -> str:
-    """The report's figure links, which name the run directories (``fig10-<hash of the overrides>/``), pointed at
-    the directories they are published under (``fig10/``)."""
+def _relink(markdown: str, published_dirs: dict[str, str], paths: dict[str, str] | None = None) -> str:
+    """The report as published: every mention of a run directory (``fig10-<hash of the overrides>``: figure links,
+    anchors, "results in ...") by the name it is published under (``fig10``), and the build machine's absolute
+    ``paths`` by their published names (e.g. the models folder by ``models``)."""
     for run_name, name in published_dirs.items():
-        markdown = markdown.replace(f"]({run_name}/", f"]({name}/")
+        markdown = markdown.replace(f"{run_name}/", f"{name}/").replace(f"#{run_name}", f"#{name}")
+        markdown = markdown.replace(f'id="{run_name}"', f'id="{name}"').replace(f"id='{run_name}'", f"id='{name}'")
+    for path, name in sorted((paths or {}).items(), key=lambda kv: -len(kv[0])):
+        markdown = markdown.replace(path, name)
     return markdown
 
 
