@@ -14,7 +14,7 @@ in; modules and label arrays out. Nothing here reads or writes files (the experi
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,38 @@ def mode_classifiers(n_classes: int, width: int, seed: int, device: str) -> tupl
     C_u = make_classifier(n_classes, width, sign_symmetric=True, seed=derive_seed(seed, "clf-u")).to(device)
     C_v = make_classifier(n_classes, width, sign_symmetric=True, seed=derive_seed(seed, "clf-v")).to(device)
     return C_u, C_v
+
+
+def _holdout_split(n: int, holdout: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(train, test) indices: a random fraction ``holdout`` (at least one) held out, stream ``"clf-split"``."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "clf-split")))
+    n_test = max(1, int(round(float(holdout) * n)))
+    return perm[n_test:], perm[:n_test]
+
+
+def _pair_batches(
+    images: Tensor,
+    labels: Tensor,
+    transform: str,
+    pair_seed: int,
+    steps: int,
+    batch: int,
+    device: str,
+    target: Callable[[Any], tuple[Tensor, Tensor]],
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``steps`` minibatches (input, label) = ``target(pairs)`` of the MAIN pairs (90) of ``images``, epoch after
+    epoch (the pairs of epoch e drawn from ``pair_seed``)."""
+    pairs = PairedMNIST(images.to(device), labels, transform, "main", pair_seed)
+    bsz = min(int(batch), labels.numel())
+    epoch, done = 0, 0
+    while done < int(steps):
+        for b in pairs.batches(epoch, bsz):
+            if done >= int(steps):
+                return
+            x, y = target(b)
+            yield x, y.to(device)
+            done += 1
+        epoch += 1
 
 
 def train_mode_classifiers(
@@ -65,24 +97,11 @@ def train_mode_classifiers(
     ``n_test`` and the mean of the last ten losses ``loss_u_last``, ``loss_v_last``.
     """
     C_u, C_v = mode_classifiers(n_classes, width, seed, device)
-    gen = torch.Generator().manual_seed(derive_seed(seed, "clf-split"))
-    perm = torch.randperm(labels.numel(), generator=gen)
-    n_test = max(1, int(round(float(holdout) * labels.numel())))
-    test, train = perm[:n_test], perm[n_test:]
-    bsz = min(int(batch), train.numel())
+    train, test = _holdout_split(labels.numel(), holdout, seed)
+    train_pairs = (images[train], labels[train], transform, derive_seed(seed, "clf-train-pairs"))
 
     def stream(mode: int) -> Iterator[tuple[Tensor, Tensor]]:
-        pairs = PairedMNIST(
-            images[train].to(device), labels[train], transform, "main", derive_seed(seed, "clf-train-pairs")
-        )
-        epoch, done = 0, 0
-        while done < int(steps):
-            for b in pairs.batches(epoch, bsz):
-                if done >= int(steps):
-                    return
-                yield classifier_inputs(b.z0)[mode], b.labels_a.to(device)
-                done += 1
-            epoch += 1
+        return _pair_batches(*train_pairs, steps, batch, device, lambda b: (classifier_inputs(b.z0)[mode], b.labels_a))
 
     loss_u = fit_classifier(C_u, stream(0), float(lr), progress, int(steps))
     loss_v = fit_classifier(C_v, stream(1), float(lr), progress, int(steps))
@@ -93,7 +112,7 @@ def train_mode_classifiers(
     stats = {
         "acc_u": accuracy(C_u, u_img, held.labels_a),
         "acc_v": accuracy(C_v, v_img, held.labels_a),
-        "n_test": int(n_test),
+        "n_test": int(test.numel()),
         "loss_u_last": float(np.mean(loss_u[-10:])),
         "loss_v_last": float(np.mean(loss_v[-10:])),
     }
@@ -128,24 +147,19 @@ def train_order_classifier(
     ``loss_o_last``.
     """
     C_o = make_classifier(2, width, sign_symmetric=False, seed=derive_seed(seed, "clf-o")).to(device)
-    gen = torch.Generator().manual_seed(derive_seed(seed, "clf-split"))
-    perm = torch.randperm(labels.numel(), generator=gen)
-    n_test = max(1, int(round(float(holdout) * labels.numel())))
-    test, train = perm[:n_test], perm[n_test:]
-    bsz = min(int(batch), train.numel())
+    train, test = _holdout_split(labels.numel(), holdout, seed)
 
     def stream() -> Iterator[tuple[Tensor, Tensor]]:
-        pairs = PairedMNIST(
-            images[train].to(device), labels[train], transform, "main", derive_seed(seed, "clf-o-train-pairs")
+        return _pair_batches(
+            images[train],
+            labels[train],
+            transform,
+            derive_seed(seed, "clf-o-train-pairs"),
+            steps,
+            batch,
+            device,
+            lambda b: (classifier_inputs(b.z0)[1], b.swapped.long()),
         )
-        epoch, done = 0, 0
-        while done < int(steps):
-            for b in pairs.batches(epoch, bsz):
-                if done >= int(steps):
-                    return
-                yield classifier_inputs(b.z0)[1], b.swapped.long().to(device)
-                done += 1
-            epoch += 1
 
     loss = fit_classifier(C_o, stream(), float(lr), progress, int(steps))
     held = PairedMNIST(
@@ -153,7 +167,7 @@ def train_order_classifier(
     ).epoch(0)
     stats = {
         "acc_o": accuracy(C_o, classifier_inputs(held.z0)[1], held.swapped.long()),
-        "n_test": int(n_test),
+        "n_test": int(test.numel()),
         "loss_o_last": float(np.mean(loss[-10:])),
     }
     return C_o, stats

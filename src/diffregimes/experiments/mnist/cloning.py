@@ -8,7 +8,6 @@ shared by key between Figs 10 and 11, from whose results the driver assembles ea
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,11 @@ from ...protocols.sync import (
 from ...runstore import digest
 from ...seeds import derive_seed
 from ...work import Unit, UnitEnv
-from ..base import Claim, Experiment, Result, RunContext
+from ..base import Claim, Result, RunContext
 from ..config import ExperimentConfig
 from .common import FORMAT, cached_npz, data_fingerprint, images_for, out_root, torch_threads
-from .models import ModelUnit, gate_notes, gate_record, gated_model, model_key, model_units
-from .presets import MNIST_PRESETS, SECTION, common_notes, fig10_params, fig11_params, preset_notes
-from .schema import mnist_schema
+from .models import ModelUnit, gate_notes, gate_record, gated_model, mnist_experiment, model_key, model_units
+from .presets import common_notes, fig10_params, fig11_params, preset_notes
 from .training import TrainedModel, eps_function
 
 
@@ -425,31 +423,20 @@ def run_fig11(cfg: ExperimentConfig, ctx: RunContext) -> Result:
 
 EXPERIMENTS = [
     # Protocol II: units per g (shared by key between the two figures), result assembled by the driver
-    Experiment(
-        name,
-        title,
-        SECTION,
-        params,
-        run,
-        presets=MNIST_PRESETS,
-        schema=mnist_schema(params),
-        units=functools.partial(_protocol2_units, name),
-        assemble=assemble,
-    )
-    for name, title, params, run, assemble in (
-        (
-            "fig10",
-            "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
-            fig10_params,
-            run_fig10,
-            assemble_fig10,
-        ),
-        (
-            "fig11",
-            "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
-            fig11_params,
-            run_fig11,
-            assemble_fig11,
-        ),
-    )
+    mnist_experiment(
+        "fig10",
+        "Fig. 10 — cloning speciation times t_spec^u, t_spec^v vs g (Protocol II)",
+        fig10_params,
+        run_fig10,
+        units=_protocol2_units,
+        assemble=assemble_fig10,
+    ),
+    mnist_experiment(
+        "fig11",
+        "Fig. 11 — speciation curves φ^ex_u, φ^ex_v at g = 0 and 0.5 (Protocol II)",
+        fig11_params,
+        run_fig11,
+        units=_protocol2_units,
+        assemble=assemble_fig11,
+    ),
 ]

@@ -4,8 +4,6 @@ trajectory strip x_A, x_B, u of one model.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ...protocols.stats import bootstrap_indices, combine, fmt_interval, percentile_interval, verdict
@@ -17,13 +15,12 @@ from ...protocols.sync import (
     x0_trajectory,
 )
 from ...seeds import derive_seed
-from ..base import Claim, Experiment, Result, RunContext
+from ..base import Claim, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
-from .models import gate_notes, model_for, model_units
-from .presets import MNIST_PRESETS, SECTION, common_notes, fig7_params, fig8_params, preset_notes
+from .models import gate_notes, mnist_experiment, model_for
+from .presets import common_notes, fig7_params, fig8_params, preset_notes
 from .protocol1 import eval_seed, ou_axis, protocol1_curves
-from .schema import mnist_schema
 from .training import eps_function, start_noise
 
 
@@ -164,19 +161,8 @@ def run_fig8(cfg: ExperimentConfig, ctx: RunContext) -> Result:
 
 
 EXPERIMENTS = [
-    Experiment(
-        name,
-        title,
-        SECTION,
-        params,
-        run,
-        presets=MNIST_PRESETS,
-        schema=mnist_schema(params),
-        units=functools.partial(model_units, name),
-        after=after,
-    )
-    for name, title, params, run, after in (
-        ("fig7", "Fig. 7 — ghosting index (Protocol I)", fig7_params, run_fig7, ("table1",)),
-        ("fig8", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", fig8_params, run_fig8, ("table1",)),
-    )
+    mnist_experiment("fig7", "Fig. 7 — ghosting index (Protocol I)", fig7_params, run_fig7, after=("table1",)),
+    mnist_experiment(
+        "fig8", "Fig. 8 — denoising trajectory strip x_A, x_B, u (Protocol I)", fig8_params, run_fig8, after=("table1",)
+    ),
 ]

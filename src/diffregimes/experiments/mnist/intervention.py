@@ -4,7 +4,6 @@ step k_int — and the RMS changes Δu, Δv of the final outputs, MAIN vs CTRL.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -18,13 +17,12 @@ from ...protocols.sync import (
     v_intervention,
 )
 from ...seeds import derive_seed
-from ..base import Claim, Experiment, Result, RunContext
+from ..base import Claim, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
-from .models import gate_notes, model_for, model_units
-from .presets import MNIST_PRESETS, SECTION, common_notes, fig9_params, preset_notes
+from .models import gate_notes, mnist_experiment, model_for
+from .presets import common_notes, fig9_params, preset_notes
 from .protocol1 import eval_seed, ou_axis
-from .schema import mnist_schema
 from .training import eps_function, start_noise
 
 
@@ -143,18 +141,7 @@ def _intervention_claims(
 
 
 EXPERIMENTS = [
-    Experiment(
-        name,
-        title,
-        SECTION,
-        params,
-        run,
-        presets=MNIST_PRESETS,
-        schema=mnist_schema(params),
-        units=functools.partial(model_units, name),
-        after=after,
-    )
-    for name, title, params, run, after in (
-        ("fig9", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", fig9_params, run_fig9, ("table1",)),
-    )
+    mnist_experiment(
+        "fig9", "Fig. 9 — v-only intervention, RMS Δu and Δv (Protocol I)", fig9_params, run_fig9, after=("table1",)
+    ),
 ]

@@ -12,6 +12,7 @@ its models (gate numbers, the models table) are made here too.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,12 @@ from typing import Any
 
 from ...runstore import digest
 from ...work import Unit, UnitEnv
-from ..base import RunContext
+from ..base import Experiment, RunContext
 from ..config import ExperimentConfig
 from .common import out_root
 from .gate import digit_classifier, train_until_gate
-from .presets import TrainingConfig
+from .presets import MNIST_PRESETS, SECTION, TrainingConfig
+from .schema import mnist_schema
 from .training import TrainedModel, model_seed, train_spec
 
 
@@ -278,3 +280,29 @@ def train_table(models: list[TrainedModel]) -> dict[str, Any]:
         ],
         "rows": rows,
     }
+
+
+def mnist_experiment(
+    name: str,
+    title: str,
+    params: Any,
+    run: Any,
+    *,
+    units: Any = None,
+    after: tuple[str, ...] = (),
+    assemble: Any = None,
+) -> Experiment:
+    """The declaration of an MNIST experiment: its presets, schema (from ``params``) and units (``units(name,
+    cfg, env)``, default :func:`model_units`: its models' trainings)."""
+    return Experiment(
+        name,
+        title,
+        SECTION,
+        params,
+        run,
+        presets=MNIST_PRESETS,
+        schema=mnist_schema(params),
+        units=functools.partial(units or model_units, name),
+        after=after,
+        assemble=assemble,
+    )

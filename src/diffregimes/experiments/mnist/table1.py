@@ -7,7 +7,6 @@ to T = 200 (Δt * 200 / T), comparable with the paper's Table 1 because the β s
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import Any
 
@@ -23,13 +22,12 @@ from ...protocols.sync import (
     sync_gaps,
 )
 from ...seeds import derive_seed
-from ..base import Claim, Experiment, Result, RunContext
+from ..base import Claim, Result, RunContext
 from ..config import ExperimentConfig
 from .common import torch_threads
-from .models import gate_notes, model_for, model_record, model_units, train_table
-from .presets import MNIST_PRESETS, SECTION, common_notes, fig6_params, preset_notes, table1_params
+from .models import gate_notes, mnist_experiment, model_for, model_record, train_table
+from .presets import common_notes, fig6_params, preset_notes, table1_params
 from .protocol1 import eval_seed, ou_axis, protocol1_curves
-from .schema import mnist_schema
 from .training import TrainedModel
 
 
@@ -254,19 +252,10 @@ def run_fig6(cfg: ExperimentConfig, ctx: RunContext) -> Result:
 
 
 EXPERIMENTS = [
-    Experiment(
-        name,
-        title,
-        SECTION,
-        params,
-        run,
-        presets=MNIST_PRESETS,
-        schema=mnist_schema(params),
-        units=functools.partial(model_units, name),
-        after=after,
-    )
-    for name, title, params, run, after in (
-        ("table1", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", table1_params, run_table1, ()),
-        ("fig6", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", fig6_params, run_fig6, ("table1",)),
-    )
+    mnist_experiment(
+        "table1", "Table 1 — Protocol I synchronization gap Δt(τ), MAIN vs CTRL", table1_params, run_table1
+    ),
+    mnist_experiment(
+        "fig6", "Fig. 6 — cosine-to-final curves Cos_u, Cos_v (Protocol I)", fig6_params, run_fig6, after=("table1",)
+    ),
 ]
