@@ -358,7 +358,60 @@ def test_robustness_study_reuses_the_lineage_and_agrees_with_table1(smoke_runs):
     summary = _summary(run)
     matrix = summary["records"]["matrix"]
     settings = {m["setting"] for m in matrix}
-    assert len(settings) == 2 * (2 + 1)  # (2 rungs + 1 transform) x 2 readings of (107)
+    # (2 rungs + 1 transform) x 2 readings of (107), and x̂0 unclipped at the 12-step rung (the smoke batch of 4 is
+    # below the batch-16 reading, which is left out)
+    assert len(settings) == 2 * (2 + 1) + 1
+    assert any("not clipped" in s for s in settings) and not any("batch 16" in s for s in settings)
     assert all(m["verdict"] in ("holds", "fails", "inconclusive") for m in matrix)
     assert set(summary["headline"]["ratio_by_steps"]) == {"12", "24"}
     assert run.file("figure.png").stat().st_size > 0
+
+
+def test_the_plain_channel_finder_agrees_with_the_mean_rule_on_inverted_pairs(smoke_runs):
+    """For T = invert the plain channel of a pair is decidable by hand: a digit's mean pixel is below 1/2 (ink
+    covers < 20 % of an MNIST image), its inverse's above, so the darker channel is the plain one. The finder
+    the study trained (cached by its smoke run) must pick the same channel on the held-out real pairs, and the
+    plain channel it picks in the study's records must be the known one on real pairs."""
+    from diffregimes.data import apply_transform, make_pairs
+    from diffregimes.experiments.mnist.channels import channel_finder, plain_channel
+    from diffregimes.experiments.mnist.gate import _split
+    from diffregimes.experiments.mnist.presets import training_params
+
+    root, _ = smoke_runs
+    produce("robustness", "smoke", root, show_progress=False)
+    cfg = TrainingConfig.of(training_params("smoke")).replace(transform="invert")
+    finder, stats = channel_finder(cfg, root, "cpu")
+    images, labels = images_for(None)
+    _, test = _split(labels.numel())
+    x = images[test]
+    assert float(x.mean(dim=(1, 2)).max()) < 0.5  # the hand rule's premise, on these images
+    pairs = make_pairs(x, labels[test], apply_transform("invert", x), "ctrl", torch.Generator().manual_seed(3))
+    by_hand = torch.where((pairs.z0[:, 0].mean(dim=(1, 2)) < 0.5)[:, None, None], pairs.z0[:, 0], pairs.z0[:, 1])
+    agree = (plain_channel(finder, pairs.z0) == by_hand).flatten(1).all(dim=1).double().mean()
+    assert agree >= 0.99, (float(agree), stats)
+
+
+def test_the_robustness_study_publishes_every_rung(smoke_runs, tmp_path):
+    """--publish for the study: every (lineage, rung) as a published model whose spec is the rung's and whose
+    weights are the rung's EMA weights to fp16 rounding (relative 2^-11), beside the study's records."""
+    from diffregimes.experiments.mnist.evidence import publish_robustness
+    from diffregimes.experiments.mnist.training import load_model
+    from diffregimes.experiments.mnist.weights import load_published, read_published
+
+    root, _ = smoke_runs
+    run, _ = produce("robustness", "smoke", root, show_progress=False)
+    dest = publish_robustness(root, tmp_path / "pub", 0, "diffregimes reproduce --preset smoke", 1.0, "cpu")
+    s = json.loads((dest / "summary.json").read_text())
+    assert {"budget", "matrix", "settings", "models", "command", "wall_s", "machine"} <= set(s)
+    # smoke: MAIN and CTRL at rungs 12 and 24 (edge) and at 12 (invert): six models, six rows of the budget table
+    assert len(s["models"]) == 6 == len(s["budget"]) == len({m["key"] for m in s["models"]})
+    assert (dest / "robustness" / "figure.png").exists() and (dest / "models" / "digit_classifier.safetensors").exists()
+    for m in s["models"]:
+        spec, gate = read_published(dest / m["file"])
+        assert spec.key == m["key"] and spec.steps == m["steps"] and "recognised" in gate
+        original = load_model(spec, root, "cpu")
+        assert original is not None
+        pub = load_published(dest / m["file"])
+        for (name, w), w16 in zip(original.model.state_dict().items(), pub.model.state_dict().values()):
+            if w.is_floating_point():
+                assert torch.allclose(w16.float(), w, rtol=2.0**-11, atol=2.0**-24), name

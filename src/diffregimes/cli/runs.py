@@ -281,19 +281,16 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         )
     if args.publish:
         from ..experiments.base import default_device
-        from ..experiments.mnist.evidence import publish
+        from ..experiments.mnist.evidence import publish, publish_robustness
 
         command = "diffregimes " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("diffregimes") else ""
-        dest = publish(
-            out,
-            Path(args.publish),
-            args.preset,
-            args.seed,
-            command,
-            time.perf_counter() - start,
-            device or default_device(),
-            next(iter(per_exp.values()), None),
-        )
+        wall, dev = time.perf_counter() - start, device or default_device()
+        if "robustness" in planned:  # the study publishes its own record (budget, verdict matrix, every rung)
+            dest = publish_robustness(out, Path(args.publish), args.seed, command, wall, dev)
+        else:
+            dest = publish(
+                out, Path(args.publish), args.preset, args.seed, command, wall, dev, next(iter(per_exp.values()), None)
+            )
         print(f"published -> {dest}")
 
 

@@ -55,7 +55,9 @@ class Claim:
     ``holds`` is the verdict: "holds" / "fails" / "inconclusive" (decided from ``interval``, see
     :mod:`diffregimes.protocols.stats`), a bool for exact computations (True -> "holds"), or None for
     no verdict, in which case ``note`` says why (e.g. the paper's value is read off a figure and states no
-    criterion). ``kind`` "paper" is a statement of the paper; "finding" is one of ours beyond it.
+    criterion). ``kind`` "paper" is a statement of the paper; "finding" is one of ours beyond it. ``why``: the
+    reason a claim that does not hold fails (or cannot be decided), where it is known; the report says it beside
+    the verdict.
     """
 
     claim: str
@@ -65,6 +67,7 @@ class Claim:
     interval: str = ""
     kind: str = "paper"
     note: str = ""
+    why: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.holds, str) and self.holds not in VERDICTS:
@@ -95,6 +98,8 @@ class Claim:
         }
         if self.note:
             out["note"] = self.note
+        if self.why:
+            out["why"] = self.why
         return out
 
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence, Union
 
 from .. import __version__
 from ..runstore import RunDir, atomic_write_text, load_config, load_summary, load_timings
+from .glance import conclusion, glance
 
 SECTIONS = {
     "theory": "Theory: coupled Ornstein–Uhlenbeck speciation and collapse (paper §3–4, Figs 1–5)",
@@ -78,7 +79,7 @@ LEGEND = (
 class Block:
     """One piece of the report, rendered alike to Markdown and HTML."""
 
-    kind: str  # "h1" | "h2" | "h3" | "p" | "table" | "img" | "toc"
+    kind: str  # "h1" | "h2" | "h3" | "p" | "table" | "img" | "toc" | "box" (a framed list: rows of one cell)
     text: str = ""
     header: Sequence[str] = ()
     rows: Sequence[Sequence[str]] = ()
@@ -96,9 +97,11 @@ def _fmt_value(value: Any) -> str:
 
 
 def verdict(claim: dict[str, Any]) -> str:
-    """The verdict cell: ``verdict`` (holds/fails/inconclusive) when present, else the older ``holds`` bool."""
+    """The verdict cell: ``verdict`` (holds/fails/inconclusive) when present, else the older ``holds`` bool; a
+    claim that does not hold says why where its experiment knows (``why``)."""
     if claim.get("verdict") is not None:
-        return VERDICTS.get(str(claim["verdict"]), str(claim["verdict"]))
+        text = VERDICTS.get(str(claim["verdict"]), str(claim["verdict"]))
+        return f"{text} — why: {claim['why']}" if claim.get("why") and claim["verdict"] != "holds" else text
     holds = claim.get("holds")
     if holds is None:
         note = claim.get("note", "")
@@ -155,6 +158,9 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
         shared = _shared_notes([summaries[n].get("notes", []) for n in members])
         toc.append((1, heading, f"section-{section}"))  # "appc" is also an experiment's anchor
         body += [Block("h2", heading, anchor=f"section-{section}"), Block("p", INTROS[section])]
+        decided = [(short[n], c) for n in members for c in summaries[n]["claims"] if c.get("kind", "paper") == "paper"]
+        if decided:
+            body.append(Block("p", conclusion(decided)))
         if shared:
             body += [Block("p", "*Common to the experiments of this section:*")] + [Block("p", n) for n in shared]
         first_seen: dict[str, str] = {}
@@ -171,6 +177,7 @@ def collect_blocks(out: Path, runs: Sequence[RunRef], preset: str) -> list[Block
             "axis says otherwise; κ is the paper's per-dimension κ (62) unless stated. Equation "
             "numbers (n) are the paper's.",
         ),
+        Block("box", "At a glance", rows=[[line] for line in glance(summaries, configs, claims, wall, preset)]),
     ]
     if toc:
         header += [Block("h2", "Contents", anchor="contents"), Block("toc", items=toc)]
@@ -228,6 +235,8 @@ def render_markdown(blocks: Sequence[Block], root: Path) -> str:
             lines += ["#" * int(b.kind[1]) + " " + b.text, ""]
         elif b.kind == "p":
             lines += [b.text, ""]
+        elif b.kind == "box":
+            lines += [f"> **{b.text}**", ">"] + [f"> - {row[0]}" for row in b.rows] + [""]
         elif b.kind == "img":
             lines += [f"![{b.text}]({b.path.relative_to(root).as_posix()})", ""]
         elif b.kind == "toc":
@@ -269,7 +278,8 @@ def render_html(blocks: Sequence[Block]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>diffregimes report</title><style>",
         "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}",
         "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}",
+        "padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}img{max-width:100%}"
+        ".glance{border:2px solid #444;border-radius:6px;padding:0.6em 1em;margin:1em 0;background:#fafafa}",
         "</style></head><body>",
     ]
     for b in blocks:
@@ -278,6 +288,9 @@ def render_html(blocks: Sequence[Block]) -> str:
             parts.append(f"<{b.kind}{ident}>{html.escape(b.text)}</{b.kind}>")
         elif b.kind == "p":
             parts.append(f"<p>{_inline_md(b.text)}</p>")
+        elif b.kind == "box":
+            items = "".join(f"<li>{_inline_md(row[0])}</li>" for row in b.rows)
+            parts.append(f"<div class='glance'><b>{html.escape(b.text)}</b><ul>{items}</ul></div>")
         elif b.kind == "img":
             data = base64.b64encode(b.path.read_bytes()).decode()
             parts.append(f"<p><img alt='{html.escape(b.text)}' src='data:image/png;base64,{data}'></p>")

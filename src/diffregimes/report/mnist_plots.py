@@ -270,20 +270,30 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
     ax = axes[0]
     width = 0.35
     for j, pairing in enumerate(pairings):
-        vals = [arrays[f"{pairing}_rms_du"][i_paper], arrays[f"{pairing}_rms_dv"][i_paper]]
-        bars = ax.bar(np.arange(2) + (j - 0.5) * width, vals, width, color=COLORS[pairing], label=pairing.upper())
-        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+        vals = np.array([arrays[f"{pairing}_rms_du"][i_paper], arrays[f"{pairing}_rms_dv"][i_paper]])
+        err = None
+        if f"{pairing}_rms_du_ci" in arrays:  # 95 % bootstrap over samples (older runs did not store it)
+            ci = np.array([arrays[f"{pairing}_rms_du_ci"][i_paper], arrays[f"{pairing}_rms_dv_ci"][i_paper]])
+            err = np.clip([vals - ci[:, 0], ci[:, 1] - vals], 0.0, None)
+        x = np.arange(2) + (j - 0.5) * width
+        bars = ax.bar(x, vals, width, color=COLORS[pairing], label=pairing.upper(), yerr=err, capsize=3)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2 if err is None else 8)
     ax.set_xticks([0, 1], [r"RMS $\Delta u$", r"RMS $\Delta v$"])
     ax.set(ylabel="RMS change of the final output (pixel units)", title=f"(a) intervention at $k$ = {k_paper}")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax = axes[1]
     for pairing in pairings:
-        ax.plot(
-            k_ints, arrays[f"{pairing}_rms_du"], "o-", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta u$"
-        )
-        ax.plot(
-            k_ints, arrays[f"{pairing}_rms_dv"], "s--", color=COLORS[pairing], label=rf"{pairing.upper()} $\Delta v$"
-        )
+        for mode, style in (("u", "o-"), ("v", "s--")):
+            ax.plot(
+                k_ints,
+                arrays[f"{pairing}_rms_d{mode}"],
+                style,
+                color=COLORS[pairing],
+                label=rf"{pairing.upper()} $\Delta {mode}$",
+            )
+            if f"{pairing}_rms_d{mode}_ci" in arrays:
+                ci = arrays[f"{pairing}_rms_d{mode}_ci"]
+                ax.fill_between(k_ints, ci[:, 0], ci[:, 1], color=COLORS[pairing], alpha=0.12, lw=0)
     ax.axvline(k_paper, color="0.6", lw=0.8, ls=":")
     ax.set(ylabel="RMS change of the final output (pixel units)", title="(b) scan over the intervention step")
     _reverse_k_axis(
@@ -413,58 +423,115 @@ def plot_fig11(data: dict[str, np.ndarray], summary: dict[str, Any], config: dic
 
 
 def plot_robustness(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict[str, Any]) -> Figure:
-    """The robustness study against the training budget (edge, g = 0): (a) sample quality, (b) the pooled
-    MAIN/CTRL ratio of |Δt| with its paired interval and the paper's ≈ 2–3, (c) the memorised fraction of
-    generated pairs with its Wilson interval beside held-out real pairs."""
+    """The robustness study against the training budget (edge, g = 0): (a) sample quality, both channels and the
+    plain-digit channel alone; (b) the pooled MAIN/CTRL ratio of |Δt| with its paired interval, the paper's
+    ≈ 2–3, and the settings that need no training; (c) the mean GI difference MAIN − CTRL on both readings of
+    (107); (d) the memorised fraction of generated pairs (Wilson) beside held-out real pairs."""
     edge = data["transform"] == "edge"
     steps = np.unique(data["steps"][edge].astype(float))
+    span = float(steps.max() - steps.min()) or 1.0
     xlabel = f"training steps (× batch {config.get('params', {}).get('batch', '?')})"
-    fig, axes = subplots(1, 3, figsize=(11.0, 3.3))
-    a, b, c = axes
-    for pairing in ("main", "ctrl"):
-        for seed in np.unique(data["seed"][edge]):
-            m = edge & _sel(data, pairing=pairing, seed=seed)
-            order = np.argsort(data["steps"][m].astype(float))
-            ratio = data["recognised"][m].astype(float) / data["recognised_real"][m].astype(float)
-            a.plot(
-                data["steps"][m].astype(float)[order],
-                ratio[order],
-                "o",
-                color=COLORS[pairing],
-                alpha=0.8,
-                label=f"{pairing.upper()} seed {int(seed)}",
-                ls="-" if int(seed) == 0 else "--",
-            )
-        m = edge & _sel(data, pairing=pairing)
-        order = np.argsort(data["steps"][m].astype(float))
-        x = data["steps"][m].astype(float)[order]
-        mem, lo, hi = (data[k][m].astype(float)[order] for k in ("memorised", "memorised_lo", "memorised_hi"))
-        shift = (-0.02 if pairing == "main" else 0.02) * (steps.max() - steps.min() or 1.0)  # MAIN, CTRL side by side
-        c.errorbar(
-            x + shift, mem, yerr=[mem - lo, hi - mem], fmt="o", color=COLORS[pairing], capsize=3, label=pairing.upper()
-        )
-        c.plot(x + shift, data["memorised_real"][m].astype(float)[order], "x", color=COLORS[pairing], ms=7)
-    a.axhline(0.7, color="0.4", lw=0.8, ls=":")
-    a.set(xlabel=xlabel, ylabel="recognised, generated ÷ real", title="(a) sample quality")
-    a.legend(fontsize=7, frameon=False)
-    by_steps = summary.get("headline", {}).get("ratio_by_steps", {})
-    pts = [(s, by_steps.get(str(int(s)))) for s in steps]
-    pts = [(s, r) for s, r in pts if r]
-    if pts:
-        x = np.array([s for s, _ in pts])
-        est, lo, hi = (np.array([r[i] for _, r in pts], float) for i in range(3))
-        b.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color="k", capsize=3, label="ours (95 % paired)")
-    b.axhspan(2.0, 3.0, color="C2", alpha=0.15, label="paper: ≈ 2–3")
-    b.axhline(1.0, color="0.4", lw=0.8, ls=":")
-    b.set(xlabel=xlabel, ylabel="|Δt| MAIN ÷ CTRL (pooled over τ)", title="(b) MAIN/CTRL ratio")
-    b.legend(fontsize=7, frameon=False)
-    c.set(
-        xlabel=xlabel,
-        ylabel="fraction of copies (d₁/d₂ < 1/3)",
-        title="(c) memorisation (×: held-out real)",
-    )
-    c.legend(fontsize=7, frameon=False)
-    for ax in axes:
+    fig, axes = subplots(2, 2, figsize=(10.0, 7.0))
+    (a, b), (c, d) = axes
+    _robustness_quality(a, data, edge, span)
+    settings = summary.get("records", {}).get("settings", [])
+    _robustness_ratio(b, settings, span)
+    _robustness_ghosting(c, settings, span)
+    _robustness_memorisation(d, data, edge, span)
+    titles = ("(a) sample quality", "(b) MAIN ÷ CTRL ratio of |Δt|", "(c) ghosting index", "(d) memorisation")
+    for ax, title in zip(axes.flat, titles):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
         ax.set_xticks(steps)
+        ax.set_xlim(steps.min() - 0.15 * span, steps.max() + 0.15 * span)
     fig.tight_layout()
     return fig
+
+
+def _robustness_quality(ax: Any, data: dict[str, np.ndarray], edge: np.ndarray, span: float) -> None:
+    for pairing in ("main", "ctrl"):
+        m = edge & _sel(data, pairing=pairing)
+        x = data["steps"][m].astype(float)
+        shift = (-0.02 if pairing == "main" else 0.02) * span
+        both = data["recognised"][m].astype(float) / data["recognised_real"][m].astype(float)
+        ax.plot(x + shift, both, "o", color=COLORS[pairing], label=f"{pairing.upper()}, both channels")
+        if "plain_recognised" in data:
+            plain = data["plain_recognised"][m].astype(float) / data["plain_recognised_real"][m].astype(float)
+            ax.plot(x + shift, plain, "^", mfc="none", color=COLORS[pairing], label=f"{pairing.upper()}, plain digit")
+    ax.axhline(0.7, color="0.4", lw=0.8, ls=":", label="gate threshold 0.70")
+    ax.set_ylabel("recognised, generated ÷ real (each seed)")
+    ax.legend(fontsize=7, frameon=False)
+
+
+def _robustness_ratio(ax: Any, settings: list[dict[str, Any]], span: float) -> None:
+    budget = [s for s in settings if s["transform"] == "edge" and not s["variant"] and "ratio" in s]
+    if budget:
+        x = np.array([s["steps"] for s in budget], float)
+        est, lo, hi = (np.array([s["ratio"][i] for s in budget]) for i in range(3))
+        ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color="k", capsize=3, label="as run (95 % paired)")
+    marks = {"clip-off": ("s", "x̂0 not clipped"), "batch16": ("D", "evaluation batch 16")}
+    for k, s in enumerate(x for x in settings if x["variant"] and "ratio" in x):
+        e, lo_, hi_ = s["ratio"]
+        marker, label = marks.get(s["variant"], ("v", s["variant"]))
+        ax.errorbar(
+            s["steps"] + (0.05 + 0.04 * k) * span,
+            e,
+            yerr=[[e - lo_], [hi_ - e]],
+            fmt=marker,
+            color="0.45",
+            capsize=3,
+            label=label,
+        )
+    ax.axhspan(2.0, 3.0, color="C2", alpha=0.15, label="paper: ≈ 2–3")
+    ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+    ax.set_ylabel("|Δt| MAIN ÷ CTRL (pooled over τ)")
+    ax.legend(fontsize=7, frameon=False)
+
+
+def _robustness_ghosting(ax: Any, settings: list[dict[str, Any]], span: float) -> None:
+    for reading, marker, shift in (("x0", "o-", -0.02), ("states", "s--", 0.02)):
+        rows = [s for s in settings if s["transform"] == "edge" and not s["variant"] and s["reading"] == reading]
+        if not rows:
+            continue
+        x = np.array([s["steps"] for s in rows], float) + shift * span
+        est, lo, hi = (np.array([s["gi_diff"][i] for s in rows]) for i in range(3))
+        label = "on x̂0 predictions" if reading == "x0" else "on states z_k"
+        ax.errorbar(
+            x,
+            est,
+            yerr=[est - lo, hi - est],
+            fmt=marker,
+            color="k",
+            mfc="none" if shift > 0 else "k",
+            capsize=3,
+            label=label,
+        )
+    ax.axhline(0.0, color="0.4", lw=0.8, ls=":")
+    ax.set_ylabel("mean GI, MAIN − CTRL (> 0: paper's claim)")
+    ax.legend(fontsize=7, frameon=False)
+
+
+def _robustness_memorisation(ax: Any, data: dict[str, np.ndarray], edge: np.ndarray, span: float) -> None:
+    for pairing in ("main", "ctrl"):
+        m = edge & _sel(data, pairing=pairing)
+        x = data["steps"][m].astype(float) + (-0.02 if pairing == "main" else 0.02) * span
+        mem, lo, hi = (data[k][m].astype(float) for k in ("memorised", "memorised_lo", "memorised_hi"))
+        ax.errorbar(
+            x,
+            mem,
+            yerr=[mem - lo, hi - mem],
+            fmt="o",
+            color=COLORS[pairing],
+            capsize=3,
+            label=f"{pairing.upper()} generated",
+        )
+        ax.plot(
+            x,
+            data["memorised_real"][m].astype(float),
+            "x",
+            color=COLORS[pairing],
+            ms=7,
+            label=f"{pairing.upper()} held-out real",
+        )
+    ax.set_ylabel("fraction of copies (d₁/d₂ < 1/3)")
+    ax.legend(fontsize=7, frameon=False)

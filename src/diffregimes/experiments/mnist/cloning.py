@@ -265,7 +265,15 @@ def _interp_ou(k: float, schedule: VPSchedule) -> float:
     return step_ou_time(k, schedule) if np.isfinite(k) else float("nan")
 
 
-def _gap_claims(per_g: dict[float, dict], T: int) -> list[Claim]:
+#: why the paper's Protocol II cannot show a widening gap on MAIN pairs (issue 16, item 5; issue 20)
+DIGIT_V_WHY = (
+    "C_u and C_v are both trained on the digit label, and a MAIN pair (x, T(x)) holds one digit, so accurate "
+    "classifiers give ŷ_u = ŷ_v and φ_u = φ_v at most scan steps: the gap is pinned near 0 at every g "
+    "(tests/test_robustness_stats.py shows the degeneracy); v_label = order reads the difference mode instead"
+)
+
+
+def _gap_claims(per_g: dict[float, dict], T: int, v_label: str) -> list[Claim]:
     """Protocol II claims from the bootstrap of the gap t_spec^u − t_spec^v over masters.
 
     "≈ 0 at g = 0" holds when the gap's interval lies inside ±5 % of T (10 steps at T = 200): the paper
@@ -297,6 +305,7 @@ def _gap_claims(per_g: dict[float, dict], T: int) -> list[Claim]:
                 f"gap {eh:+.1f} steps at g = {g_hi:g} vs {e0:+.1f} at g = 0",
                 verdict(lo, hi, above=0.0),
                 f"difference {fmt_interval(lo, hi, 1)}; gap at g = {g_hi:g} {fmt_interval(lo_h, hi_h, 1)}",
+                why=DIGIT_V_WHY if v_label == "digit" else "",
             )
         )
     return claims
@@ -365,7 +374,7 @@ def assemble_fig10(cfg: ExperimentConfig, results: list[Any], ctx: RunContext) -
     return Result(
         cols,
         headline,
-        _gap_claims(per_g, int(cfg.T)),
+        _gap_claims(per_g, int(cfg.T), cfg.v_label),
         notes=gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(cfg, cstats),
     )
 

@@ -15,6 +15,7 @@ import torch
 
 from ...atomic import atomic_write_bytes
 from ...runstore import read_json
+from ..config import typed
 from . import cloning, ghosting, intervention, table1
 from .common import resolve_threads
 from .gate import digit_classifier, gate_model, gate_samples_path, train_until_gate
@@ -119,7 +120,21 @@ def publish(
                 "key": tm.spec.key,
             }
         )
-    machine = {
+    summary = {
+        "preset": preset,
+        "command": command,
+        "wall_s": wall_s,
+        "machine": _machine(device),
+        "models": models,
+        "table1": table1,
+        "claims": claims,
+    }
+    atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    return dest
+
+
+def _machine(device: str) -> dict[str, Any]:
+    return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -127,16 +142,65 @@ def publish(
         "cpu": _cpu_name(),
         "device": device,
     }
-    summary = {
-        "preset": preset,
+
+
+def _newest_run(out: Path, name: str) -> Path | None:
+    """The finished run of experiment ``name`` under ``out`` (with overrides: ``<name>-<hash>``; the newest)."""
+    runs = [r for r in (out / name, *out.glob(f"{name}-*")) if (r / "summary.json").exists()]
+    return max(runs, key=lambda r: (r / "summary.json").stat().st_mtime) if runs else None
+
+
+def publish_robustness(out: Path, dest: Path, run_seed: int, command: str, wall_s: float | None, device: str) -> Path:
+    """Copy a finished robustness study (:mod:`.robustness`) of ``out`` to ``dest``: its summary, data and figure
+    under ``dest/robustness``, the report, the model of every (lineage, rung) as fp16 safetensors under
+    ``dest/models`` (``<pairing>_<transform>_seed<i>_<steps>.safetensors``, gate record inside) beside the gate's
+    digit classifier, and ``dest/summary.json`` with keys ``budget``, ``matrix``, ``settings``, ``models``,
+    ``command``, ``wall_s`` and ``machine``."""
+    from . import robustness
+
+    run = _newest_run(out, "robustness")
+    if run is None:
+        raise FileNotFoundError(f"no finished robustness run under {out}")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "robustness").mkdir(parents=True, exist_ok=True)
+    for f in [run / "summary.json", run / "data.csv", *sorted(run.glob("*.png"))]:
+        shutil.copy2(f, dest / "robustness" / f.name)
+    for report in ("report.md", "report.html"):
+        if (out / report).exists():
+            text = _relink(
+                (out / report).read_text(encoding="utf-8"), {run.name: "robustness"}, {str(out.resolve()): "."}
+            )
+            atomic_write_bytes(dest / report, text.encode())
+    summary = read_json(run / "summary.json")
+    cfg = typed(robustness.EXPERIMENTS[0], read_json(run / "config.json")["params"])
+    tc = robustness.TrainingConfig.of(cfg)
+    (dest / "models").mkdir(exist_ok=True)
+    clf, cstats = digit_classifier(tc, out, device)
+    export_classifier(clf, cstats["key"], _plain(cstats), dest / "models" / CLASSIFIER_FILE)
+    models = []
+    for row in summary["records"]["budget"]:
+        lin = robustness.Lineage(row["pairing"], int(row["seed"]), row["transform"], (int(row["steps"]),))
+        spec = robustness._spec(tc, lin, int(cfg.T), int(row["steps"]), run_seed, device)
+        tm = load_model(spec, out, device)
+        if tm is None:
+            raise FileNotFoundError(f"model {spec.label} ({spec.key}) is missing from {out / '_models'}")
+        name = f"{lin.pairing}_{lin.transform}_seed{lin.seed_index}_{spec.steps}.safetensors"
+        gate = {k: row[k] for k in robustness.GATE_KEYS}
+        export_model(tm, dest / "models" / name, gate)
+        models.append({"file": f"models/{name}", "key": spec.key, "label": lin.label, "steps": spec.steps})
+    records = summary.get("records", {})
+    out_summary = {
+        "preset": "robustness",
         "command": command,
         "wall_s": wall_s,
-        "machine": machine,
+        "machine": _machine(device),
+        "budget": records.get("budget", []),
+        "matrix": records.get("matrix", []),
+        "settings": records.get("settings", []),
+        "notes": summary.get("notes", []),
         "models": models,
-        "table1": table1,
-        "claims": claims,
     }
-    atomic_write_bytes(dest / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    atomic_write_bytes(dest / "summary.json", (json.dumps(out_summary, indent=2, default=str) + "\n").encode())
     return dest
 
 

@@ -28,15 +28,17 @@ import torch
 from ...data import PairedMNIST, apply_transform
 from ...protocols.memorisation import pair_memorisation
 from ...protocols.stats import ratio_interval
-from ...protocols.sync import CosineCurves, X0Trajectory, cosine_curves, gap_bootstrap, x0_trajectory
+from ...protocols.sync import CosineCurves, X0Trajectory, cosine_curves, crossing_step, gap_bootstrap, x0_trajectory
 from ...seeds import derive_seed
 from ...work import Unit, UnitEnv
-from ..base import Claim, Experiment, Result, RunContext
+from ..base import Experiment, Result, RunContext
 from ..config import ExperimentConfig
+from .channels import plain_channel_scores
 from .common import images_for, torch_threads
 from .gate import _split, digit_classifier, gate_model, gate_samples_path
-from .ghosting import _ghosting_claims
+from .ghosting import ghosting_claims, ghosting_stats
 from .presets import SECTION, TrainingConfig, training_params
+from .robustness_text import conclusions, verdict_table, what_was_run
 from .schema import mnist_schema
 from .table1 import _pooled_ratio, _table1_claims
 from .training import TrainSpec, eps_function, load_model, model_seed, start_noise, train_or_load, train_spec
@@ -52,6 +54,14 @@ GATE_KEYS = (
     "frechet",
     "frechet_real",
     "gate",
+)
+PLAIN_KEYS = (
+    "plain_recognised",
+    "plain_recognised_lo",
+    "plain_recognised_hi",
+    "plain_recognised_real",
+    "plain_found_real",
+    "finder_accuracy",
 )
 
 
@@ -159,8 +169,35 @@ def _memorisation(tm: Any, tc: TrainingConfig, root: Path, pairing: str, device:
     return {"memorised": gen, "memorised_real": real_m.fraction()}
 
 
+def evaluate_readings(
+    tc: TrainingConfig,
+    lin: Lineage,
+    steps: int,
+    T: int,
+    eval_batch: int,
+    out: str,
+    run_seed: int,
+    with_clip_off: bool,
+    device: str,
+) -> dict[str, Any]:
+    """Worker body: the plain-digit channel's recognised fraction (:mod:`.channels`) of one (lineage, rung)
+    and, with ``with_clip_off``, the x̂0 cosine curves of the evaluation batch (same start noise) with x̂0 left
+    unclipped: the readings that need no training (issue 16, item 3)."""
+    root, tcl = Path(out), tc.replace(transform=lin.transform)
+    with torch_threads(tc.threads, device):
+        spec = _spec(tc, lin, T, steps, run_seed, device)
+        tm = load_model(spec, root, device) or train_or_load(spec, root, device, tc.mnist_path)
+        gate_model(tm, tcl, root, device)  # the cached gate pairs the plain channel is read from
+        res: dict[str, Any] = {"key": spec.key, **plain_channel_scores(tm, tcl, root, device)}
+        if with_clip_off:
+            z = start_noise(eval_batch, 0.0, derive_seed(run_seed, "mnist-eval", lin.seed_index), device)
+            traj = x0_trajectory(eps_function(tm, None, device), z, tm.schedule)
+            res |= {"x0_clip_off": cosine_curves(traj).per_sample, "steps": traj.steps}
+    return res
+
+
 def robustness_units(cfg: ExperimentConfig, env: UnitEnv) -> list[Unit]:
-    """One training unit per lineage, then one evaluation unit per (lineage, rung) after it."""
+    """One training unit per lineage, then per (lineage, rung) an evaluation unit and a readings unit after it."""
     tc, units = TrainingConfig.of(cfg), []
     for lin in lineages(cfg):
         train = Unit(
@@ -180,33 +217,71 @@ def robustness_units(cfg: ExperimentConfig, env: UnitEnv) -> list[Unit]:
                     after=(train.key,),
                 )
             )
+            clip_off = lin.transform == "edge" and steps == cfg.transform_steps
+            units.append(
+                Unit(
+                    evaluate_readings,
+                    (tc, lin, steps, cfg.T, cfg.eval_batch, env.out, env.seed, clip_off, env.device),
+                    f"readings {lin.label} at {steps}",
+                    cost=6.0 if clip_off else 1.0,
+                    after=(units[-1].key,),
+                )
+            )
     return units
+
+
+def _settings(cfg: ExperimentConfig) -> list[tuple[str, str, int, int, str]]:
+    """(label, transform, steps, seeds, variant) of every column of the verdict matrix. Variants: ``""`` (the
+    evaluation as run), ``"clip-off"`` (x̂0 unclipped) and ``"batch16"`` (the first 16 images of each batch)."""
+    out = [(f"{s} steps × {cfg.batch}", "edge", s, cfg.n_seeds, "") for s in cfg.rungs]
+    out += [
+        (f"T = {t}, {cfg.transform_steps} steps", t, cfg.transform_steps, 1, "") for t in cfg.transforms if t != "edge"
+    ]
+    if cfg.transform_steps in cfg.rungs:
+        at = f"{cfg.transform_steps} steps × {cfg.batch}"
+        out += [(f"{at}, x̂0 not clipped", "edge", cfg.transform_steps, cfg.n_seeds, "clip-off")]
+        if cfg.eval_batch > SMALL_BATCH:
+            out += [(f"{at}, evaluation batch {SMALL_BATCH}", "edge", cfg.transform_steps, cfg.n_seeds, "batch16")]
+    return out
+
+
+SMALL_BATCH = 16  # the evaluation batch of the paper's robustness check ("evaluation batch larger")
+
+
+def _variant_curves(ev: dict, extra: dict, reading: str, variant: str) -> CosineCurves:
+    if variant == "clip-off":
+        return CosineCurves(np.asarray(extra["steps"]), {k: np.asarray(v) for k, v in extra["x0_clip_off"].items()})
+    c = _curves(ev, reading)
+    if variant == "batch16":
+        return CosineCurves(c.steps, {k: v[:, :SMALL_BATCH] for k, v in c.per_sample.items()})
+    return c
 
 
 def assemble_robustness(cfg: ExperimentConfig, results: list[Any], ctx: RunContext) -> Result:
     """The budget rows, the verdict matrix (claim × setting) and the headline ratios."""
-    evals: dict[tuple[str, int, str, int], dict] = {}
+    evals: dict[tuple[str, int, str, int], tuple[dict, dict]] = {}
     it = iter(results)
     for lin in lineages(cfg):
         next(it)  # the training unit
         for steps in lin.rungs:
-            evals[(lin.pairing, lin.seed_index, lin.transform, steps)] = next(it)
+            evals[(lin.pairing, lin.seed_index, lin.transform, steps)] = (next(it), next(it))
     rng = np.random.default_rng(derive_seed(ctx.seed, "robustness-boot"))
-    rows, matrix = _budget_rows(cfg, evals), []
-    settings = [(f"{s} steps × {cfg.batch}", "edge", s, cfg.n_seeds) for s in cfg.rungs]
-    settings += [
-        (f"T = {t}, {cfg.transform_steps} steps", t, cfg.transform_steps, 1) for t in cfg.transforms if t != "edge"
-    ]
-    headline: dict[str, dict[str, list[float]]] = {"ratio_by_steps": {}, "ratio_by_transform": {}}
-    for label, transform, steps, n_seeds in settings:
-        for reading in ("x0", "states"):
+    rows, matrix, numbers = _budget_rows(cfg, evals), [], []
+    headline: dict[str, dict[str, list[float]]] = {
+        "ratio_by_steps": {},
+        "ratio_by_transform": {},
+        "ratio_by_reading": {},
+    }
+    for label, transform, steps, n_seeds, variant in _settings(cfg):
+        batch = SMALL_BATCH if variant == "batch16" else cfg.eval_batch
+        for reading in ("x0",) if variant else ("x0", "states"):
             curves = {
-                (p, 0.0): [_curves(evals[(p, s, transform, steps)], reading) for s in range(n_seeds)]
+                (p, 0.0): [_variant_curves(*evals[(p, s, transform, steps)], reading, variant) for s in range(n_seeds)]
                 for p in cfg.pairings
             }
             claims = []
             if reading == "x0":  # Table 1's Δt is defined on x̂0 (98)-(100)
-                boot = gap_bootstrap(curves, cfg.taus, n_seeds, cfg.eval_batch, cfg.n_boot, rng)
+                boot = gap_bootstrap(curves, cfg.taus, n_seeds, batch, cfg.n_boot, rng)
                 ratio = {
                     t: ratio_interval(
                         boot[("main", 0.0, t)][3],
@@ -218,18 +293,34 @@ def assemble_robustness(cfg: ExperimentConfig, results: list[Any], ctx: RunConte
                 }
                 pooled = _pooled_ratio(boot, [0.0], cfg.taus)
                 claims += _table1_claims(boot, ratio, pooled, list(cfg.pairings), [0.0], cfg.taus)
-                by, at = ("ratio_by_steps", str(steps)) if transform == "edge" else ("ratio_by_transform", transform)
+                by, at = (
+                    ("ratio_by_reading", variant)
+                    if variant
+                    else ("ratio_by_steps", str(steps))
+                    if transform == "edge"
+                    else ("ratio_by_transform", transform)
+                )
                 headline[by][at] = [round(float(v), 3) for v in pooled]
-            claims += _ghosting_claims(curves[("main", 0.0)][0], curves[("ctrl", 0.0)][0], cfg.T, cfg.n_boot, rng)
+            ghost = ghosting_stats(curves[("main", 0.0)][0], curves[("ctrl", 0.0)][0], cfg.n_boot, rng)
+            claims += ghosting_claims(ghost, cfg.T)
             where = f"{label}, (107) on {'x̂0' if reading == 'x0' else 'states'}"
             matrix += [
                 {"claim": c.claim, "setting": where, "verdict": c.verdict, "interval": c.interval, "ours": c.ours}
                 for c in claims
             ]
-    claims = [Claim(m["claim"], m["setting"], m["ours"], m["verdict"], m["interval"], kind="finding") for m in matrix]
+            numbers.append(
+                {"setting": where, "transform": transform, "steps": steps, "variant": variant, "reading": reading}
+                | {k: [round(float(x), 4) for x in v] for k, v in ghost.items()}
+                | ({"ratio": headline[by][at]} if reading == "x0" else {})
+            )
     columns = {k: [r[k] for r in rows] for k in rows[0]} if rows else {}
     return Result(
-        columns, headline, claims, records={"budget": rows, "matrix": matrix}, notes=[_NOTE, *_gate_lines(rows)]
+        columns,
+        headline,
+        (),
+        tables=[verdict_table(matrix)],
+        records={"budget": rows, "matrix": matrix, "settings": numbers},
+        notes=[what_was_run(cfg), *conclusions(rows, numbers, matrix), _NOTE, *_gate_lines(rows)],
     )
 
 
@@ -239,10 +330,8 @@ def _curves(ev: dict, reading: str) -> CosineCurves:
 
 
 def _budget_rows(cfg: ExperimentConfig, evals: dict) -> list[dict[str, Any]]:
-    from ...protocols.sync import crossing_step
-
     rows = []
-    for (pairing, seed, transform, steps), ev in sorted(
+    for (pairing, seed, transform, steps), (ev, extra) in sorted(
         evals.items(), key=lambda kv: (kv[0][2], kv[0][3], kv[0][1], kv[0][0])
     ):
         c = _curves(ev, "x0")
@@ -254,6 +343,7 @@ def _budget_rows(cfg: ExperimentConfig, evals: dict) -> list[dict[str, Any]]:
             row[f"dt_{t:g}"] = float("nan") if tu is None or tv is None else float(tv - tu)
         row["memorised"], row["memorised_lo"], row["memorised_hi"] = ev["memorised"]
         row["memorised_real"] = ev["memorised_real"][0]
+        row |= {k: extra[k] for k in PLAIN_KEYS}
         rows.append(row)
     return rows
 
@@ -271,7 +361,12 @@ _NOTE = (
     "Settings: the budget rungs use MAIN and CTRL at g = 0 with the edge transform, every seed; the transform "
     "settings seed 0 at the first rung. Each claim is decided by its interval (holds / fails / inconclusive). "
     "(107) on x̂0 reads the predictions x̂0(k) (what Table 1 uses); on states it reads z_k itself (what Fig. 8 "
-    "shows). A copy is a generated pair whose nearest training pair is < 1/3 as far as the second nearest."
+    "shows). A copy is a generated pair whose nearest training pair is < 1/3 as far as the second nearest. "
+    "What each transform does to the modes of a MAIN pair (u = (x_A + x_B)/√2, v = (x_A − x_B)/√2): edge "
+    "(Sobel outline) keeps the digit in both u and v; invert (x_B = 1 − x_A) makes x_A + x_B = 1, so u is a "
+    "constant and v carries the whole digit; dilate (x_B ≥ x_A) leaves in v only the one-pixel ring the dilation "
+    "adds, u is a thick digit; blur leaves in v only the fine detail the blur removes, u is the digit. In CTRL "
+    "the two channels are different digits under every transform."
 )
 
 

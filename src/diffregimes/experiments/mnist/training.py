@@ -84,7 +84,14 @@ class TrainSpec:
     @property
     def label(self) -> str:
         cls = "" if self.classes is None else f" classes={','.join(map(str, self.classes))}"
-        return f"{self.pairing.upper()} g={self.g:g} seed={self.seed % 10**6}{cls} T={self.T}"
+        return f"{self.pairing.upper()} g={self.g:g} {seed_name(self.seed)}{cls} T={self.T}"
+
+
+def seed_name(seed: int, run_seed: int = 0, n: int = 64) -> str:
+    """How a model's seed is shown: ``seed 1`` for :func:`model_seed` (``run_seed``, 1), as the data files number
+    the seeds; the derived seed itself (``seed=107919``, its last six digits) for any other."""
+    index = next((i for i in range(n) if model_seed(run_seed, i) == seed), None)
+    return f"seed {index}" if index is not None else f"seed={seed % 10**6}"
 
 
 def model_seed(run_seed: int, seed_index: int) -> int:
