@@ -277,16 +277,20 @@ def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
     assert not list((runs / "_models").glob("*.pt"))  # nothing was trained
 
 
-def test_retrain_recomputes_models_bit_identically(tmp_path):
+def test_retrain_recomputes_models_bit_identically(tmp_path, capfd):
     out = tmp_path / "runs"
     args = ["fig", "8", "--preset", "smoke", "--out", str(out), "--no-progress"]
+    capfd.readouterr()
     assert main(args) == 0
+    # --no-progress: the model's training and the gate print nothing; the result line is all
+    assert capfd.readouterr() == (f"fig8: done -> {out / 'fig8'}\n", "")
     models = {
         p.name: (p.stat().st_mtime_ns, torch.load(p, weights_only=True)["model"])
         for p in (out / "_models").glob("*.pt")
         if not p.name.endswith(".state.pt")
     }
     assert main(args + ["--retrain"]) == 0
+    assert capfd.readouterr() == (f"fig8: done -> {out / 'fig8'}\n", "")
     for name, (mtime, weights) in models.items():
         path = out / "_models" / name
         assert path.stat().st_mtime_ns != mtime  # written again, not reused
