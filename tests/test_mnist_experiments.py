@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from figure_checks import redraw, tick_label_collisions
 
 from diffregimes.cli import main
 from diffregimes.diffusion import warmup_lr
@@ -153,6 +154,15 @@ def test_fig6_fig7_curves_end_at_one_and_ghosting_identity(smoke_runs):
     assert last.sum() == 4 and np.allclose(d6["cos_u"][last], 1) and np.allclose(d6["cos_v"][last], 1)
     d7 = read_csv(runs["fig7"].file("data.csv"))
     assert np.allclose(d7["gi"], 2 * d7["c_u"] - d7["c_a"] - d7["c_b"])  # (108)
+
+
+@pytest.mark.parametrize("name", MNIST_EXPERIMENTS)
+def test_tick_labels_do_not_collide(smoke_runs, name):
+    """Every MNIST figure redrawn from its smoke run: no two tick labels of an axis overlap, the OU-time top
+    axes of Figs 6, 7, 9 and 11 (T = 30: OU time grows fast over few steps) included."""
+    _, runs = smoke_runs
+    for stem, fig in redraw(runs[name]).items():
+        assert tick_label_collisions(fig) == [], stem
 
 
 def test_fig8_fig9_arrays(smoke_runs):
