@@ -227,6 +227,34 @@ def test_ray_executor_gives_byte_identical_data_to_serial(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
+def test_no_progress_silences_the_ray_start_up_lines(tmp_path):
+    """A local Ray says it started and that token authentication is on (INFO, WARNING): not under --no-progress,
+    which prints the experiment's line and the report's only."""
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    argv = [
+        "reproduce",
+        "--only",
+        "fig2",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--executor",
+        "ray",
+        "--workers",
+        "2",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffregimes.cli", *argv, "--no-progress"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("[1/1] fig2: done (") and lines[1].startswith("report: ")
+
+
+@pytest.mark.slow
 def test_whole_smoke_preset_is_byte_identical_under_process(tmp_path):
     """Every experiment, MNIST model trainings included (several minutes)."""
     serial = _run(tmp_path / "serial", SerialExecutor(threads=1), None)

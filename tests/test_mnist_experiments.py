@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from figure_checks import redraw, tick_label_collisions
 
 from diffregimes.cli import main
 from diffregimes.diffusion import warmup_lr
@@ -155,6 +156,15 @@ def test_fig6_fig7_curves_end_at_one_and_ghosting_identity(smoke_runs):
     assert np.allclose(d7["gi"], 2 * d7["c_u"] - d7["c_a"] - d7["c_b"])  # (108)
 
 
+@pytest.mark.parametrize("name", MNIST_EXPERIMENTS)
+def test_tick_labels_do_not_collide(smoke_runs, name):
+    """Every MNIST figure redrawn from its smoke run: no two tick labels of an axis overlap, the OU-time top
+    axes of Figs 6, 7, 9 and 11 (T = 30: OU time grows fast over few steps) included."""
+    _, runs = smoke_runs
+    for stem, fig in redraw(runs[name]).items():
+        assert tick_label_collisions(fig) == [], stem
+
+
 def test_fig8_fig9_arrays(smoke_runs):
     _, runs = smoke_runs
     with np.load(runs["fig8"].file("data.npz")) as z:
@@ -277,16 +287,20 @@ def test_published_model_round_trip_sampling_and_reuse(smoke_runs, tmp_path):
     assert not list((runs / "_models").glob("*.pt"))  # nothing was trained
 
 
-def test_retrain_recomputes_models_bit_identically(tmp_path):
+def test_retrain_recomputes_models_bit_identically(tmp_path, capfd):
     out = tmp_path / "runs"
     args = ["fig", "8", "--preset", "smoke", "--out", str(out), "--no-progress"]
+    capfd.readouterr()
     assert main(args) == 0
+    # --no-progress: the model's training and the gate print nothing; the result line is all
+    assert capfd.readouterr() == (f"fig8: done -> {out / 'fig8'}\n", "")
     models = {
         p.name: (p.stat().st_mtime_ns, torch.load(p, weights_only=True)["model"])
         for p in (out / "_models").glob("*.pt")
         if not p.name.endswith(".state.pt")
     }
     assert main(args + ["--retrain"]) == 0
+    assert capfd.readouterr() == (f"fig8: done -> {out / 'fig8'}\n", "")
     for name, (mtime, weights) in models.items():
         path = out / "_models" / name
         assert path.stat().st_mtime_ns != mtime  # written again, not reused

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from diffregimes.cli import main
 from diffregimes.execution.driver import reproduce
 from diffregimes.execution.schedule import Progress
 from diffregimes.progress import format_seconds, track
@@ -61,3 +67,62 @@ def test_reproduce_logs_units_and_experiments_and_no_carriage_returns(tmp_path, 
     err = capsys.readouterr().err  # captured: not a terminal, so progress comes as lines
     assert "\r" not in err and "[2/2] fig3: t_S(g): done, " in err
     assert "[1/2 units] fig2: done;" in err and "[2/2 units] fig3: done;" in err and "ETA" in err
+
+
+# ----------------------------------------------------------------------------- --no-progress
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _cli(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real command in a fresh interpreter (this checkout's source), its output captured."""
+    full = dict(os.environ if env is None else env)
+    full["PYTHONPATH"] = SRC + os.pathsep + full.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffregimes.cli", *argv], env=full, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_no_progress_prints_where_results_went_and_nothing_else(tmp_path):
+    """A new run, a reused one: one result line each on stdout, nothing on stderr, even while matplotlib
+    builds a new font cache (a fresh MPLCONFIGDIR)."""
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MPL")} | {"MPLCONFIGDIR": str(tmp_path / "mpl")}
+    argv = ["fig", "1", "--preset", "smoke", "--out", str(out), "--no-progress"]
+    first, again = _cli(argv, env), _cli(argv, env)
+    assert first.stdout.splitlines() == [f"fig1: done -> {out / 'fig1'}"] and first.stderr == ""
+    assert again.stdout.splitlines() == [f"fig1: reused finished run -> {out / 'fig1'}"] and again.stderr == ""
+
+
+def test_no_progress_reproduce_prints_results_and_warnings_only(tmp_path, capfd):
+    """reproduce: one line per experiment (where it went) and the report's line on stdout; on stderr only the
+    warning that a damaged run is recomputed. Without the flag, the same run prints its progress."""
+    out = tmp_path / "out"
+    argv = ["reproduce", "--only", "fig1,fig4", "--preset", "smoke", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    done = re.compile(rf"\[2/2\] fig4: done \(\d+ s of unit time\) -> {re.escape(str(out / 'fig4'))}")
+    report = re.compile(
+        rf"report: {re.escape(str(out))}/report\.md and {re.escape(str(out))}/report\.html \(total \d+ s\)"
+    )
+    stdout, stderr = capfd.readouterr()
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and stderr == ""
+    assert re.fullmatch(rf"\[1/2\] fig1: done \(\d+ s of unit time\) -> {re.escape(str(out / 'fig1'))}", lines[0])
+    assert done.fullmatch(lines[1]) and report.fullmatch(lines[2])
+
+    (out / "fig4" / "data.csv").write_text("damaged\n")  # the run is recomputed, with a warning
+    assert main([*argv, "--no-progress", "--executor", "process", "--workers", "2"]) == 0
+    stdout, stderr = capfd.readouterr()
+    lines = stdout.splitlines()
+    assert len(lines) == 3 and lines[0] == f"[1/2] fig1: reused finished run -> {out / 'fig1'}"
+    assert done.fullmatch(lines[1]) and report.fullmatch(lines[2])
+    assert stderr.splitlines() == [
+        f"fig4: {out / 'fig4'} holds an unfinished or damaged run (data.csv differs from its recorded digest); "
+        "recomputing"
+    ]
+
+    assert main([*argv, "--force"]) == 0  # the contrast: progress lines without the flag
+    stdout, stderr = capfd.readouterr()
+    assert stdout.splitlines()[0].startswith("2 experiment(s) to compute, 2 unit(s); serial executor")
+    assert "[1/2 units] fig1: done;" in stderr and "[2/2] fig4: boundary: done, " in stderr

@@ -10,9 +10,15 @@ heavy and may be called by any command before the report layer is imported.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+#: the line matplotlib logs (a WARNING) while it builds a new font cache: progress, not a problem
+FONT_CACHE_NOTICE = "Matplotlib is building the font cache"
 
 
 def _writable_dir(path: Path) -> bool:
@@ -52,3 +58,19 @@ def ensure_writable_cache(fallback: Path) -> Path | None:
         return None  # matplotlib will fall back to a temporary directory itself
     os.environ["MPLCONFIGDIR"] = str(Path(fallback).resolve())
     return Path(os.environ["MPLCONFIGDIR"])
+
+
+def _not_the_font_cache_notice(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(FONT_CACHE_NOTICE)
+
+
+@contextlib.contextmanager
+def without_font_cache_notice() -> Iterator[None]:
+    """For the duration, drop matplotlib's "building the font cache; this may take a moment" line (a progress
+    notice, under ``--no-progress``); its other warnings still show."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.addFilter(_not_the_font_cache_notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_the_font_cache_notice)

@@ -183,13 +183,20 @@ def _check_executor(args: argparse.Namespace) -> None:
         _import_ray()
 
 
+def _quiet(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """--no-progress: matplotlib's font-cache notice is progress too (the other notices are kept)."""
+    from ..mplcache import without_font_cache_notice
+
+    return without_font_cache_notice() if args.no_progress else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def _executor(args: argparse.Namespace) -> Iterator[Any]:
     """The executor the flags ask for, closed (its workers stopped) when the command ends."""
     from ..execution.executors import make_executor
 
     _check_executor(args)
-    executor = make_executor(_executor_kind(args), args.workers, args.address, args.threads)
+    executor = make_executor(_executor_kind(args), args.workers, args.address, args.threads, quiet=args.no_progress)
     try:
         yield executor
     finally:
@@ -224,20 +231,21 @@ def cmd_run_one(args: argparse.Namespace, kind: str) -> None:
     out = _out_dir(args.out)
     _prepare_output(out)
     _retrain(args, out)
-    from ..execution.driver import produce
+    with _quiet(args):
+        from ..execution.driver import produce
 
-    with _executor(args) as executor:
-        run_dir, reused = produce(
-            name,
-            args.preset,
-            out,
-            args.seed,
-            args.force or args.retrain,
-            device,
-            not args.no_progress,
-            overrides,
-            executor=executor,
-        )
+        with _executor(args) as executor:
+            run_dir, reused = produce(
+                name,
+                args.preset,
+                out,
+                args.seed,
+                args.force or args.retrain,
+                device,
+                not args.no_progress,
+                overrides,
+                executor=executor,
+            )
     print(f"{name}: {'reused finished run' if reused else 'done'} -> {run_dir.path}")
 
 
@@ -264,21 +272,22 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     _retrain(args, out)
     import time
 
-    from ..execution.driver import reproduce
-
     start = time.perf_counter()
-    with _executor(args) as executor:
-        reproduce(
-            only,
-            args.preset,
-            out,
-            args.seed,
-            args.force or args.retrain,
-            device,
-            not args.no_progress,
-            overrides=per_exp,
-            executor=executor,
-        )
+    with _quiet(args):
+        from ..execution.driver import reproduce
+
+        with _executor(args) as executor:
+            reproduce(
+                only,
+                args.preset,
+                out,
+                args.seed,
+                args.force or args.retrain,
+                device,
+                not args.no_progress,
+                overrides=per_exp,
+                executor=executor,
+            )
     if args.publish:
         from ..experiments.base import default_device
         from ..experiments.mnist.evidence import publish, publish_robustness
@@ -324,7 +333,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="torch device for simulations (default: cuda if available)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="print only results (where each run was written, the report), warnings (a damaged cache "
+        "or run recomputed, a unit retried, a model trained because --models lacks it) and errors; no "
+        "progress bars or lines, no start-up lines of Ray or matplotlib",
+    )
     p.add_argument(
         "--executor",
         default=None,

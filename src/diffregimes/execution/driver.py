@@ -110,8 +110,9 @@ def run_experiments(
 
     ``executor`` (default: serial, in this process) runs the units; ``retries`` is how often a unit that
     raised or lost its worker is run again. With ``force``, everything is recomputed once, shared caches
-    (trained models) included. ``log`` gets the progress lines, ``notice`` (default: ``log``) the one-line
-    notices that a damaged or unfinished run is recomputed.
+    (trained models) included. ``log`` gets the result lines (each experiment's run directory) and, with
+    ``show_progress``, the progress lines (units to compute, all done); ``notice`` (default: ``log``) the
+    one-line warnings that a damaged or unfinished run is recomputed, shown with or without progress.
     """
     names = registry.plan_all(names, preset, Path(out), seed, overrides)  # everything checked before anything runs
     executor = executor or SerialExecutor()
@@ -122,13 +123,15 @@ def run_experiments(
     with contextlib.ExitStack() as locks:
         for plan in plans:  # held to the last figure: no other run can replace the data in between
             locks.enter_context(plan.run_dir.lock(plan.key))
-        jobs = _plan_jobs(plans, preset, Path(out), device, force, force_since, executor, log, notice or log, outcome)
+        jobs = _plan_jobs(
+            plans, preset, Path(out), device, force, force_since, executor, show_progress, log, notice or log, outcome
+        )
         by_unit: dict[str, list[_Job]] = {}
         for job in jobs:  # experiments may share units (the MNIST models of Table 1 and Fig. 6)
             for k in dict.fromkeys(job.keys):
                 by_unit.setdefault(k, []).append(job)
         units = _ordered_units(jobs)
-        if units:
+        if units and show_progress:
             n_units = len({u.key for u in units})  # a unit several experiments declare counts once
             log(f"{len(jobs)} experiment(s) to compute, {n_units} unit(s); {executor.describe()}")
         began = time.perf_counter()
@@ -155,7 +158,7 @@ def run_experiments(
             on_result=on_result,
             progress=progress,
         )
-        if units:
+        if units and show_progress:
             log(f"all units done in {format_seconds(time.perf_counter() - began)}")
     return [outcome[p.exp.name] for p in plans]
 
@@ -168,6 +171,7 @@ def _plan_jobs(
     force: bool,
     force_since: float | None,
     executor: Executor,
+    show_progress: bool,
     log: Callable[[str], None],
     notice: Callable[[str], None],
     outcome: dict[str, tuple[RunDir, bool]],
@@ -175,7 +179,8 @@ def _plan_jobs(
     """Reuse what is finished (redrawing missing figures); make units for the rest."""
     jobs: list[_Job] = []
     computed: dict[str, _Job] = {}
-    inner_progress = isinstance(executor, SerialExecutor)  # workers side by side: the overall bar only
+    # an experiment's own progress lines: in this process only (workers side by side: the overall bar only)
+    inner_progress = show_progress and isinstance(executor, SerialExecutor)
     for k, plan in enumerate(plans, 1):
         exp, run_dir = plan.exp, plan.run_dir
         label = f"[{k}/{len(plans)}] {exp.name}"
@@ -298,12 +303,24 @@ def reproduce(
 
     ``overrides`` maps an experiment name to its parameter overrides; runs with overrides go to their own
     directories, which the report names. ``executor`` (default serial) runs the work units: MNIST model
-    trainings, manifold cases, whole experiments; ``log`` (default: stdout) gets the run's lines.
+    trainings, manifold cases, whole experiments; ``log`` (default: stdout) gets the run's lines, stderr the
+    warnings (a damaged or unfinished run recomputed).
     """
     log = log or _say
     began = time.perf_counter()
     runs = run_experiments(
-        names, preset, out, seed, force, device, show_progress, overrides, executor=executor, retries=retries, log=log
+        names,
+        preset,
+        out,
+        seed,
+        force,
+        device,
+        show_progress,
+        overrides,
+        executor=executor,
+        retries=retries,
+        log=log,
+        notice=_stderr,
     )
     md, page = write_report(out, [r for r, _ in runs], preset)
     log(f"report: {md} and {page} (total {format_seconds(time.perf_counter() - began)})")

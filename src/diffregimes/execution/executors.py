@@ -12,6 +12,7 @@ run on divided by the number of units running side by side, so the cores are use
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -176,21 +177,36 @@ class RayExecutor(Executor):
 
     Ray re-runs a task whose worker died (``max_retries``); a unit that raises comes back to the
     scheduler, which retries it like any other executor's. A unit using torch asks for ``threads`` CPUs
-    and, when the cluster has GPUs, an equal share of one (``num_gpus``).
+    and, when the cluster has GPUs, an equal share of one (``num_gpus``). With ``quiet`` (``--no-progress``)
+    Ray's own start-up lines (INFO and WARNING: the local instance started, token authentication on) are
+    not printed; its errors are.
     """
 
     name = "ray"
 
-    def __init__(self, workers: int | None, address: str | None = None, threads: int | None = None, retries: int = 2):
+    def __init__(
+        self,
+        workers: int | None,
+        address: str | None = None,
+        threads: int | None = None,
+        retries: int = 2,
+        quiet: bool = False,
+    ):
         ray = _import_ray()
         self._ray = ray
         self._started_here = not ray.is_initialized()
+        level = logging.ERROR if quiet else logging.INFO  # INFO: Ray's own default
         if self._started_here:
             if address:
-                _connect_ray(ray, address)
+                _connect_ray(ray, address, level)
             else:
                 _session_token()
-                ray.init(num_cpus=workers or available_cores(), include_dashboard=False, log_to_driver=False)
+                ray.init(
+                    num_cpus=workers or available_cores(),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=level,
+                )
         cpus = int(ray.cluster_resources().get("CPU", 1))
         gpus = float(ray.cluster_resources().get("GPU", 0))
         super().__init__(workers or cpus, threads if threads is not None else max(1, cpus // (workers or cpus)))
@@ -248,10 +264,10 @@ def _session_token() -> None:
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 
 
-def _connect_ray(ray: Any, address: str) -> None:
+def _connect_ray(ray: Any, address: str, logging_level: int = logging.INFO) -> None:
     """Join the Ray cluster at ``address`` ("host:port", "ray://host:port" or "auto"); one line naming
     ``--address`` when it is malformed or nothing answers within :data:`RAY_CONNECT_TIMEOUT_S` seconds (Ray
-    itself keeps retrying for minutes)."""
+    itself keeps retrying for minutes). ``logging_level``: the lowest level of Ray's own lines shown."""
     if address != "auto":
         host, _, port = address.removeprefix("ray://").rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -263,7 +279,7 @@ def _connect_ray(ray: Any, address: str) -> None:
                 f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})"
             ) from None
     try:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, logging_level=logging_level)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ValidationError(f"--address {address}: cannot join a Ray cluster ({_first_line(exc)})") from None
 
@@ -282,10 +298,15 @@ def _import_ray() -> Any:
 
 
 def make_executor(
-    kind: str, workers: int | None = None, address: str | None = None, threads: int | None = None
+    kind: str,
+    workers: int | None = None,
+    address: str | None = None,
+    threads: int | None = None,
+    *,
+    quiet: bool = False,
 ) -> Executor:
     """The executor named ``kind`` (serial, process, ray) with ``workers`` units side by side, each using
-    ``threads`` intra-op threads.
+    ``threads`` intra-op threads; ``quiet`` (``--no-progress``) silences Ray's start-up lines.
 
     Defaults: serial runs one unit at a time with every core; process uses one worker per core; ray
     uses the cluster's CPUs (a local Ray with this machine's cores when ``address`` is None); threads:
@@ -306,7 +327,7 @@ def make_executor(
         return SerialExecutor(threads)
     if kind == "process":
         return ProcessExecutor(workers or available_cores(), threads)
-    return RayExecutor(workers, address, threads)
+    return RayExecutor(workers, address, threads, quiet=quiet)
 
 
 def chunks(n: int, size: int) -> Iterator[range]:

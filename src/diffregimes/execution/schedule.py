@@ -72,9 +72,8 @@ class Progress:
         self.log(f"[{self.done_units}/{self.total_units} units] {unit.label}: {what}; {elapsed} elapsed, {tail}")
 
     def note(self, line: str) -> None:
-        """A line that must not be lost under the bar (a retry, a lost worker)."""
-        if not self.show:
-            return
+        """A warning that must not be lost under the bar (a retry, a lost worker): shown with or without
+        progress (``show``), on stderr."""
         if self._tqdm is not None:
             self._tqdm.write(line, file=sys.stderr)
         else:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextPath
+from matplotlib.ticker import Locator, MaxNLocator
 
 from ..protocols.sync import PAPER_TABLE1, PAPER_TABLE1_SD
 from ..protocols.sync import TAUS as PAPER_TAUS
@@ -34,27 +37,47 @@ def _reverse_k_axis(ax, k: np.ndarray, ou: np.ndarray, label: str = "DDPM step $
     ax.set_xlabel(label)
     if ks.size >= 2 and np.all(np.diff(ts) > 0):
         top = ax.secondary_xaxis("top", functions=(lambda x: np.interp(x, ks, ts), lambda t: np.interp(t, ts, ks)))
-        top.set_xticks(_spaced_ou_ticks(ks, ts))
+        top.xaxis.set_major_locator(SpacedOUTicks(OU_TICK_SIZE))
         top.set_xlabel(r"OU time $t = -\frac{1}{2}\log\bar\alpha_k$", fontsize=8)
-        top.tick_params(labelsize=7)
+        top.tick_params(labelsize=OU_TICK_SIZE)
 
 
-def _spaced_ou_ticks(ks: np.ndarray, ts: np.ndarray, min_gap: float = 0.07) -> list[float]:
-    """OU-time ticks for the top axis, at least ``min_gap`` of the step axis apart: OU time grows fast near
-    k = T - 1, where evenly spaced OU ticks pile up (labels "6 5" printed over each other)."""
-    from matplotlib.ticker import MaxNLocator
+#: font size (points) of the OU-time tick labels
+OU_TICK_SIZE = 7
 
-    cands = [
-        t
-        for t in MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]).tick_values(ts.min(), ts.max())
-        if ts.min() <= t <= ts.max()
-    ]
-    span, kept = float(ks.max() - ks.min()), []
-    for t in sorted(cands):  # from k = 0 (t = 0) towards large k: keep the low-noise ticks first
-        k = float(np.interp(t, ts, ks))
-        if not kept or abs(k - np.interp(kept[-1], ts, ks)) >= min_gap * span:
-            kept.append(float(t))
-    return kept
+
+class SpacedOUTicks(Locator):
+    """OU-time ticks for a top axis whose labels never touch: OU time grows fast near k = T - 1, where evenly
+    spaced OU ticks pile up ("6 5" printed over each other). Candidates are round OU times; going from
+    t = 0 (k = 0) towards large t, a tick is kept when its label clears the last kept one by ``gap_em`` of the
+    font size, measured where the axis is drawn (pixels, with each label's own width), so the spacing holds
+    in any panel width and at any T."""
+
+    def __init__(self, fontsize: float, gap_em: float = 0.8, nbins: int = 8) -> None:
+        self.fontsize, self.gap_em, self.nbins = float(fontsize), float(gap_em), int(nbins)
+
+    def __call__(self) -> list[float]:
+        return self.tick_values(*self.axis.get_view_interval())
+
+    def tick_values(self, vmin: float, vmax: float) -> list[float]:
+        """Round OU times in [vmin, vmax], thinned so that neighbouring labels keep their gap on screen."""
+        lo, hi = sorted((float(vmin), float(vmax)))
+        cands = [float(t) for t in MaxNLocator(self.nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
+        cands = [t for t in cands if lo - 1e-12 <= t <= hi + 1e-12]
+        if self.axis is None or len(cands) < 2:
+            return cands
+        axes = self.axis.axes
+        x = axes.transData.transform(np.column_stack([cands, np.zeros(len(cands))]))[:, 0]
+        px_per_pt = axes.figure.dpi / 72.0
+        font = FontProperties(size=self.fontsize)
+        texts = self.axis.major.formatter.format_ticks(cands)
+        half = [TextPath((0, 0), s, prop=font).get_extents().width * px_per_pt / 2 for s in texts]
+        gap = self.gap_em * self.fontsize * px_per_pt
+        kept: list[int] = []
+        for i in range(len(cands)):  # candidates ascend in t: from k = 0 (the low-noise end) outwards
+            if not kept or abs(x[i] - x[kept[-1]]) >= half[i] + half[kept[-1]] + gap:
+                kept.append(i)
+        return [cands[i] for i in kept]
 
 
 def _legend_below(fig: Figure, ax, ncol: int = 4) -> None:

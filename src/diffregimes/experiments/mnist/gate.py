@@ -17,6 +17,7 @@ of that ladder at which it passes, continuing one lineage (no step is trained tw
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -181,6 +182,7 @@ def train_until_gate(
         print(
             f"--models {cfg.models_dir}: no published model for "
             f"{train_spec(cfg, pairing, g, seed, T, device, classes).label}; training it",
+            file=sys.stderr,  # a warning: shown under --no-progress too
             flush=True,
         )
     ladder = [int(s) for s in (cfg.gate_steps or [])]
