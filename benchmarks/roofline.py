@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--top", type=int, default=15, help="operators listed, by time (all are in the floor)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bf16 = bf16_autocast_recommended(CPU)
@@ -164,13 +164,18 @@ def main() -> None:
     print(f"bf16 matmul 2048^2: {peak / 1e9:.1f} GFLOP/s")
     print(f"{'op':<58} {'n':>3} {'ms':>8} {'GFLOP':>7} {'MB':>7} {'GFLOP/s':>8} {'GB/s':>6} {'%peak':>6}")
     by_kind: collections.Counter = collections.Counter()
-    for t, count, op, fl, by in rows:
+    for i, (t, count, op, fl, by) in enumerate(rows):
         name = op if isinstance(op, str) else f"{op.kind} {op.shape}{' cl' if op.channels_last else ''}"
         kind = name.split()[0] if isinstance(op, str) else op.kind
         by_kind[kind] += t
+        if i >= args.top:
+            continue
         print(
             f"{name[:58]:<58} {count:>3} {t * 1e3:>8.2f} {fl / 1e9:>7.3f} {by / 1e6:>7.1f} {fl / t / 1e9:>8.1f} {by / t / 1e9:>6.1f} {fl / t / peak:>6.0%}"
         )
+    if len(rows) > args.top:
+        rest_t = sum(r[0] for r in rows[args.top :])
+        print(f"... {len(rows) - args.top} more ops (--top): {rest_t * 1e3:.1f} ms together")
     print(
         f"\nmeasured step: {step * 1e3:.1f} ms ({args.batch / step:.1f} images/s); floor (sum of the ops alone): "
         f"{floor * 1e3:.1f} ms ({args.batch / floor:.1f} images/s); step / floor = {step / floor:.2f}"

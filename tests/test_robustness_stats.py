@@ -183,3 +183,26 @@ def test_the_order_label_is_a_non_degenerate_difference_mode_label():
     agree = float((held.swapped.long() == held.labels_a).double().mean())
     assert abs(agree - 0.5) < 4 * math.sqrt(0.25 / n)  # (3)
     assert abs(float((predict_labels(C_o, v) == held.labels_a).double().mean()) - 0.5) < 4 * math.sqrt(0.25 / n)
+
+
+def test_the_fig7_band_is_the_bootstrap_of_the_batch_mean_gi():
+    """gi_band against the normal approximation: per-image GI i.i.d. with sd σ over n images gives a band of
+    half-width ≈ 1.96 σ/√n around the mean. With n = 400 and 4000 resamples the bootstrap percentiles scatter by
+    ≈ 3 % of that half-width (binomial error of a 2.5 % quantile from 4000 draws, through the normal density);
+    10 % leaves room for the sample sd's own 3.5 % error. A batch of identical images has a band of width 0."""
+    from diffregimes.experiments.mnist.ghosting import gi_band
+    from diffregimes.protocols.sync import CosineCurves
+
+    rng = np.random.default_rng(0)
+    n, sigma = 400, 0.2
+    u = 0.5 + sigma / 2 * rng.standard_normal((3, n))  # GI = 2 c_u - c_a - c_b = 2 c_u - 0.4 here
+    curves = CosineCurves(np.array([2, 1, 0]), {"u": u, "x_a": np.full((3, n), 0.3), "x_b": np.full((3, n), 0.1)})
+    lo, hi = gi_band(curves, 4000, np.random.default_rng(1))
+    gi = 2 * u - 0.4
+    half = 1.96 * gi.std(axis=1, ddof=1) / np.sqrt(n)
+    assert np.all(lo < gi.mean(axis=1)) and np.all(gi.mean(axis=1) < hi)
+    np.testing.assert_allclose((hi - lo) / 2, half, rtol=0.10)
+    flat = CosineCurves(np.array([1, 0]), {k: np.full((2, 5), 0.4) for k in ("u", "x_a", "x_b")})
+    lo, hi = gi_band(flat, 100, np.random.default_rng(2))
+    np.testing.assert_allclose(lo, 0.0, atol=1e-15)  # 2 · 0.4 − 0.4 − 0.4 on every resample
+    np.testing.assert_allclose(hi, 0.0, atol=1e-15)

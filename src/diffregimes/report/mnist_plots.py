@@ -232,6 +232,10 @@ def plot_fig7(data: dict[str, np.ndarray], summary: dict[str, Any], config: dict
         ax.plot(k, data["c_a"][m], "--", color="C1", label="$c_A$ (channel A)")
         ax.plot(k, data["c_b"][m], ":", color="C2", label="$c_B$ (channel B)")
         gi_ax.plot(k, data["gi"][m], "-", color="k", lw=1.2, label="GI $= 2c_u - c_A - c_B$ (108)")
+        if "gi_lo" in data:  # older runs stored no band
+            gi_ax.fill_between(
+                k, data["gi_lo"][m], data["gi_hi"][m], color="0.5", alpha=0.3, lw=0, label="GI 95 % band"
+            )
         gi_ax.axhline(0, color="0.6", lw=0.6)
         _reverse_k_axis(ax, k, data["ou_t"][m])
         ax.set_xlabel("")
@@ -490,12 +494,17 @@ def _robustness_ratio(ax: Any, settings: list[dict[str, Any]], span: float) -> N
     budget = [s for s in settings if s["transform"] == "edge" and not s["variant"] and "ratio" in s]
     if budget:
         x = np.array([s["steps"] for s in budget], float)
-        est, lo, hi = (np.array([s["ratio"][i] for s in budget]) for i in range(3))
+        est, lo, hi = (np.array([s["ratio"][i] for s in budget], dtype=float) for i in range(3))  # None -> NaN
         ax.errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color="k", capsize=3, label="as run (95 % paired)")
     marks = {"clip-off": ("s", "x̂0 not clipped"), "batch16": ("D", "evaluation batch 16")}
-    for k, s in enumerate(x for x in settings if x["variant"] and "ratio" in x):
-        e, lo_, hi_ = s["ratio"]
-        marker, label = marks.get(s["variant"], ("v", s["variant"]))
+    marks |= {t: (m, f"T = {t}") for t, m in (("invert", "v"), ("dilate", "^"), ("blur", "P"))}
+    others = [x for x in settings if (x["variant"] or x["transform"] != "edge") and "ratio" in x]
+    for k, s in enumerate(others):
+        e, lo_, hi_ = (np.nan if v is None else float(v) for v in s["ratio"])  # JSON keeps NaN as null
+        if not np.isfinite([e, lo_, hi_]).all():
+            continue
+        key = s["variant"] or s["transform"]
+        marker, label = marks.get(key, ("X", key))
         ax.errorbar(
             s["steps"] + (0.05 + 0.04 * k) * span,
             e,
@@ -517,7 +526,7 @@ def _robustness_ghosting(ax: Any, settings: list[dict[str, Any]], span: float) -
         if not rows:
             continue
         x = np.array([s["steps"] for s in rows], float) + shift * span
-        est, lo, hi = (np.array([s["gi_diff"][i] for s in rows]) for i in range(3))
+        est, lo, hi = (np.array([s["gi_diff"][i] for s in rows], dtype=float) for i in range(3))
         label = "on x̂0 predictions" if reading == "x0" else "on states z_k"
         ax.errorbar(
             x,

@@ -27,7 +27,8 @@ from .training import eps_function, start_noise
 def run_fig7(cfg: ExperimentConfig, ctx: RunContext) -> Result:
     """Ghosting: c_u, c_A, c_B (107) and GI (108) for MAIN and CTRL."""
     T, g = int(cfg.T), float(cfg.g)
-    cols: dict[str, list] = {k: [] for k in ("pairing", "k", "ou_t", "c_u", "c_a", "c_b", "gi")}
+    cols: dict[str, list] = {k: [] for k in ("pairing", "k", "ou_t", "c_u", "c_a", "c_b", "gi", "gi_lo", "gi_hi")}
+    band_rng = np.random.default_rng(derive_seed(ctx.seed, "fig7-gi-band"))  # apart from the claims' draws
     stats: dict[str, dict[str, float]] = {}
     per_sample: dict[str, CosineCurves] = {}
     models = []
@@ -44,6 +45,9 @@ def run_fig7(cfg: ExperimentConfig, ctx: RunContext) -> Result:
             cols["ou_t"] += ou_axis(c.steps, tm).tolist()
             for key in ("c_u", "c_a", "c_b", "gi"):
                 cols[key] += gh[key].tolist()
+            lo, hi = gi_band(c, int(cfg.n_boot), band_rng)
+            cols["gi_lo"] += lo.tolist()
+            cols["gi_hi"] += hi.tolist()
             dominates = (gh["c_u"] > gh["c_a"]) & (gh["c_u"] > gh["c_b"])
             stats[pairing] = {
                 "gi_mean": float(gh["gi"].mean()),
@@ -80,6 +84,15 @@ CU_WHY = (
     "and u's cosine to its end point stays above both channels' at every step, whatever the pairing; the count "
     "cannot separate MAIN from CTRL"
 )
+
+
+def gi_band(c: CosineCurves, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise 95 % percentile bootstrap band (images resampled) of the batch-mean GI (108) at every step."""
+    per = {k: np.asarray(c.per_sample[k]) for k in ("u", "x_a", "x_b")}
+    gi = 2 * per["u"] - per["x_a"] - per["x_b"]  # per image [S, n]: GI is linear in the cosines
+    idx = bootstrap_indices(gi.shape[1], n_boot, rng)  # [R, n]
+    reps = np.stack([row[idx].mean(axis=1) for row in gi])  # [S, R], one step at a time (memory)
+    return np.percentile(reps, 2.5, axis=1), np.percentile(reps, 97.5, axis=1)
 
 
 def ghosting_stats(

@@ -43,7 +43,14 @@ def verdict_table(matrix: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-def _interval(v: Sequence[float], digits: int = 2) -> str:
+def _finite(v: Sequence[float | None]) -> bool:
+    return all(x is not None and x == x for x in v)
+
+
+def _interval(v: Sequence[float | None], digits: int = 2) -> str:
+    """'1.35 [1.25, 1.41]'; 'undetermined' where a curve never crossed τ (NaN, stored as null)."""
+    if not _finite(v):
+        return "undetermined (a curve never reaches τ)"
     return f"{v[0]:.{digits}f} [{v[1]:.{digits}f}, {v[2]:.{digits}f}]"
 
 
@@ -53,12 +60,13 @@ def _ratio_sentence(numbers: Sequence[Row]) -> str:
         return ""
     parts = [f"{n['steps']} steps {_interval(n['ratio'])}" for n in budget]
     lo, hi = PAPER_RATIO
-    inside = [n["steps"] for n in budget if n["ratio"][1] >= 1.5 and n["ratio"][2] <= 4.0]
-    trend = budget[-1]["ratio"][0] - budget[0]["ratio"][0]
+    decided = [n for n in budget if _finite(n["ratio"])]
+    inside = [n["steps"] for n in decided if n["ratio"][1] >= 1.5 and n["ratio"][2] <= 4.0]
+    trend = decided[-1]["ratio"][0] - decided[0]["ratio"][0] if decided else float("nan")
     verdict = (
         f"inside the paper's agreement band [1.5, 4] at {', '.join(map(str, inside))} steps"
         if inside
-        else f"outside the paper's ≈ {lo:g}–{hi:g} at every budget"
+        else f"outside the paper's ≈ {lo:g}–{hi:g} at every budget where it is determined"
     )
     return (
         f"**Training budget.** The pooled MAIN ÷ CTRL ratio of |Δt| is {'; '.join(parts)}: {verdict}; from the first "
