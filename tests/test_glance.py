@@ -83,3 +83,15 @@ def test_both_formats_open_with_the_same_box(tmp_path):
     assert page.count("<div class='glance'>") == 1 and page.count("<li>Fails — ") == 1
     assert "**Conclusion.** Of 2 claims: 1 fail, 1 inconclusive." in md
     assert "✗ fails — why: u sums energy" in md
+
+
+def test_failures_with_one_reason_share_a_line():
+    claims = [
+        ("App. C", {"claim": f"g0 = {g}: late least harmful", "verdict": "fails", "kind": "paper", "why": "early is"})
+        for g in (0.2, 0.5)
+    ] + [("App. C", {"claim": "other", "verdict": "fails", "kind": "paper"})]
+    fails = [line for line in glance({}, {}, claims, 1.0, "quick") if line.startswith("Fails — ")]
+    assert fails == [
+        "Fails — App. C: g0 = 0.2: late least harmful; g0 = 0.5: late least harmful — early is.",
+        "Fails — App. C: other — why is not yet known.",
+    ]

@@ -187,6 +187,12 @@ def test_fig10_fig11_protocol2_tables(smoke_runs):
     assert np.all((d11["phi"] >= 0) & (d11["phi"] <= 1) & (d11["phi_lo"] <= d11["phi"]) & (d11["phi"] <= d11["phi_hi"]))
     h = _summary(runs["fig10"])["headline"]
     assert 0.5 <= h["acc_u"] <= 1 and 0.5 <= h["acc_v"] <= 1
+    h11 = _summary(runs["fig11"])["headline"]
+    assert "acc_u" not in h11 and not any(k.startswith("gap_") for k in h11)  # Fig. 10's numbers stay in Fig. 10
+    for g in p["g_values"]:  # the headline's parting of the curves, recomputed from data.csv
+        at = np.isclose(d11["g"].astype(float), g)
+        u, v = (d11["phi_ex"][at & (d11["mode"] == m)].astype(float) for m in ("u", "v"))
+        assert h11[f"max_phi_ex_u_minus_v_g{g:g}"] == pytest.approx(float(np.nanmax(np.abs(u - v))))
 
 
 # ----------------------------------------------------------------------------- CLI --mnist

@@ -80,13 +80,14 @@ def headline(name: str) -> dict:
     return summary(name)["headline"]
 
 
-def _degrees(rad: float) -> str:
-    return f"{math.degrees(rad):.0f}°"
+def _pi_units(rad: float) -> str:
+    """An angle as the figure's axis shows it, in units of π radians."""
+    return f"{rad / math.pi:.2f}π"
 
 
 def _appc_sign_changes() -> str:
     h = headline("appc")
-    constant, late, early = (_degrees(h[f"g0.5_{s}_sign_change_theta"]) for s in ("constant", "late", "early"))
+    constant, late, early = (_pi_units(h[f"g0.5_{s}_sign_change_theta"]) for s in ("constant", "late", "early"))
     assert constant == late  # the caption gives them one angle
     return f"θ ≈ {constant} (constant, late), {early} (early)"
 
@@ -162,8 +163,10 @@ def test_documented_numbers_are_the_committed_ones(document, expected):
 
 
 def test_gallery_images_exist_and_are_from_the_committed_runs():
-    for image in re.findall(r"\(docs/img/([\w.]+\.png)\)", README):
-        assert (ROOT / "docs" / "img" / image).is_file(), image
+    images = re.findall(r"\]\((docs/[\w./-]+\.png)\)", README)
+    assert images and all(im.startswith(("docs/results/quick/", "docs/results/evidence/")) for im in images), images
+    for image in images:
+        assert (ROOT / image).is_file(), image
     for name in ("fig1", "fig2", "fig3", "fig4", "fig5", "appc", *VALIDATION):
         config = json.loads((RESULTS / name / "config.json").read_text(encoding="utf-8"))
         assert config["preset"] == "quick" and config["seed"] == 0

@@ -234,6 +234,8 @@ def run_fig2(cfg: Any, ctx: RunContext) -> Result:
             "saturated at g = 0 (75)",
             f"t_C(0) = {joint[0]:.4f} < t_max = {t_max:.4f}: (75) is reached only as the decay rate τ → 0",
             False,
+            why="t_max is the limit of (78) as the decay rate τ → 0, so no finite rate reaches it, g = 0 included "
+            "(erratum 3)",
         ),
     ]
     notes = [
@@ -399,6 +401,9 @@ def run_fig4(cfg: Any, ctx: RunContext) -> Result:
             "never raises (Sec. 4)",
             f"at θ = 0, t_S rises by {rise:.2e} (max at g = {headline['g_of_max_theta0']:.3f})",
             rise <= 0,
+            why="the exact κ(t) (62) at θ = 0 puts t_S above its g = 0 value for small g before it falls; the "
+            "closed form and the general matrix path agree on the rise, so the statement is the paper's, not a "
+            "numerical artefact (erratum 6)",
         ),
         Claim(
             "t_S at θ ≈ 0 drops from ≈0.6 to ≈0.1 around g ≈ 1",

@@ -39,11 +39,13 @@ def verdict_line(claims: Claims) -> str:
 
 
 def _failures(claims: Claims) -> list[str]:
-    return [
-        f"{exp}: {c['claim']} — {c.get('why') or 'why is not yet known'}."
-        for exp, c in claims
-        if verdict_of(c) == "fails"
-    ]
+    """One line per failing claim; claims of one experiment failing for the same stated reason share a line."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for exp, c in claims:
+        if verdict_of(c) == "fails":
+            why = c.get("why") or ""
+            grouped.setdefault((exp, why), []).append(c["claim"])
+    return [f"{exp}: {'; '.join(names)} — {why or 'why is not yet known'}." for (exp, why), names in grouped.items()]
 
 
 def what_was_run(summaries: Mapping[str, Mapping[str, Any]], preset: str) -> list[str]:
