@@ -55,9 +55,19 @@ def what_was_run(summaries: Mapping[str, Mapping[str, Any]], preset: str) -> lis
     seen: list[str] = []
     for s in summaries.values():
         for note in s.get("notes", []):
-            if note.startswith("What was run:") and note not in seen:
+            # experiments sharing models say nearly the same (one g fewer, no seed count): said once
+            if note.startswith("What was run:") and all(_similarity(note, n) < NEAR_DUPLICATE for n in seen):
                 seen.append(note)
     return lines + seen
+
+
+NEAR_DUPLICATE = 0.9
+
+
+def _similarity(a: str, b: str) -> float:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b).ratio()
 
 
 def compute_line(wall_s: float, configs: Mapping[str, Mapping[str, Any]]) -> str:

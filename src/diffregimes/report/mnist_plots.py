@@ -304,7 +304,7 @@ def plot_fig9(arrays: dict[str, np.ndarray], summary: dict[str, Any], config: di
             err = np.clip([vals - ci[:, 0], ci[:, 1] - vals], 0.0, None)
         x = np.arange(2) + (j - 0.5) * width
         bars = ax.bar(x, vals, width, color=COLORS[pairing], label=pairing.upper(), yerr=err, capsize=3)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2 if err is None else 8)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, label_type="center", color="white")  # clear of the error bars
     ax.set_xticks([0, 1], [r"RMS $\Delta u$", r"RMS $\Delta v$"])
     ax.set(ylabel="RMS change of the final output (pixel units)", title=f"(a) intervention at $k$ = {k_paper}")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
