@@ -76,7 +76,10 @@ def test_both_formats_open_with_the_same_box(tmp_path):
     box = [blk for blk in blocks if blk.kind == "box"]
     assert len(box) == 1 and blocks.index(box[0]) < next(i for i, b in enumerate(blocks) if b.kind == "h2")
     lines = [row[0] for row in box[0].rows]
-    assert "Compute: 31 min for the runs in this report, including any training done in them." in lines  # 1860 s
+    assert (  # 60 s + 1800 s = 31 min
+        "Compute: 31 min for the runs in this report: the work done in them, training included; work reused from an "
+        "earlier run is not counted." in lines
+    )
     md, page = render_markdown(blocks, tmp_path), render_html(blocks)
     for line in lines:
         assert f"> - {line}" in md

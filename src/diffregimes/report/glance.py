@@ -73,9 +73,12 @@ def _similarity(a: str, b: str) -> float:
 def compute_line(wall_s: float, configs: Mapping[str, Mapping[str, Any]]) -> str:
     """The runs' compute time and where their models came from (training done in the runs is inside it)."""
     dirs = sorted({str(d) for c in configs.values() if (d := c.get("params", {}).get("models_dir"))})
-    text = f"Compute: {format_hours(wall_s)} for the runs in this report, including any training done in them"
+    text = (
+        f"Compute: {format_hours(wall_s)} for the runs in this report: the work done in them, training included; "
+        "work reused from an earlier run is not counted"
+    )
     if dirs:
-        text += f"; the trained models were loaded from {', '.join(dirs)} (trained beforehand, not counted here)"
+        text += f"; the trained models were loaded from {', '.join(dirs)} (trained beforehand)"
     return text + "."
 
 
