@@ -98,3 +98,12 @@ def test_failures_with_one_reason_share_a_line():
         "Fails — App. C: g0 = 0.2: late least harmful; g0 = 0.5: late least harmful — early is.",
         "Fails — App. C: other — why is not yet known.",
     ]
+
+
+def test_a_pipe_in_a_table_header_is_escaped_in_markdown(tmp_path):
+    from diffregimes.report.build import Block
+
+    md = render_markdown([Block("table", header=["setting", "|Δt| MAIN > CTRL"], rows=[["a", "|x|"]])], tmp_path)
+    header, rule, row = md.splitlines()[:3]
+    assert header == "| setting | \\|Δt\\| MAIN > CTRL |" and row == "| a | \\|x\\| |"
+    assert rule.count("---") == 2  # two columns, as many as the header names

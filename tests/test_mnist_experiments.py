@@ -192,7 +192,9 @@ def test_fig10_fig11_protocol2_tables(smoke_runs):
     for g in p["g_values"]:  # the headline's parting of the curves, recomputed from data.csv
         at = np.isclose(d11["g"].astype(float), g)
         u, v = (d11["phi_ex"][at & (d11["mode"] == m)].astype(float) for m in ("u", "v"))
-        assert h11[f"max_phi_ex_u_minus_v_g{g:g}"] == pytest.approx(float(np.nanmax(np.abs(u - v))))
+        parted = np.abs(u - v)[np.isfinite(u - v)]
+        want = float(parted.max()) if parted.size else None  # the smoke curves may have no defined φ^ex at all
+        assert h11[f"max_phi_ex_u_minus_v_g{g:g}"] == (pytest.approx(want) if want is not None else None)
 
 
 # ----------------------------------------------------------------------------- CLI --mnist
@@ -227,13 +229,19 @@ def test_protocol2_gap_claims_follow_their_intervals():
         return {"gap_boot": (est, lo, hi, rng.normal(mean, sd, 1000))}
 
     # T = 200: "≈ 0" means the interval lies inside ±10 steps; "widens" means gap(0.5) − gap(0) > 0
-    at0, wider = _gap_claims({0.0: boot(1.0, -4.0, 6.0, 1.0, 2.5), 0.5: boot(30.0, 24.0, 36.0, 30.0, 3.0)}, 200)
+    at0, wider = _gap_claims(
+        {0.0: boot(1.0, -4.0, 6.0, 1.0, 2.5), 0.5: boot(30.0, 24.0, 36.0, 30.0, 3.0)}, 200, "order"
+    )
     assert (at0.verdict, wider.verdict) == ("holds", "holds")
-    at0, wider = _gap_claims({0.0: boot(1.0, -4.0, 14.0, 1.0, 4.0), 0.5: boot(2.0, -5.0, 9.0, 2.0, 4.0)}, 200)
+    at0, wider = _gap_claims({0.0: boot(1.0, -4.0, 14.0, 1.0, 4.0), 0.5: boot(2.0, -5.0, 9.0, 2.0, 4.0)}, 200, "order")
     assert (at0.verdict, wider.verdict) == ("inconclusive", "inconclusive")
-    at0, wider = _gap_claims({0.0: boot(15.0, 12.0, 18.0, 15.0, 1.5), 0.5: boot(-5.0, -8.0, -2.0, -5.0, 1.5)}, 200)
+    at0, wider = _gap_claims(
+        {0.0: boot(15.0, 12.0, 18.0, 15.0, 1.5), 0.5: boot(-5.0, -8.0, -2.0, -5.0, 1.5)}, 200, "digit"
+    )
     assert (at0.verdict, wider.verdict) == ("fails", "fails")
-    assert _gap_claims({}, 200) == []  # no data, no claim (never "holds" on nothing)
+    assert wider.why and "C_u and C_v are both trained on the digit label" in wider.why  # the paper's C_v: why
+    assert not _gap_claims({0.0: boot(1, -4, 6, 1, 2.5), 0.5: boot(2, -5, 9, 2, 4)}, 200, "order")[1].why
+    assert _gap_claims({}, 200, "digit") == []  # no data, no claim (never "holds" on nothing)
 
 
 def test_protocol2_gap_bootstrap_recovers_a_constructed_gap():
@@ -395,11 +403,10 @@ def test_the_plain_channel_finder_agrees_with_the_mean_rule_on_inverted_pairs(sm
     from diffregimes.data import apply_transform, make_pairs
     from diffregimes.experiments.mnist.channels import channel_finder, plain_channel
     from diffregimes.experiments.mnist.gate import _split
-    from diffregimes.experiments.mnist.presets import training_params
 
     root, _ = smoke_runs
     produce("robustness", "smoke", root, show_progress=False)
-    cfg = TrainingConfig.of(training_params("smoke")).replace(transform="invert")
+    cfg = TrainingConfig.preset("smoke", transform="invert")
     finder, stats = channel_finder(cfg, root, "cpu")
     images, labels = images_for(None)
     _, test = _split(labels.numel())

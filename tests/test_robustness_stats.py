@@ -206,3 +206,13 @@ def test_the_fig7_band_is_the_bootstrap_of_the_batch_mean_gi():
     lo, hi = gi_band(flat, 100, np.random.default_rng(2))
     np.testing.assert_allclose(lo, 0.0, atol=1e-15)  # 2 · 0.4 − 0.4 − 0.4 on every resample
     np.testing.assert_allclose(hi, 0.0, atol=1e-15)
+
+
+def test_the_ghosting_verdict_names_the_other_reading_only_where_it_differs():
+    from diffregimes.experiments.base import Claim
+    from diffregimes.experiments.mnist.ghosting import _with_states_reading
+
+    on_x0 = Claim("ghosting index larger in MAIN than in CTRL", "p", "o", "fails", "[-0.038, -0.027]")
+    assert _with_states_reading(on_x0, (-0.03, -0.04, -0.02)).why == ""  # both readings fail: nothing to add
+    why = _with_states_reading(on_x0, (0.044, 0.039, 0.049)).why  # the robustness study's states reading
+    assert "on the states z_k" in why and "+0.044 [0.039, 0.049]" in why and why.endswith("which holds")

@@ -199,6 +199,9 @@ def _executor(args: argparse.Namespace) -> Iterator[Any]:
     executor = make_executor(_executor_kind(args), args.workers, args.address, args.threads, quiet=args.no_progress)
     try:
         yield executor
+    except BaseException:
+        executor.abort()  # Ctrl-C or an error: do not wait for running units (a training can take an hour)
+        raise
     finally:
         executor.close()
 

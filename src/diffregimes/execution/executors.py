@@ -61,6 +61,11 @@ class Executor(ABC):
     def close(self) -> None:  # noqa: B027 - optional: the serial executor holds nothing
         """Release the workers (idempotent)."""
 
+    def abort(self) -> None:
+        """Stop now (Ctrl-C, an error): running units are abandoned, not awaited. Whatever they had stored
+        (unit results, training checkpoints) was written atomically and is reused by the next run."""
+        self.close()
+
     def __enter__(self) -> Executor:
         return self
 
@@ -170,6 +175,18 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def abort(self) -> None:
+        if self._pool is None:
+            return
+        terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
+        if terminate is not None:
+            terminate()
+        else:  # a unit may train for an hour: Ctrl-C must not wait for it (the pool has no public way before 3.14)
+            for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
 
 
 class RayExecutor(Executor):

@@ -243,7 +243,7 @@ def render_markdown(blocks: Sequence[Block], root: Path) -> str:
             lines += ["  " * (level - 1) + f"- [{text}](#{anchor})" for level, text, anchor in b.items]
             lines.append("")
         elif b.kind == "table":
-            lines.append("| " + " | ".join(b.header) + " |")
+            lines.append("| " + " | ".join(str(h).replace("|", "\\|") for h in b.header) + " |")
             lines.append("|" + "---|" * len(b.header))
             lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in b.rows]
             lines.append("")

@@ -422,7 +422,8 @@ def assemble_fig11(cfg: ExperimentConfig, results: list[Any], ctx: RunContext) -
             headline[f"t_spec_{mode}_g{g:g}"] = c.t_spec
             headline[f"phi_indep_{mode}_g{g:g}"] = c.phi_indep
         u, v = (np.asarray(d["curves"][m].phi_ex, dtype=float) for m in ("u", "v"))
-        headline[f"max_phi_ex_u_minus_v_g{g:g}"] = float(np.nanmax(np.abs(u - v)))  # how far the two curves part
+        parted = np.abs(u - v)[np.isfinite(u - v)]  # φ^ex is undefined where the independent-clone level is 1
+        headline[f"max_phi_ex_u_minus_v_g{g:g}"] = float(parted.max()) if parted.size else None  # how far they part
     return Result(cols, headline, notes=gate_notes([d["model"] for d in per_g.values()]) + _p2_notes(cfg, cstats))
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from ...protocols.sync import (
     CosineCurves,
+    X0Trajectory,
     cosine_curves,
     step_ou_time,
     x0_trajectory,
@@ -49,6 +51,38 @@ def protocol1_curves(
         return {"steps": c.steps, **{f"cos_{n}": a for n, a in c.per_sample.items()}}
 
     arr = cached_npz(out_root(ctx) / "_cache" / f"p1_{key}.npz", compute)
+    return CosineCurves(arr["steps"], {n: arr[f"cos_{n}"] for n in ("u", "v", "x_a", "x_b")})
+
+
+def as_states(traj: X0Trajectory) -> X0Trajectory:
+    """The states z_k of a DDIM trajectory (logged with ``keep_states``) as the trajectory whose curves (98) are read,
+    ending on the clean output (k = -1): (107) read on the states, as the paper's Fig. 8 shows them."""
+    return X0Trajectory(np.append(traj.steps, -1), torch.cat([traj.states, traj.final[None]]), traj.final)
+
+
+def state_curves(
+    tm: TrainedModel, cfg: ExperimentConfig, eval_batch: int, eval_seed: int, ctx: RunContext
+) -> CosineCurves:
+    """Cosine curves of the states z_k of the DDIM batch of :func:`protocol1_curves` (same start noise), cached
+    beside them in <out>/_cache."""
+    key = digest(
+        {
+            "format": FORMAT,
+            "kind": "p1-states",
+            "model": tm.spec.key,
+            "batch": eval_batch,
+            "seed": eval_seed,
+            "clip": cfg.clip_x0,
+        }
+    )
+
+    def compute() -> dict[str, Any]:
+        z = start_noise(eval_batch, tm.spec.g, eval_seed, ctx.device)
+        eps = eps_function(tm, cfg.clip_x0, ctx.device)
+        c = cosine_curves(as_states(x0_trajectory(eps, z, tm.schedule, keep_states=True, progress=ctx.progress)))
+        return {"steps": c.steps, **{f"cos_{n}": a for n, a in c.per_sample.items()}}
+
+    arr = cached_npz(out_root(ctx) / "_cache" / f"p1states_{key}.npz", compute)
     return CosineCurves(arr["steps"], {n: arr[f"cos_{n}"] for n in ("u", "v", "x_a", "x_b")})
 
 

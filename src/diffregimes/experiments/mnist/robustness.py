@@ -28,7 +28,7 @@ import torch
 from ...data import PairedMNIST, apply_transform
 from ...protocols.memorisation import pair_memorisation
 from ...protocols.stats import ratio_interval
-from ...protocols.sync import CosineCurves, X0Trajectory, cosine_curves, crossing_step, gap_bootstrap, x0_trajectory
+from ...protocols.sync import CosineCurves, cosine_curves, crossing_step, gap_bootstrap, x0_trajectory
 from ...seeds import derive_seed
 from ...work import Unit, UnitEnv
 from ..base import Experiment, Result, RunContext
@@ -38,6 +38,7 @@ from .common import images_for, torch_threads
 from .gate import _split, digit_classifier, gate_model, gate_samples_path
 from .ghosting import ghosting_claims, ghosting_stats
 from .presets import SECTION, TrainingConfig, training_params
+from .protocol1 import as_states
 from .robustness_text import conclusions, verdict_table, what_was_run
 from .schema import mnist_schema
 from .table1 import _pooled_ratio, _table1_claims
@@ -140,9 +141,7 @@ def evaluate_rung(
         z = start_noise(eval_batch, 0.0, derive_seed(run_seed, "mnist-eval", lin.seed_index), device)
         traj = x0_trajectory(eps_function(tm, tc.clip_x0, device), z, tm.schedule, keep_states=True)
         memo = _memorisation(tm, tcl, root, lin.pairing, device)
-    states = X0Trajectory(
-        np.append(traj.steps, -1), torch.cat([traj.states, traj.final[None]]), traj.final
-    )  # the states z_k, ending on the clean output (k = -1)
+    states = as_states(traj)
     return {
         "key": spec.key,
         "gate": {k: gate[k] for k in GATE_KEYS},
