@@ -24,7 +24,7 @@ from ...protocols.quality import classify, fit_digit_classifier, image_scores
 from ...runstore import digest
 from ...seeds import derive_seed
 from .common import FORMAT, data_fingerprint, images_for
-from .gate import CLF_BATCH, CLF_WIDTH, HOLDOUT, _split, digit_classifier, gate_samples_path
+from .gate import CLF_BATCH, CLF_WIDTH, HOLDOUT, _split, digit_classifier, gate_samples_path, held_out
 from .presets import TrainingConfig
 from .training import TrainedModel
 
@@ -83,12 +83,7 @@ def plain_channel(finder: nn.Module, pairs: torch.Tensor) -> torch.Tensor:
 
 def _real_pairs(cfg: TrainingConfig, pairing: str, classes: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` held-out real pairs of ``pairing`` and their true plain channels."""
-    images, labels = images_for(cfg.mnist_path)
-    _, test = _split(labels.numel())
-    x, y = images[test], labels[test]
-    if classes is not None:
-        keep = torch.isin(y, torch.as_tensor(list(classes)))
-        x, y = x[keep], y[keep]
+    x, y = held_out(cfg, classes)
     pairs = make_pairs(
         x, y, apply_transform(cfg.transform, x), pairing, torch.Generator().manual_seed(derive_seed(0, "plain-real"))
     )

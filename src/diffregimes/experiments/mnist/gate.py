@@ -103,14 +103,20 @@ def digit_classifier(cfg: TrainingConfig, root: Path, device: str) -> tuple[nn.M
     return clf.eval(), dict(stats, key=key, cached=False)
 
 
-def real_channels(cfg: TrainingConfig, pairing: str, classes: Sequence[int] | None, n_pairs: int) -> torch.Tensor:
-    """Both channels of ``n_pairs`` held-out real pairs of ``pairing`` (restricted to ``classes``)."""
+def held_out(cfg: TrainingConfig, classes: Sequence[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of the fixed 20 % hold-out (restricted to ``classes``)."""
     images, labels = images_for(cfg.mnist_path)
     _, test = _split(labels.numel())
     x, y = images[test], labels[test]
     if classes is not None:
         keep = torch.isin(y, torch.as_tensor(list(classes)))
         x, y = x[keep], y[keep]
+    return x, y
+
+
+def real_channels(cfg: TrainingConfig, pairing: str, classes: Sequence[int] | None, n_pairs: int) -> torch.Tensor:
+    """Both channels of ``n_pairs`` held-out real pairs of ``pairing`` (restricted to ``classes``)."""
+    x, y = held_out(cfg, classes)
     pairs = PairedMNIST(x, y, cfg.transform, pairing, derive_seed(0, "gate-real-pairs")).epoch(0)
     z0 = pairs.z0[:n_pairs]
     return z0.reshape(-1, *z0.shape[-2:])

@@ -29,20 +29,25 @@ def eval_seed(ctx: RunContext, seed_index: int) -> int:
     return derive_seed(ctx.seed, "mnist-eval", seed_index)
 
 
-def protocol1_curves(
-    tm: TrainedModel, cfg: ExperimentConfig, eval_batch: int, eval_seed: int, ctx: RunContext
-) -> CosineCurves:
-    """Cosine curves of one DDIM batch, cached in <out>/_cache (shared by Table 1, Figs 6-7)."""
-    key = digest(
+def _batch_key(kind: str, tm: TrainedModel, cfg: ExperimentConfig, eval_batch: int, eval_seed: int) -> str:
+    """Cache key of one logged DDIM batch of ``tm`` (its curves on x̂0 or on the states)."""
+    return digest(
         {
             "format": FORMAT,
-            "kind": "p1",
+            "kind": kind,
             "model": tm.spec.key,
             "batch": eval_batch,
             "seed": eval_seed,
             "clip": cfg.clip_x0,
         }
     )
+
+
+def protocol1_curves(
+    tm: TrainedModel, cfg: ExperimentConfig, eval_batch: int, eval_seed: int, ctx: RunContext
+) -> CosineCurves:
+    """Cosine curves of one DDIM batch, cached in <out>/_cache (shared by Table 1, Figs 6-7)."""
+    key = _batch_key("p1", tm, cfg, eval_batch, eval_seed)
 
     def compute() -> dict[str, Any]:
         z = start_noise(eval_batch, tm.spec.g, eval_seed, ctx.device)
@@ -65,16 +70,7 @@ def state_curves(
 ) -> CosineCurves:
     """Cosine curves of the states z_k of the DDIM batch of :func:`protocol1_curves` (same start noise), cached
     beside them in <out>/_cache."""
-    key = digest(
-        {
-            "format": FORMAT,
-            "kind": "p1-states",
-            "model": tm.spec.key,
-            "batch": eval_batch,
-            "seed": eval_seed,
-            "clip": cfg.clip_x0,
-        }
-    )
+    key = _batch_key("p1-states", tm, cfg, eval_batch, eval_seed)
 
     def compute() -> dict[str, Any]:
         z = start_noise(eval_batch, tm.spec.g, eval_seed, ctx.device)
